@@ -1,0 +1,7 @@
+"""``python -m swarmlog``."""
+
+import sys
+
+from swarmlog.cli import main
+
+sys.exit(main())

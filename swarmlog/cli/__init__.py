@@ -1,0 +1,54 @@
+"""The ``swarmlog`` command line: argparse front end over the library.
+
+Every command takes ``--dir`` (the workspace) and ``--json``; exit codes follow DESIGN.md §9:
+0 success, 1 an explained error, 2 a usage error, 3 an optimistic-concurrency conflict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from swarmlog.cli import initcmd, logcmds
+from swarmlog.cli.common import COMMON, CommandModule
+from swarmlog.errors import SwarmlogError
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+# Each module adds its sub-commands; order here is the order in --help.
+COMMANDS: list[CommandModule] = [initcmd, logcmds]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="swarmlog",
+        description="Shared memory and dispatcher for an overnight team of LLM agents. "
+        "Everything is an event in one append-only log; everything you read is rendered from it.",
+        epilog="Example: swarmlog init && swarmlog note 'starting the night' && swarmlog log",
+        parents=[COMMON],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    try:
+        code: int = args.func(args)
+        return code
+    except SwarmlogError as exc:
+        print(f"swarmlog: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `swarmlog log | head`
+        return 0

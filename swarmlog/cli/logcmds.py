@@ -1,0 +1,231 @@
+"""Sub-commands over the log itself: append, note, log, verify, repair."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import msgspec
+
+from swarmlog.cli.common import (
+    actor_identity,
+    add_command,
+    emit_json,
+    iso,
+    open_log,
+    wants_json,
+)
+from swarmlog.errors import EventDecodeError, UsageError
+from swarmlog.events import ALL_KINDS, ENCODER, Event, EventBase, Note, decode, kind_of
+
+__all__ = ["alert_line", "format_event", "parse_event", "register"]
+
+_ENVELOPE = {"seq", "ts", "run", "actor", "key"}
+_SUMMARY_WIDTH = 100
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub,
+        "append",
+        "append one event, or one per NDJSON line from stdin",
+        """swarmlog append note '{"text": "hello"}'""",
+        description="Append events to the log. Each assigned seq is printed only once the event "
+        "is durable under the chosen sync policy.\nKinds: " + ", ".join(sorted(ALL_KINDS)),
+    )
+    p.add_argument("kind", nargs="?", help="event kind, e.g. note, task_submitted")
+    p.add_argument("fields", nargs="?", help="the event's fields as a JSON object")
+    p.add_argument("--stdin", action="store_true", help="read NDJSON events (each with a kind)")
+    p.add_argument("--expect-seq", type=int, help="refuse (exit 3) unless the log ends at this seq")
+    p.add_argument("--sync", choices=["always", "batch", "none"], default="always")
+    p.set_defaults(func=cmd_append)
+
+    p = add_command(sub, "note", "append an operator's note", "swarmlog note 'rebooted the GPU box'")
+    p.add_argument("text")
+    p.set_defaults(func=cmd_note)
+
+    p = add_command(sub, "log", "print events", "swarmlog log --kind alert_raised --follow")
+    p.add_argument("--after", type=int, default=0, help="only events with seq > N")
+    p.add_argument("--kind", action="append", default=[], help="only this kind (repeatable)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    p.add_argument(
+        "--alerts",
+        action="store_true",
+        help="only escalations and alerts, as EMERGENCY/ESCALATE/ABORT lines (the seed's grep)",
+    )
+    p.set_defaults(func=cmd_log)
+
+    p = add_command(sub, "verify", "check every record of the log", "swarmlog verify")
+    p.set_defaults(func=cmd_verify)
+
+    p = add_command(
+        sub,
+        "repair",
+        "truncate a torn tail, keeping a copy of what was removed",
+        "swarmlog repair",
+    )
+    p.set_defaults(func=cmd_repair)
+
+
+def parse_event(obj: Any, *, where: str = "") -> EventBase:
+    """Turn a JSON object (with ``kind``) into an event; errors name the field path."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(obj, dict):
+        raise EventDecodeError(f"{prefix}an event must be a JSON object, got {obj!r:.60}")
+    kind = obj.get("kind")
+    if kind not in ALL_KINDS:
+        raise EventDecodeError(
+            f"{prefix}unknown event kind {kind!r}; known kinds: {', '.join(sorted(ALL_KINDS))}"
+        )
+    for field in ("seq",):
+        if field in obj:
+            raise EventDecodeError(f"{prefix}'{field}' is assigned by the log; remove it")
+    obj.setdefault("actor", actor_identity())
+    try:
+        return decode(ENCODER.encode(obj))
+    except msgspec.ValidationError as exc:
+        raise EventDecodeError(f"{prefix}not a valid {kind} event ({exc})") from exc
+
+
+def _load_json(text: str, where: str) -> Any:
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        raise EventDecodeError(f"{where}: not JSON ({exc}): {text[:60]!r}") from exc
+
+
+def cmd_append(args: argparse.Namespace) -> int:
+    log = open_log(args, sync=args.sync)
+    if args.stdin:
+        if args.kind:
+            raise UsageError("give either KIND [JSON] or --stdin, not both")
+        expect = args.expect_seq
+        for n, raw in enumerate(sys.stdin, start=1):
+            if not raw.strip():
+                continue
+            event = parse_event(_load_json(raw, f"stdin line {n}"), where=f"stdin line {n}")
+            stored = log.append([event], expected_seq=expect)
+            expect = None if expect is None else stored[-1].seq
+            _print_appended(args, stored[0])
+        return 0
+    if not args.kind:
+        raise UsageError("append needs KIND [JSON] or --stdin; see 'swarmlog append --help'")
+    fields = _load_json(args.fields, "fields") if args.fields else {}
+    if not isinstance(fields, dict):
+        raise EventDecodeError(f"fields must be a JSON object, got {args.fields!r:.60}")
+    event = parse_event({**fields, "kind": args.kind})
+    stored = log.append([event], expected_seq=args.expect_seq)
+    _print_appended(args, stored[0])
+    return 0
+
+
+def _print_appended(args: argparse.Namespace, event: Event) -> None:
+    if wants_json(args):
+        emit_json({"seq": event.seq, "kind": kind_of(event)})
+    else:
+        print(event.seq, flush=True)
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    log = open_log(args)
+    stored = log.append([Note(text=args.text, actor=actor_identity())])
+    _print_appended(args, stored[0])
+    return 0
+
+
+_ALERT_KINDS = {"escalation_raised", "escalation_resolved", "alert_raised", "run_ended"}
+
+
+def alert_line(event: Event) -> str | None:
+    """The greppable line for an escalation: EMERGENCY, ESCALATE or ABORT, else None."""
+    level = getattr(event, "level", None)
+    kind = kind_of(event)
+    if kind == "run_ended" and getattr(event, "outcome", "") == "aborted":
+        return f"ABORT run={event.run} seq={event.seq} reason={getattr(event, 'reason', '')}"
+    if kind not in {"escalation_raised", "alert_raised"} or level is None:
+        return None
+    word = "ABORT" if level >= 4 else "EMERGENCY" if level >= 3 else "ESCALATE"
+    rule = getattr(event, "rule", "")
+    text = getattr(event, "title", "") or getattr(event, "reason", "")
+    return f"{word} level={level} rule={rule} run={event.run} seq={event.seq} {text}".rstrip()
+
+
+def format_event(event: Event) -> str:
+    """One human line: seq, UTC time, kind, actor, the other fields compactly."""
+    fields = msgspec.structs.asdict(event)
+    rest = " ".join(
+        f"{k}={_short(v)}" for k, v in fields.items() if k not in _ENVELOPE and v not in ("", (), {})
+    )
+    if len(rest) > _SUMMARY_WIDTH:
+        rest = rest[: _SUMMARY_WIDTH - 1] + "…"
+    return f"{event.seq:>7} {iso(event.ts)} {kind_of(event):<22} {event.actor:<10} {rest}"
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    log = open_log(args)
+    kinds = {k for group in args.kind for k in group.split(",") if k}
+    unknown = kinds - set(ALL_KINDS)
+    if unknown:
+        raise UsageError(f"unknown kind(s) {', '.join(sorted(unknown))}; see 'swarmlog append -h'")
+    if args.alerts:
+        kinds = kinds or _ALERT_KINDS
+    source = log.subscribe(after=args.after) if args.follow else log.read(after=args.after)
+    for event in source:
+        if kinds and kind_of(event) not in kinds:
+            continue
+        if args.alerts:
+            line = alert_line(event)
+            if line:
+                print(line, flush=True)
+        elif wants_json(args):
+            emit_json(event)
+        else:
+            print(format_event(event), flush=args.follow)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    report = open_log(args).verify()
+    if wants_json(args):
+        emit_json(
+            {
+                "ok": report.ok,
+                "segments": report.segments,
+                "records": report.records,
+                "last_seq": report.last_seq,
+                "torn_tail_bytes": report.torn_tail_bytes,
+                "problems": [str(p) for p in report.problems],
+            }
+        )
+    else:
+        for problem in report.problems:
+            print(problem)
+        tail = (
+            f"; torn tail of {report.torn_tail_bytes} bytes (run 'swarmlog repair')"
+            if report.torn_tail_bytes
+            else ""
+        )
+        verdict = "ok" if report.ok else f"{len(report.problems)} damaged record(s)"
+        print(
+            f"{verdict}: {report.records} records in {report.segments} segment(s), "
+            f"last seq {report.last_seq}{tail}"
+        )
+    return 0 if report.ok else 1
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    report = open_log(args).repair()
+    if wants_json(args):
+        emit_json(report)
+    elif report.removed_bytes:
+        print(f"removed {report.removed_bytes} bytes from {report.segment}; kept in {report.saved_to}")
+    else:
+        print("nothing to repair: the log ends on a complete record")
+    return 0

@@ -1,0 +1,105 @@
+"""The exception hierarchy: every error swarmlog raises on purpose is a ``SwarmlogError``.
+
+Messages say what happened, the offending value, and what to do, on one line.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "EventDecodeError",
+    "LogCorrupt",
+    "LogError",
+    "NoRouteAvailable",
+    "ProtocolViolation",
+    "ProviderError",
+    "QueueFull",
+    "RouteError",
+    "SeqConflict",
+    "SwarmlogError",
+    "TemplateError",
+    "UsageError",
+]
+
+
+class SwarmlogError(Exception):
+    """Raised for any failure swarmlog explains to the user; the CLI prints it and exits 1."""
+
+    exit_code = 1
+
+
+class UsageError(SwarmlogError):
+    """Raised when a command is called with arguments that cannot work together."""
+
+    exit_code = 2
+
+
+class LogError(SwarmlogError):
+    """Raised when the event log cannot be read or written (permissions, disk full, missing)."""
+
+
+class LogCorrupt(LogError):
+    """Raised when a record fails its checksum, breaks the dense seq, or does not decode."""
+
+    def __init__(self, path: str, line: int, problem: str) -> None:
+        self.path = path
+        self.line = line
+        self.problem = problem
+        super().__init__(
+            f"{path}:{line}: {problem}; run 'swarmlog verify' to list damage and "
+            f"'swarmlog repair' to truncate a torn tail"
+        )
+
+
+class SeqConflict(LogError):
+    """Raised when ``expected_seq`` does not match the log's last seq (optimistic concurrency)."""
+
+    exit_code = 3
+
+    def __init__(self, expected: int, found: int) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"expected the log to end at seq {expected} but it ends at seq {found}; "
+            f"re-read the log and retry"
+        )
+
+
+class EventDecodeError(SwarmlogError):
+    """Raised when input is not a valid event; keeps msgspec's ``$.field`` path in the message."""
+
+
+class TemplateError(SwarmlogError):
+    """Raised when a Markdown template is missing or fails to render."""
+
+
+class ConfigError(SwarmlogError):
+    """Raised when ``swarmlog.toml`` is missing, unreadable or invalid."""
+
+
+class RouteError(SwarmlogError):
+    """Raised when a task cannot be routed."""
+
+
+class NoRouteAvailable(RouteError):
+    """Raised when no configured model passes the hard filters for a task."""
+
+
+class QueueFull(RouteError):
+    """Raised when the bounded dispatch queue is full: back off instead of piling up."""
+
+
+class ProviderError(SwarmlogError):
+    """Raised when a model server answers with an error or cannot be reached."""
+
+    def __init__(
+        self, message: str, *, status: int = 0, retryable: bool = False, retry_after: float = 0.0
+    ) -> None:
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class ProtocolViolation(SwarmlogError):
+    """Raised when a message breaks the team's communication topology."""

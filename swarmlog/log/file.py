@@ -1,0 +1,703 @@
+"""The file-backed event log: numbered segments of NDJSON records that many processes append to.
+
+Layout of ``memory/events/``::
+
+    000000000001.ndjson   sealed segment (read-only, never rewritten)
+    000000052117.ndjson   the active segment; its name is the seq of its first record
+    .lock                 advisory lock serialising appends across processes
+    .synced               group-commit watermark: (segment, offset) known to be on disk
+
+An append takes the lock, repairs a torn tail a crashed writer left, checks ``expected_seq``,
+assigns dense seqs, writes the whole batch with one ``write`` and releases the lock; then it waits
+for its durability policy. Under ``always`` a writer that finds its bytes already covered by another
+process's ``fdatasync`` returns at once, so concurrent writers share syncs (group commit).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import struct
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+import watchfiles
+
+from swarmlog.errors import LogCorrupt, LogError, SeqConflict
+from swarmlog.events import Event, EventBase, decode
+from swarmlog.log.framing import check_line, decode_lines, frame_many, line_seq
+from swarmlog.log.protocol import Problem, RepairReport, VerifyReport
+
+__all__ = ["SEGMENT_SUFFIX", "FileLog", "FileReader", "Sync", "list_segments"]
+
+Sync = Literal["always", "batch", "none"]
+SEGMENT_SUFFIX = ".ndjson"
+_WATERMARK = struct.Struct("<qq")
+_READ_CHUNK = 8 << 20
+_TAIL_PROBE = 64 << 10
+
+
+def _segment_name(first_seq: int) -> str:
+    return f"{first_seq:012d}{SEGMENT_SUFFIX}"
+
+
+def list_segments(directory: Path) -> list[tuple[int, Path]]:
+    """Return ``(first_seq, path)`` of every segment, oldest first."""
+    found = []
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        stem, dot, suffix = name.partition(".")
+        if dot and "." + suffix == SEGMENT_SUFFIX and stem.isdigit():
+            found.append((int(stem), directory / name))
+    found.sort()
+    return found
+
+
+def _is_sealed(st: os.stat_result) -> bool:
+    return not st.st_mode & stat.S_IWUSR
+
+
+class FileLog:
+    """An append-only log in a folder, safe for many writer and reader processes.
+
+    Args:
+        directory: the ``memory/events`` folder; created when ``create`` is true.
+        sync: durability policy: ``always`` (fdatasync before an append returns, shared between
+            concurrent writers), ``batch`` (the same, after waiting ``group_window_s`` so more
+            writers join one sync), or ``none`` (the OS decides; a process crash loses nothing, a
+            power cut may lose the last appends).
+        segment_bytes: a segment is sealed and a new one started once it would grow past this.
+        clock: the source of ``ts`` for events appended without one.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        sync: Sync = "always",
+        segment_bytes: int = 64 << 20,
+        group_window_s: float = 0.001,
+        clock: Callable[[], float] = time.time,
+        create: bool = True,
+    ) -> None:
+        self.directory = Path(directory)
+        self.sync: Sync = sync
+        self.segment_bytes = segment_bytes
+        self.group_window_s = group_window_s
+        self._clock = clock
+        self._create = create
+        self._mutex = threading.Lock()
+        self._lock_fd = -1
+        self._sync_fd = -1
+        self._seg_fd = -1
+        self._seg_first = 0
+        self._seg_path = Path()
+        self._seg_ino = -1
+        self._size = -1
+        self._last_seq = 0
+        self._keys: dict[str, Event] | None = None
+        self._keys_reader: FileReader | None = None
+        if not self.directory.is_dir():
+            if not create:
+                raise LogError(
+                    f"no event log at {self.directory}; run 'swarmlog init' or pass --dir"
+                )
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LogError(
+                    f"cannot create the event log folder {self.directory}: {exc.strerror}"
+                ) from exc
+
+    # Lifecycle
+
+    def close(self) -> None:
+        """Release file descriptors; the log stays valid on disk."""
+        with self._mutex:
+            for name in ("_seg_fd", "_lock_fd", "_sync_fd"):
+                fd = getattr(self, name)
+                if fd >= 0:
+                    os.close(fd)
+                    setattr(self, name, -1)
+
+    def __enter__(self) -> FileLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Appending
+
+    def append(
+        self,
+        events: Sequence[EventBase],
+        *,
+        expected_seq: int | None = None,
+        sync: Sync | None = None,
+    ) -> list[Event]:
+        """Append a batch atomically and return the events as stored (with seq and ts).
+
+        An event whose idempotency ``key`` is already in the log is not written again: the stored
+        event is returned in its place. Returns only once the durability policy is met.
+
+        Raises:
+            SeqConflict: ``expected_seq`` is given and the log does not end there.
+            LogError: the folder is unwritable or the disk is full; nothing was written.
+        """
+        if not events:
+            return []
+        policy = sync or self.sync
+        with self._mutex:
+            self._open_control_files()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                stored, end = self._append_locked(events, expected_seq)
+                fd = self._seg_fd
+                seg_first = self._seg_first
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            if end and policy != "none":
+                self._make_durable(fd, seg_first, end, policy)
+        return stored
+
+    def last_seq(self) -> int:
+        """Return the seq of the last complete record (0 for an empty log)."""
+        with self._mutex:
+            self._open_control_files()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._refresh_active()
+                return self._last_seq
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _open_control_files(self) -> None:
+        if self._lock_fd >= 0:
+            return
+        try:
+            self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self._sync_fd = os.open(self.directory / ".synced", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LogError(
+                f"cannot open the event log in {self.directory}: {exc.strerror}; "
+                f"check that the folder exists and is writable"
+            ) from exc
+
+    def _append_locked(
+        self, events: Sequence[EventBase], expected_seq: int | None
+    ) -> tuple[list[Event], int]:
+        self._refresh_active()
+        if expected_seq is not None and expected_seq != self._last_seq:
+            raise SeqConflict(expected_seq, self._last_seq)
+        fresh, result = self._dedupe(events)
+        if not fresh:
+            return result, 0  # type: ignore[return-value]
+        now = self._clock()
+        seq = self._last_seq
+        stamped: list[Event] = []
+        for ev in fresh:
+            seq += 1
+            stamped.append(msgspec.structs.replace(ev, seq=seq, ts=ev.ts or now))  # type: ignore[arg-type]
+        data = frame_many(stamped)
+        if self._size > 0 and self._size + len(data) > self.segment_bytes:
+            self._roll(self._last_seq + 1)
+        self._write_all(data)
+        self._last_seq = seq
+        if self._keys is not None:
+            for ev in stamped:
+                if ev.key is not None:
+                    self._keys[ev.key] = ev
+        by_id = {id(ev): st for ev, st in zip(fresh, stamped, strict=True)}
+        out = [by_id.get(id(r), r) for r in result]  # type: ignore[arg-type]
+        return out, self._size  # type: ignore[return-value]
+
+    def _dedupe(self, events: Sequence[EventBase]) -> tuple[list[EventBase], list[object]]:
+        """Split a batch into events to write and the result list (stored events for known keys)."""
+        if all(ev.key is None for ev in events):
+            return list(events), list(events)
+        keys = self._catch_up_keys()
+        fresh: list[EventBase] = []
+        result: list[object] = []
+        batch_keys: dict[str, EventBase] = {}
+        for ev in events:
+            if ev.key is not None and ev.key in keys:
+                result.append(keys[ev.key])
+            elif ev.key is not None and ev.key in batch_keys:
+                result.append(batch_keys[ev.key])
+            else:
+                if ev.key is not None:
+                    batch_keys[ev.key] = ev
+                fresh.append(ev)
+                result.append(ev)
+        return fresh, result
+
+    def _catch_up_keys(self) -> dict[str, Event]:
+        if self._keys is None or self._keys_reader is None:
+            self._keys = {}
+            self._keys_reader = FileReader(self.directory, after=0)
+        for ev in self._keys_reader.poll():
+            if ev.key is not None:
+                self._keys.setdefault(ev.key, ev)
+        return self._keys
+
+    def _write_all(self, data: bytes) -> None:
+        before = self._size
+        try:
+            written = os.write(self._seg_fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, "short write (disk full?)")
+        except OSError as exc:
+            self._undo_write(before)
+            raise LogError(
+                f"cannot append to {self._seg_path}: {exc.strerror}; nothing was written; "
+                f"free disk space or fix permissions and retry"
+            ) from exc
+        self._size = before + len(data)
+
+    def _undo_write(self, size: int) -> None:
+        """Cut a partial write back off so the batch stays all-or-nothing."""
+        try:
+            os.ftruncate(self._seg_fd, size)
+        except OSError:
+            # The next append (or 'swarmlog repair') will cut the torn tail instead.
+            self._size = -1
+
+    # The active segment
+
+    def _refresh_active(self) -> None:
+        """Make sure our view of the active segment is current; repair a torn tail."""
+        if self._seg_fd >= 0:
+            st = os.fstat(self._seg_fd)
+            if not _is_sealed(st) and st.st_nlink > 0:
+                if st.st_size != self._size:
+                    self._scan_tail(st.st_size)
+                return
+            os.close(self._seg_fd)
+            self._seg_fd = -1
+        segments = list_segments(self.directory)
+        if not segments:
+            self._open_segment(1, create=True)
+            self._size = 0
+            self._last_seq = 0
+            return
+        first, _ = segments[-1]
+        self._open_segment(first, create=False)
+        self._scan_tail(os.fstat(self._seg_fd).st_size)
+
+    def _open_segment(self, first_seq: int, *, create: bool) -> None:
+        path = self.directory / _segment_name(first_seq)
+        flags = os.O_RDWR | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise LogError(
+                f"cannot open log segment {path}: {exc.strerror}; check permissions and disk space"
+            ) from exc
+        self._seg_fd = fd
+        self._seg_first = first_seq
+        self._seg_path = path
+        if create:
+            self._fsync_dir()
+
+    def _scan_tail(self, size: int) -> None:
+        """Find the last complete record of the active segment; cut off an incomplete one."""
+        if size == 0:
+            self._size = 0
+            self._last_seq = self._seg_first - 1
+            return
+        probe = _TAIL_PROBE
+        while True:
+            start = max(0, size - probe)
+            tail = os.pread(self._seg_fd, size - start, start)
+            if tail.endswith(b"\n"):
+                cut = size
+            else:
+                nl = tail.rfind(b"\n")
+                if nl < 0 and start > 0:
+                    probe *= 4
+                    continue
+                cut = start + nl + 1
+                self._save_torn(cut, size)
+                size = cut
+                tail = tail[: cut - start]
+            if size == 0:
+                self._size = 0
+                self._last_seq = self._seg_first - 1
+                return
+            prev = tail.rfind(b"\n", 0, len(tail) - 1)
+            if prev < 0 and start > 0:
+                probe *= 4
+                continue
+            line = tail[prev + 1 : -1]
+            problem = check_line(line)
+            if problem:
+                line_no = self._count_lines(size)
+                raise LogCorrupt(str(self._seg_path), line_no, f"last record: {problem}")
+            self._size = size
+            self._last_seq = line_seq(line)
+            return
+
+    def _count_lines(self, size: int) -> int:
+        return os.pread(self._seg_fd, size, 0).count(b"\n")
+
+    def _save_torn(self, cut: int, size: int) -> None:
+        """Keep what a crashed writer left half-written beside the segment, then truncate."""
+        torn = os.pread(self._seg_fd, size - cut, cut)
+        _save_removed(self._seg_path, torn)
+        os.ftruncate(self._seg_fd, cut)
+        os.fsync(self._seg_fd)
+
+    def _roll(self, next_seq: int) -> None:
+        """Seal the active segment and start a new one whose name is ``next_seq``."""
+        os.fsync(self._seg_fd)
+        os.fchmod(self._seg_fd, 0o444)
+        os.close(self._seg_fd)
+        self._seg_fd = -1
+        self._open_segment(next_seq, create=True)
+        self._size = 0
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # Durability
+
+    def _make_durable(self, fd: int, seg_first: int, end: int, policy: Sync) -> None:
+        """Wait until bytes up to ``end`` of segment ``seg_first`` are on disk.
+
+        Group commit: the sync lock is held by whoever is syncing; a writer that gets it after a
+        sync that already covered its bytes returns without a syscall of its own.
+        """
+        fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
+        try:
+            mark = _WATERMARK.unpack(os.pread(self._sync_fd, 16, 0).ljust(16, b"\0"))
+            if mark >= (seg_first, end):
+                return
+            if policy == "batch" and self.group_window_s > 0:
+                time.sleep(self.group_window_s)
+            target = os.fstat(fd).st_size
+            os.fdatasync(fd)
+            if (seg_first, target) > mark:
+                os.pwrite(self._sync_fd, _WATERMARK.pack(seg_first, target), 0)
+        except OSError as exc:
+            raise LogError(
+                f"cannot sync {self.directory}: {exc.strerror}; the append may not be durable"
+            ) from exc
+        finally:
+            fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+
+    # Reading
+
+    def reader(self, after: int = 0) -> FileReader:
+        """Return a cursor that yields each record after ``after`` once, in order."""
+        return FileReader(self.directory, after=after)
+
+    def read(self, after: int = 0) -> Iterator[Event]:
+        """Yield every complete record with seq > ``after``, verifying each."""
+        reader = self.reader(after)
+        while batch := reader.poll():
+            yield from batch
+
+    def subscribe(
+        self,
+        after: int = 0,
+        *,
+        stop: threading.Event | None = None,
+        step_ms: int = 1,
+        poll_s: float = 0.5,
+    ) -> Iterator[Event]:
+        """Yield records after ``after`` forever, waking on file notifications.
+
+        Notifications are only a doorbell: each wake reads from this subscriber's own offset, and a
+        periodic re-read every ``poll_s`` means a missed notification costs latency, never an event.
+        """
+        reader = self.reader(after)
+        yield from reader.poll()
+        for _changes in watchfiles.watch(
+            self.directory,
+            watch_filter=None,
+            debounce=max(step_ms * 4, 4),
+            step=step_ms,
+            stop_event=stop,
+            rust_timeout=int(poll_s * 1000),
+            yield_on_timeout=True,
+            raise_interrupt=False,
+        ):
+            while batch := reader.poll():
+                yield from batch
+            if stop is not None and stop.is_set():
+                return
+
+    async def asubscribe(
+        self,
+        after: int = 0,
+        *,
+        stop: _AsyncStop | None = None,
+        step_ms: int = 1,
+        poll_s: float = 0.5,
+    ) -> AsyncIterator[Event]:
+        """Async twin of ``subscribe``; ``stop`` is an ``asyncio.Event`` or ``anyio.Event``."""
+        reader = self.reader(after)
+        for ev in reader.poll():
+            yield ev
+        async for _changes in watchfiles.awatch(
+            self.directory,
+            watch_filter=None,
+            debounce=max(step_ms * 4, 4),
+            step=step_ms,
+            stop_event=stop,
+            rust_timeout=int(poll_s * 1000),
+            yield_on_timeout=True,
+        ):
+            while batch := reader.poll():
+                for ev in batch:
+                    yield ev
+
+    # Integrity
+
+    def verify(self) -> VerifyReport:
+        """Check every record of every segment without stopping at the first problem."""
+        return verify_folder(self.directory)
+
+    def repair(self) -> RepairReport:
+        """Truncate a damaged tail of the active segment, keeping a copy of what was removed.
+
+        Refuses (``LogCorrupt``) when damage is followed by valid records: cutting there would lose
+        acknowledged events.
+        """
+        with self._mutex:
+            self._open_control_files()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                return _repair_tail(self.directory)
+            finally:
+                if self._seg_fd >= 0:
+                    os.close(self._seg_fd)
+                    self._seg_fd = -1
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
+class _AsyncStop:  # structural stand-in for asyncio.Event / anyio.Event in annotations
+    def is_set(self) -> bool: ...
+
+
+class FileReader:
+    """A cursor over the log: ``poll()`` returns the records that appeared since the last poll."""
+
+    def __init__(self, directory: Path, *, after: int = 0) -> None:
+        self.directory = directory
+        self.after = after
+        self.next_seq = 1
+        self._path: Path | None = None
+        self._first = 0
+        self._offset = 0
+        self._line_no = 0
+        self._fh: object = None
+        self._started = False
+
+    @property
+    def position(self) -> int:
+        """The seq of the last record returned (or skipped because it was <= after)."""
+        return max(self.next_seq - 1, self.after)
+
+    def _start(self) -> bool:
+        segments = list_segments(self.directory)
+        if not segments:
+            return False
+        target = self.after + 1
+        chosen = segments[0]
+        for first, path in segments:
+            if first <= target:
+                chosen = (first, path)
+        self._first, self._path = chosen
+        self.next_seq = self._first
+        self._offset = 0
+        self._line_no = 0
+        self._started = True
+        return True
+
+    def poll(self, max_bytes: int = _READ_CHUNK) -> list[Event]:
+        """Return newly complete records (possibly none); raises ``LogCorrupt`` on damage."""
+        if not self._started and not self._start():
+            return []
+        out: list[Event] = []
+        while True:
+            assert self._path is not None
+            try:
+                with open(self._path, "rb") as fh:
+                    fh.seek(self._offset)
+                    data = fh.read(max_bytes)
+            except FileNotFoundError as exc:
+                raise LogError(f"log segment {self._path} vanished while reading") from exc
+            end = data.rfind(b"\n")
+            if end >= 0:
+                lines = data[:end].split(b"\n")
+                events = decode_lines(
+                    lines,
+                    path=str(self._path),
+                    first_line_no=self._line_no + 1,
+                    expected_seq=self.next_seq,
+                )
+                self._offset += end + 1
+                self._line_no += len(lines)
+                self.next_seq += len(events)
+                if events and events[0].seq <= self.after:
+                    events = [e for e in events if e.seq > self.after]
+                out.extend(events)
+                if len(data) >= max_bytes:
+                    if out:
+                        return out
+                    continue
+                if len(data) > end + 1:
+                    return out  # an incomplete record at the tail: a writer is mid-write
+            elif data:
+                if len(data) >= max_bytes:
+                    max_bytes *= 2  # one record larger than the chunk
+                    continue
+                return out
+            if not self._advance():
+                return out
+            if out:
+                return out
+
+    def _advance(self) -> bool:
+        """Move to the next segment if the current one is sealed by a newer one."""
+        for first, path in list_segments(self.directory):
+            if first > self._first:
+                if first != self.next_seq:
+                    raise LogCorrupt(
+                        str(path),
+                        1,
+                        f"segment starts at seq {first} but the previous one ended at "
+                        f"seq {self.next_seq - 1}",
+                    )
+                self._first, self._path = first, path
+                self._offset = 0
+                self._line_no = 0
+                return True
+        return False
+
+
+# Whole-folder checks (used by verify and repair; they read every byte)
+
+
+def _save_removed(segment: Path, data: bytes) -> Path:
+    n = 1
+    while (dest := segment.with_name(f"{segment.name}.removed-{n}")).exists():
+        n += 1
+    with open(dest, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return dest
+
+
+def _scan_segment(path: Path, expected_seq: int) -> tuple[list[Problem], int, int, int]:
+    """Check one segment line by line, carrying on past damage so every bad line is listed.
+
+    Returns (problems, good records, last good seq or -1, bytes after the last newline).
+    """
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    problems: list[Problem] = []
+    records = 0
+    last = -1
+    seq = expected_seq
+    for i, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
+        problem = check_line(line)
+        if not problem:
+            try:
+                got = decode(line).seq
+            except msgspec.DecodeError as exc:
+                problem = f"not an event ({exc})"
+        if problem:
+            problems.append(Problem(str(path), i, problem))
+            seq += 1
+            continue
+        if got != seq:
+            problems.append(Problem(str(path), i, f"seq {got} where {seq} was expected"))
+        seq = got + 1
+        last = got
+        records += 1
+    return problems, records, last, len(data) - end
+
+
+def verify_folder(directory: Path) -> VerifyReport:
+    """Check every segment: checksums, decoding, dense seq across segments, torn tail."""
+    segments = list_segments(directory)
+    problems: list[Problem] = []
+    records = 0
+    last = 0
+    torn = 0
+    expected = 1
+    for index, (first, path) in enumerate(segments):
+        if first != expected:
+            problems.append(
+                Problem(str(path), 1, f"segment starts at seq {first} where {expected} was expected")
+            )
+        found, count, seg_last, tail = _scan_segment(path, first)
+        problems.extend(found)
+        records += count
+        if seg_last >= 0:
+            last = seg_last
+        expected = (seg_last + 1) if seg_last >= 0 else first
+        if tail:
+            if index == len(segments) - 1:
+                torn = tail
+            else:
+                problems.append(Problem(str(path), count + 1, "incomplete record in a sealed segment"))
+    return VerifyReport(
+        segments=len(segments), records=records, last_seq=last, torn_tail_bytes=torn,
+        problems=tuple(problems),
+    )
+
+
+def _repair_tail(directory: Path) -> RepairReport:
+    segments = list_segments(directory)
+    if not segments:
+        return RepairReport(removed_bytes=0, saved_to="", segment="")
+    first, path = segments[-1]
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].split(b"\n")[:-1]
+    # Keep the longest prefix of good lines; everything after it must be bad to count as a tail.
+    offsets = []
+    pos = 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line) + 1
+    good = len(lines)
+    for i, line in enumerate(lines):
+        if check_line(line):
+            good = i
+            break
+    for j in range(good, len(lines)):
+        if not check_line(lines[j]):
+            raise LogCorrupt(
+                str(path),
+                good + 1,
+                f"damaged record followed by a valid one at line {j + 1}; this is not a torn tail "
+                f"and cutting it would lose acknowledged events; restore the segment from a backup",
+            )
+    cut = offsets[good] if good < len(lines) else end
+    if cut == len(data):
+        return RepairReport(removed_bytes=0, saved_to="", segment=str(path))
+    saved = _save_removed(path, data[cut:])
+    with open(path, "r+b") as fh:
+        fh.truncate(cut)
+        fh.flush()
+        os.fsync(fh.fileno())
+    del first
+    return RepairReport(removed_bytes=len(data) - cut, saved_to=str(saved), segment=str(path))

@@ -1,0 +1,103 @@
+"""An in-memory event log for tests and single-process simulations; same contract as the file log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import msgspec
+
+from swarmlog.errors import SeqConflict
+from swarmlog.events import Event, EventBase
+from swarmlog.log.protocol import VerifyReport
+
+__all__ = ["MemoryLog", "MemoryReader"]
+
+
+class MemoryLog:
+    """A list of events behind a lock, with the file log's append semantics."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._events: list[Event] = []
+        self._keys: dict[str, Event] = {}
+        self._cond = threading.Condition()
+        self._clock = clock
+
+    def append(
+        self,
+        events: Sequence[EventBase],
+        *,
+        expected_seq: int | None = None,
+        sync: object = None,
+    ) -> list[Event]:
+        """Append a batch atomically; known idempotency keys return the stored event."""
+        with self._cond:
+            last = len(self._events)
+            if expected_seq is not None and expected_seq != last:
+                raise SeqConflict(expected_seq, last)
+            now = self._clock()
+            out: list[Event] = []
+            for ev in events:
+                if ev.key is not None and ev.key in self._keys:
+                    out.append(self._keys[ev.key])
+                    continue
+                stored: Event = msgspec.structs.replace(  # type: ignore[assignment]
+                    ev, seq=len(self._events) + 1, ts=ev.ts or now
+                )
+                self._events.append(stored)
+                if stored.key is not None:
+                    self._keys[stored.key] = stored
+                out.append(stored)
+            self._cond.notify_all()
+            return out
+
+    def last_seq(self) -> int:
+        with self._cond:
+            return len(self._events)
+
+    def read(self, after: int = 0) -> Iterator[Event]:
+        with self._cond:
+            snapshot = self._events[after:]
+        yield from snapshot
+
+    def reader(self, after: int = 0) -> MemoryReader:
+        return MemoryReader(self, after)
+
+    def wait(self, after: int, timeout: float) -> bool:
+        """Block until the log holds a seq > ``after`` or ``timeout`` passes."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._events) > after, timeout)
+
+    def subscribe(
+        self, after: int = 0, *, stop: threading.Event | None = None, poll_s: float = 0.5
+    ) -> Iterator[Event]:
+        """Yield records after ``after`` until ``stop`` is set."""
+        reader = self.reader(after)
+        while stop is None or not stop.is_set():
+            yield from reader.poll()
+            self.wait(reader.position, poll_s)
+
+    def verify(self) -> VerifyReport:
+        return VerifyReport(segments=1, records=len(self._events), last_seq=len(self._events))
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryReader:
+    """A cursor over a ``MemoryLog``."""
+
+    def __init__(self, log: MemoryLog, after: int) -> None:
+        self._log = log
+        self._pos = after
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    def poll(self) -> list[Event]:
+        batch = list(self._log.read(self._pos))
+        if batch:
+            self._pos = batch[-1].seq
+        return batch
