@@ -1,8 +1,9 @@
 """Every event kind swarmlog records, and the one encoder and decoder for them.
 
-The log is the only source of truth; these types are its vocabulary. Tags (the ``kind`` field) and
-field names are a public contract: scripts and committed run histories depend on them. Evolve an event
-only by adding fields with defaults; never rename or remove a tag or a field, never change a type.
+The log is the only source of truth; these types are its vocabulary. Tags (the ``kind`` field)
+and field names are a public contract: scripts and committed run histories depend on them. Evolve
+an event only by adding fields with defaults; never rename or remove a tag or a field, never change
+a type.
 """
 
 from __future__ import annotations
@@ -66,15 +67,13 @@ __all__ = [
 ]
 
 
-class EventBase(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", omit_defaults=True
-):
+class EventBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", omit_defaults=True):
     """The envelope every event carries.
 
     ``seq`` and ``ts`` are stamped by ``EventLog.append``: ``seq`` is dense and global (1, 2, 3 …),
     ``ts`` is UTC seconds since the epoch. ``run`` names the run, ``actor`` who appended (a role,
-    ``human``, ``scheduler``, …), and ``key`` is an optional idempotency key: the log keeps the first
-    event with a given key and answers later appends of that key with it.
+    ``human``, ``scheduler``, …), and ``key`` is an optional idempotency key: the log keeps the
+    first event with a given key and answers later appends of that key with it.
     """
 
     seq: int = 0
@@ -138,7 +137,7 @@ class ResidentModel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
 # Run lifecycle
 
 
-class RunStarted(EventBase, tag="run_started"):
+class RunStarted(EventBase, frozen=True, tag="run_started"):
     """A run began (or was resumed) with this goal."""
 
     goal: str
@@ -151,14 +150,14 @@ class RunStarted(EventBase, tag="run_started"):
     budget_wall_s: float = 0.0
 
 
-class RunEnded(EventBase, tag="run_ended"):
+class RunEnded(EventBase, frozen=True, tag="run_ended"):
     """A run finished: ``completed``, ``aborted`` or ``failed``."""
 
     outcome: str
     reason: str = ""
 
 
-class ConfigLoaded(EventBase, tag="config_loaded"):
+class ConfigLoaded(EventBase, frozen=True, tag="config_loaded"):
     """The configuration in force, recorded before any decision uses it."""
 
     config: dict[str, Any]
@@ -166,7 +165,7 @@ class ConfigLoaded(EventBase, tag="config_loaded"):
     digest: str = ""
 
 
-class PhaseEntered(EventBase, tag="phase_entered"):
+class PhaseEntered(EventBase, frozen=True, tag="phase_entered"):
     """The team entered a phase (planning, execution, review, iteration)."""
 
     phase: str
@@ -175,7 +174,7 @@ class PhaseEntered(EventBase, tag="phase_entered"):
     reason: str = ""
 
 
-class PhaseCompleted(EventBase, tag="phase_completed"):
+class PhaseCompleted(EventBase, frozen=True, tag="phase_completed"):
     """The team finished a phase."""
 
     phase: str
@@ -187,7 +186,7 @@ class PhaseCompleted(EventBase, tag="phase_completed"):
 # Agents
 
 
-class AgentRegistered(EventBase, tag="agent_registered"):
+class AgentRegistered(EventBase, frozen=True, tag="agent_registered"):
     """An agent process joined the team."""
 
     agent: str
@@ -198,7 +197,7 @@ class AgentRegistered(EventBase, tag="agent_registered"):
     command: str = ""  # for exec agents: the external command serving the role
 
 
-class AgentStatusChanged(EventBase, tag="agent_status_changed"):
+class AgentStatusChanged(EventBase, frozen=True, tag="agent_status_changed"):
     """An agent's status changed (idle, working, paused, stopped, crashed, …)."""
 
     agent: str
@@ -207,7 +206,7 @@ class AgentStatusChanged(EventBase, tag="agent_status_changed"):
     detail: str = ""
 
 
-class Heartbeat(EventBase, tag="heartbeat"):
+class Heartbeat(EventBase, frozen=True, tag="heartbeat"):
     """An agent is alive; when it holds a task, this extends its lease."""
 
     agent: str
@@ -218,7 +217,7 @@ class Heartbeat(EventBase, tag="heartbeat"):
 # Tasks
 
 
-class TaskSubmitted(EventBase, tag="task_submitted"):
+class TaskSubmitted(EventBase, frozen=True, tag="task_submitted"):
     """A unit of work entered the board."""
 
     task_id: str
@@ -238,7 +237,7 @@ class TaskSubmitted(EventBase, tag="task_submitted"):
     parent: str = ""
 
 
-class TaskRouted(EventBase, tag="task_routed"):
+class TaskRouted(EventBase, frozen=True, tag="task_routed"):
     """The router chose a model for a task; every candidate's score is kept."""
 
     task_id: str
@@ -252,7 +251,7 @@ class TaskRouted(EventBase, tag="task_routed"):
     batch_id: str = ""
 
 
-class TaskBatched(EventBase, tag="task_batched"):
+class TaskBatched(EventBase, frozen=True, tag="task_batched"):
     """Small tasks of one kind were grouped into one model call."""
 
     batch_id: str
@@ -261,7 +260,7 @@ class TaskBatched(EventBase, tag="task_batched"):
     reason: str = ""
 
 
-class TaskClaimed(EventBase, tag="task_claimed"):
+class TaskClaimed(EventBase, frozen=True, tag="task_claimed"):
     """An agent holds a task until ``lease_until`` (event time) unless it renews the lease."""
 
     task_id: str
@@ -270,7 +269,7 @@ class TaskClaimed(EventBase, tag="task_claimed"):
     attempt: int = 1
 
 
-class TaskStarted(EventBase, tag="task_started"):
+class TaskStarted(EventBase, frozen=True, tag="task_started"):
     """An agent began work on a claimed task."""
 
     task_id: str
@@ -279,7 +278,7 @@ class TaskStarted(EventBase, tag="task_started"):
     model: str = ""
 
 
-class TaskCompleted(EventBase, tag="task_completed"):
+class TaskCompleted(EventBase, frozen=True, tag="task_completed"):
     """A task finished successfully."""
 
     task_id: str
@@ -292,7 +291,7 @@ class TaskCompleted(EventBase, tag="task_completed"):
     cost: float = 0.0
 
 
-class TaskFailed(EventBase, tag="task_failed"):
+class TaskFailed(EventBase, frozen=True, tag="task_failed"):
     """An attempt failed; ``retryable`` says whether the board may hand the task out again."""
 
     task_id: str
@@ -303,7 +302,7 @@ class TaskFailed(EventBase, tag="task_failed"):
     reply: str = ""  # the offending model reply, kept for the post-mortem
 
 
-class TaskTimedOut(EventBase, tag="task_timed_out"):
+class TaskTimedOut(EventBase, frozen=True, tag="task_timed_out"):
     """A task's lease or time limit ran out."""
 
     task_id: str
@@ -312,7 +311,7 @@ class TaskTimedOut(EventBase, tag="task_timed_out"):
     lease_until: float = 0.0
 
 
-class TaskCancelled(EventBase, tag="task_cancelled"):
+class TaskCancelled(EventBase, frozen=True, tag="task_cancelled"):
     """A task was withdrawn."""
 
     task_id: str
@@ -322,7 +321,7 @@ class TaskCancelled(EventBase, tag="task_cancelled"):
 # Model calls, hardware, servers
 
 
-class ModelCallFinished(EventBase, tag="model_call_finished"):
+class ModelCallFinished(EventBase, frozen=True, tag="model_call_finished"):
     """A latency observation: one call to a model, whatever its outcome.
 
     ``outcome`` is ``ok``, ``error``, ``timeout``, ``invalid`` (reply failed validation) or
@@ -348,7 +347,7 @@ class ModelCallFinished(EventBase, tag="model_call_finished"):
     cost: float = 0.0
 
 
-class HardwareSampled(EventBase, tag="hardware_sampled"):
+class HardwareSampled(EventBase, frozen=True, tag="hardware_sampled"):
     """A hardware reading. No driver or no GPU is a normal reading with ``gpus=()``."""
 
     host: str = ""
@@ -365,7 +364,7 @@ class HardwareSampled(EventBase, tag="hardware_sampled"):
     disk_free: int = 0
 
 
-class ModelServerSampled(EventBase, tag="model_server_sampled"):
+class ModelServerSampled(EventBase, frozen=True, tag="model_server_sampled"):
     """A model server's reading; unreachable is a reading too (``reachable=False``)."""
 
     endpoint: str
@@ -383,7 +382,7 @@ class ModelServerSampled(EventBase, tag="model_server_sampled"):
 # Messages, trust, reviews, decisions
 
 
-class MessageSent(EventBase, tag="message_sent"):
+class MessageSent(EventBase, frozen=True, tag="message_sent"):
     """A structured message in the seed's format; ``sender`` is the appending process's identity."""
 
     msg_id: str
@@ -398,7 +397,7 @@ class MessageSent(EventBase, tag="message_sent"):
     phase: str = ""
 
 
-class MessageRejected(EventBase, tag="message_rejected"):
+class MessageRejected(EventBase, frozen=True, tag="message_rejected"):
     """A message broke the topology rules and was not delivered."""
 
     sender: str
@@ -410,8 +409,8 @@ class MessageRejected(EventBase, tag="message_rejected"):
     phase: str = ""
 
 
-class TrustChanged(EventBase, tag="trust_changed"):
-    """An agent's trust score (1–10) changed, with the evidence that caused it."""
+class TrustChanged(EventBase, frozen=True, tag="trust_changed"):
+    """An agent's trust score (1 to 10) changed, with the evidence that caused it."""
 
     agent: str
     old: float
@@ -420,7 +419,7 @@ class TrustChanged(EventBase, tag="trust_changed"):
     evidence_seq: int = 0
 
 
-class CheckpointWritten(EventBase, tag="checkpoint_written"):
+class CheckpointWritten(EventBase, frozen=True, tag="checkpoint_written"):
     """Scribe's milestone summary, which becomes the context of later prompts."""
 
     checkpoint_id: str
@@ -433,7 +432,7 @@ class CheckpointWritten(EventBase, tag="checkpoint_written"):
     state_digest: str = ""
 
 
-class ReviewOpened(EventBase, tag="review_opened"):
+class ReviewOpened(EventBase, frozen=True, tag="review_opened"):
     """A review (debate) began on a subject."""
 
     review_id: str
@@ -443,7 +442,7 @@ class ReviewOpened(EventBase, tag="review_opened"):
     task_id: str = ""
 
 
-class PositionTaken(EventBase, tag="position_taken"):
+class PositionTaken(EventBase, frozen=True, tag="position_taken"):
     """An agent's stance in a review round."""
 
     review_id: str
@@ -455,7 +454,7 @@ class PositionTaken(EventBase, tag="position_taken"):
     rationale: str = ""
 
 
-class RoundClosed(EventBase, tag="round_closed"):
+class RoundClosed(EventBase, frozen=True, tag="round_closed"):
     """A review round ended; ``rule`` names the convergence rule that fired, if any."""
 
     review_id: str
@@ -465,7 +464,7 @@ class RoundClosed(EventBase, tag="round_closed"):
     tally: dict[str, float] = msgspec.field(default_factory=dict)
 
 
-class DecisionMade(EventBase, tag="decision_made"):
+class DecisionMade(EventBase, frozen=True, tag="decision_made"):
     """The team (or the Director) concluded something; ``rule`` says how."""
 
     decision_id: str
@@ -483,7 +482,7 @@ class DecisionMade(EventBase, tag="decision_made"):
 # Emergencies
 
 
-class DetectorFired(EventBase, tag="detector_fired"):
+class DetectorFired(EventBase, frozen=True, tag="detector_fired"):
     """A detection rule matched; ``value`` is what was measured against ``threshold``."""
 
     detector: str
@@ -497,7 +496,7 @@ class DetectorFired(EventBase, tag="detector_fired"):
     evidence: tuple[int, ...] = ()
 
 
-class EscalationRaised(EventBase, tag="escalation_raised"):
+class EscalationRaised(EventBase, frozen=True, tag="escalation_raised"):
     """The escalation level rose (0 normal … 4 abort)."""
 
     escalation_id: str
@@ -509,7 +508,7 @@ class EscalationRaised(EventBase, tag="escalation_raised"):
     evidence: tuple[int, ...] = ()
 
 
-class EscalationResolved(EventBase, tag="escalation_resolved"):
+class EscalationResolved(EventBase, frozen=True, tag="escalation_resolved"):
     """An escalation ended."""
 
     escalation_id: str
@@ -517,7 +516,7 @@ class EscalationResolved(EventBase, tag="escalation_resolved"):
     by: str = ""
 
 
-class AlertRaised(EventBase, tag="alert_raised"):
+class AlertRaised(EventBase, frozen=True, tag="alert_raised"):
     """Something a human must know; rendered to ``alerts/ALERT-<time>-<seq>.md``."""
 
     alert_id: str
@@ -531,7 +530,7 @@ class AlertRaised(EventBase, tag="alert_raised"):
     escalation_id: str = ""
 
 
-class AlertDelivered(EventBase, tag="alert_delivered"):
+class AlertDelivered(EventBase, frozen=True, tag="alert_delivered"):
     """One delivery attempt of an alert to a channel (file, log, webhook)."""
 
     alert_id: str
@@ -542,7 +541,7 @@ class AlertDelivered(EventBase, tag="alert_delivered"):
     error: str = ""
 
 
-class CircuitOpened(EventBase, tag="circuit_opened"):
+class CircuitOpened(EventBase, frozen=True, tag="circuit_opened"):
     """A circuit breaker opened: processing of ``target`` halts until it closes."""
 
     target: str
@@ -552,7 +551,7 @@ class CircuitOpened(EventBase, tag="circuit_opened"):
     retry_at: float = 0.0  # event time of the next half-open probe
 
 
-class CircuitClosed(EventBase, tag="circuit_closed"):
+class CircuitClosed(EventBase, frozen=True, tag="circuit_closed"):
     """A circuit breaker closed again."""
 
     target: str
@@ -560,7 +559,7 @@ class CircuitClosed(EventBase, tag="circuit_closed"):
     reason: str = ""
 
 
-class HumanCommand(EventBase, tag="human_command"):
+class HumanCommand(EventBase, frozen=True, tag="human_command"):
     """A human's instruction: ack, pause, resume, abort, force, …"""
 
     command: str
@@ -568,7 +567,7 @@ class HumanCommand(EventBase, tag="human_command"):
     text: str = ""
 
 
-class Note(EventBase, tag="note"):
+class Note(EventBase, frozen=True, tag="note"):
     """Free text from an operator or an agent."""
 
     text: str
@@ -637,7 +636,8 @@ def encode(event: EventBase) -> bytes:
 
 def decode(data: bytes | str) -> Event:
     """Decode one event; raises ``msgspec.ValidationError`` with the ``$.field`` path."""
-    return DECODER.decode(data)
+    event: Event = DECODER.decode(data)
+    return event
 
 
 def decode_many(data: bytes) -> list[Event]:

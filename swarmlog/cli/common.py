@@ -20,8 +20,8 @@ __all__ = [
     "add_command",
     "emit_json",
     "iso",
-    "wants_json",
     "open_log",
+    "wants_json",
     "workspace",
 ]
 

@@ -41,7 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sync", choices=["always", "batch", "none"], default="always")
     p.set_defaults(func=cmd_append)
 
-    p = add_command(sub, "note", "append an operator's note", "swarmlog note 'rebooted the GPU box'")
+    p = add_command(
+        sub, "note", "append an operator's note", "swarmlog note 'rebooted the GPU box'"
+    )
     p.add_argument("text")
     p.set_defaults(func=cmd_note)
 
@@ -155,7 +157,9 @@ def format_event(event: Event) -> str:
     """One human line: seq, UTC time, kind, actor, the other fields compactly."""
     fields = msgspec.structs.asdict(event)
     rest = " ".join(
-        f"{k}={_short(v)}" for k, v in fields.items() if k not in _ENVELOPE and v not in ("", (), {})
+        f"{k}={_short(v)}"
+        for k, v in fields.items()
+        if k not in _ENVELOPE and v not in ("", (), {})
     )
     if len(rest) > _SUMMARY_WIDTH:
         rest = rest[: _SUMMARY_WIDTH - 1] + "…"
@@ -225,7 +229,9 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if wants_json(args):
         emit_json(report)
     elif report.removed_bytes:
-        print(f"removed {report.removed_bytes} bytes from {report.segment}; kept in {report.saved_to}")
+        print(
+            f"removed {report.removed_bytes} bytes from {report.segment}; kept in {report.saved_to}"
+        )
     else:
         print("nothing to repair: the log ends on a complete record")
     return 0

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 import watchfiles
@@ -217,7 +217,7 @@ class FileLog:
                 if ev.key is not None:
                     self._keys[ev.key] = ev
         by_id = {id(ev): st for ev, st in zip(fresh, stamped, strict=True)}
-        out = [by_id.get(id(r), r) for r in result]  # type: ignore[arg-type]
+        out = [by_id.get(id(r), r) for r in result]
         return out, self._size  # type: ignore[return-value]
 
     def _dedupe(self, events: Sequence[EventBase]) -> tuple[list[EventBase], list[object]]:
@@ -489,7 +489,7 @@ class FileLog:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
 
-class _AsyncStop:  # structural stand-in for asyncio.Event / anyio.Event in annotations
+class _AsyncStop(Protocol):  # what awatch needs of asyncio.Event / anyio.Event
     def is_set(self) -> bool: ...
 
 
@@ -645,7 +645,9 @@ def verify_folder(directory: Path) -> VerifyReport:
     for index, (first, path) in enumerate(segments):
         if first != expected:
             problems.append(
-                Problem(str(path), 1, f"segment starts at seq {first} where {expected} was expected")
+                Problem(
+                    str(path), 1, f"segment starts at seq {first} where {expected} was expected"
+                )
             )
         found, count, seg_last, tail = _scan_segment(path, first)
         problems.extend(found)
@@ -657,9 +659,14 @@ def verify_folder(directory: Path) -> VerifyReport:
             if index == len(segments) - 1:
                 torn = tail
             else:
-                problems.append(Problem(str(path), count + 1, "incomplete record in a sealed segment"))
+                problems.append(
+                    Problem(str(path), count + 1, "incomplete record in a sealed segment")
+                )
     return VerifyReport(
-        segments=len(segments), records=records, last_seq=last, torn_tail_bytes=torn,
+        segments=len(segments),
+        records=records,
+        last_seq=last,
+        torn_tail_bytes=torn,
         problems=tuple(problems),
     )
 

@@ -1,4 +1,4 @@
-"""An in-memory event log for tests and single-process simulations; same contract as the file log."""
+"""An in-memory event log for tests and one-process simulations; the file log's contract."""
 
 from __future__ import annotations
 
