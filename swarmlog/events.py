@@ -452,6 +452,7 @@ class PositionTaken(EventBase, frozen=True, tag="position_taken"):
     confidence: float = 1.0
     critical_bugs: int = 0
     rationale: str = ""
+    fundamental_flaw: bool = False  # the Architect flags a fundamental design flaw (issue 7)
 
 
 class RoundClosed(EventBase, frozen=True, tag="round_closed"):
@@ -477,6 +478,7 @@ class DecisionMade(EventBase, frozen=True, tag="decision_made"):
     dissent: tuple[str, ...] = ()
     controversy: str = ""
     pending: bool = False  # a decision still awaited (shown under "Pending Decisions")
+    irreversible: bool = False  # acting on it cannot be undone: a human must confirm (issue 7)
 
 
 # Emergencies
