@@ -1,0 +1,384 @@
+"""One stateless agent process: wake on the log, claim a task for its role, call the model, append.
+
+The process holds nothing the log cannot rebuild. Kill it at any moment: its lease runs out, the
+scheduler records ``task_timed_out`` and another process (or this one, restarted) claims the task
+again. A result carries the idempotency key ``done:<run>:<task>``, so a task is completed once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from swarmlog.errors import SwarmlogError
+from swarmlog.events import (
+    AgentRegistered,
+    AgentStatusChanged,
+    CheckpointWritten,
+    Event,
+    EventBase,
+    Heartbeat,
+    MessageSent,
+    ModelCallFinished,
+    PositionTaken,
+    TaskClaimed,
+    TaskCompleted,
+    TaskFailed,
+    TaskStarted,
+)
+from swarmlog.log import FileLog
+from swarmlog.runtime.board import EMPTY_BOARD, Board, TaskView, apply_board, claimable
+from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
+from swarmlog.runtime.doorbell import Doorbell
+from swarmlog.runtime.prompts import render_prompt
+from swarmlog.runtime.replies import parse_reply
+from swarmlog.runtime.tools import ToolError, run_tests, write_files
+
+__all__ = ["AgentProcess", "CallOutcome", "ModelCaller", "exec_caller"]
+
+
+@dataclass
+class CallOutcome:
+    """What one model call (all its retries included) produced."""
+
+    text: str
+    events: list[EventBase] = field(default_factory=list)  # one ModelCallFinished per attempt
+    error: str = ""
+
+
+# (profile name, profile config, task, prompt, json mode) -> outcome
+ModelCaller = Callable[[str, dict[str, Any], TaskView, str], Awaitable[CallOutcome]]
+
+
+class AgentProcess:
+    """The loop of one agent: fold, claim, work, append, sleep on the doorbell."""
+
+    def __init__(
+        self,
+        log: FileLog,
+        *,
+        agent: str,
+        role: str,
+        call_model: ModelCaller,
+        clock: Callable[[], float] = time.time,
+        lease_s: float = 30.0,
+        heartbeat_s: float = 5.0,
+        max_invalid: int = 2,
+        idle_wait_s: float = 0.5,
+        exit_when_done: bool = True,
+    ) -> None:
+        self.log = log
+        self.agent = agent
+        self.role = role
+        self.call_model = call_model
+        self.clock = clock
+        self.lease_s = lease_s
+        self.heartbeat_s = heartbeat_s
+        self.max_invalid = max_invalid
+        self.idle_wait_s = idle_wait_s
+        self.exit_when_done = exit_when_done
+        self.board: Board = EMPTY_BOARD
+        self.ctx: RunContext = EMPTY_CONTEXT
+        self._reader = log.reader(0)
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # Folding
+
+    def catch_up(self) -> None:
+        while batch := self._reader.poll():
+            for event in batch:
+                self.board = apply_board(self.board, event)
+                self.ctx = apply_context(self.ctx, event)
+
+    def append(self, events: Sequence[EventBase]) -> list[Event]:
+        stamped = [_with_envelope(e, run=self.ctx.run, actor=self.agent) for e in events]
+        return self.log.append(stamped)
+
+    # The loop
+
+    async def run(self) -> None:
+        """Work until the run ends, the human aborts, or ``stop()`` is called."""
+        self.catch_up()
+        self.append(
+            [
+                AgentRegistered(
+                    agent=self.agent, role=self.role, pid=os.getpid(), host=socket.gethostname()
+                )
+            ]
+        )
+        async with Doorbell(self.log.directory) as bell:
+            while not self._stop.is_set():
+                self.catch_up()
+                if self.ctx.ended or self.ctx.abort:
+                    break
+                task = None if self.ctx.paused else self._pick()
+                if task is not None and self._claim(task):
+                    await self._work(self.board.tasks[task.task_id])
+                    continue
+                await bell.wait(self.idle_wait_s)
+        self.append([AgentStatusChanged(agent=self.agent, status="stopped")])
+
+    def _pick(self) -> TaskView | None:
+        tasks = claimable(self.board, self.role, self.clock())
+        return tasks[0] if tasks else None
+
+    def _claim(self, task: TaskView) -> bool:
+        """Append a claim; the log's order decides between rivals (first live claim wins)."""
+        now = self.clock()
+        self.append(
+            [
+                TaskClaimed(
+                    task_id=task.task_id,
+                    agent=self.agent,
+                    lease_until=now + self.lease_s,
+                    attempt=task.attempt + 1,
+                )
+            ]
+        )
+        self.catch_up()
+        held = self.board.tasks[task.task_id]
+        return held.agent == self.agent and held.attempt == task.attempt + 1
+
+    async def _work(self, task: TaskView) -> None:
+        profile_name = task.model
+        profile = dict(self.ctx.config.get("models", {}).get(profile_name, {}))
+        self.append(
+            [
+                TaskStarted(
+                    task_id=task.task_id, agent=self.agent, attempt=task.attempt, model=profile_name
+                ),
+                AgentStatusChanged(agent=self.agent, status="working", task_id=task.task_id),
+            ]
+        )
+        beat = asyncio.create_task(self._heartbeats(task))
+        try:
+            events = await self._attempt(task, profile_name, profile)
+        except SwarmlogError as exc:
+            events = [
+                TaskFailed(
+                    task_id=task.task_id, agent=self.agent, attempt=task.attempt, error=str(exc)
+                )
+            ]
+        finally:
+            beat.cancel()
+        self.catch_up()
+        current = self.board.tasks.get(task.task_id)
+        if current is None or current.agent != self.agent or current.attempt != task.attempt:
+            return  # the lease ran out and the task moved on: our result would be stale
+        self.append([*events, AgentStatusChanged(agent=self.agent, status="idle")])
+
+    async def _heartbeats(self, task: TaskView) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            self.append(
+                [
+                    Heartbeat(
+                        agent=self.agent,
+                        task_id=task.task_id,
+                        lease_until=self.clock() + self.lease_s,
+                    )
+                ]
+            )
+
+    async def _attempt(
+        self, task: TaskView, profile_name: str, profile: dict[str, Any]
+    ) -> list[EventBase]:
+        """Call the model until its reply validates (or the invalid-reply limit is reached)."""
+        previous_error = ""
+        text = ""
+        for _ in range(self.max_invalid + 1):
+            prompt = render_prompt(
+                role=self.role,
+                task=task,
+                ctx=self.ctx,
+                board=self.board,
+                attempt=task.attempt,
+                previous_error=previous_error,
+            )
+            outcome = await self.call_model(profile_name, profile, task, prompt)
+            self.append(outcome.events)
+            if outcome.error:
+                return [
+                    TaskFailed(
+                        task_id=task.task_id,
+                        agent=self.agent,
+                        attempt=task.attempt,
+                        error=outcome.error,
+                    )
+                ]
+            text = outcome.text
+            data, previous_error = parse_reply(task.task_kind, text)
+            if data is not None:
+                return self._results(task, data)
+            self.append(
+                [
+                    ModelCallFinished(
+                        model=profile_name,
+                        task_id=task.task_id,
+                        agent=self.agent,
+                        outcome="invalid",
+                        error=previous_error,
+                        reply=text[:4000],
+                    )
+                ]
+            )
+        return [
+            TaskFailed(
+                task_id=task.task_id,
+                agent=self.agent,
+                attempt=task.attempt,
+                error=f"invalid reply: {previous_error}",
+                reply=text[:4000],
+            )
+        ]
+
+    def _results(self, task: TaskView, data: dict[str, Any]) -> list[EventBase]:
+        """Turn a validated reply into the events that record it."""
+        out: list[EventBase] = []
+        kind = task.task_kind
+        summary = str(data.get("summary") or data.get("report") or data.get("rationale") or "")
+        if kind in ("critique", "decide"):
+            out.append(
+                PositionTaken(
+                    review_id=task.parent,
+                    agent=self.agent,
+                    round=task.round,
+                    stance=data["stance"],
+                    confidence=data["confidence"],
+                    critical_bugs=data["critical_bugs"],
+                    rationale=data["rationale"],
+                )
+            )
+        elif kind == "checkpoint_summary":
+            out.append(self._checkpoint(task, data))
+        elif data.get("status") == "failed":
+            return [
+                TaskFailed(
+                    task_id=task.task_id,
+                    agent=self.agent,
+                    attempt=task.attempt,
+                    error=f"agent reported failure: {summary}",
+                )
+            ]
+        work_dir = Path(self.ctx.config.get("run", {}).get("work_dir", "work"))
+        try:
+            if data.get("files"):
+                written = write_files(work_dir, data["files"])
+                data = {**data, "files": sorted(written)}
+            if data.get("run_tests"):
+                data = {**data, "tests": run_tests(self.ctx.config.get("run", {}), work_dir)}
+        except ToolError as exc:
+            return [
+                TaskFailed(
+                    task_id=task.task_id,
+                    agent=self.agent,
+                    attempt=task.attempt,
+                    error=str(exc),
+                    retryable=True,
+                )
+            ]
+        if kind in ("implement", "research", "refactor", "fix") and summary:
+            out.append(
+                MessageSent(
+                    msg_id=f"m-{task.task_id}-{task.attempt}",
+                    sender=self.agent,
+                    to="director",
+                    type="STATUS",
+                    content=f"Completed {task.title}. {summary}",
+                    phase=self.ctx.phase,
+                )
+            )
+        out.append(
+            TaskCompleted(
+                task_id=task.task_id,
+                agent=self.agent,
+                attempt=task.attempt,
+                summary=summary[:2000],
+                output=data,
+                key=f"done:{self.ctx.run}:{task.task_id}",
+            )
+        )
+        return out
+
+    def _checkpoint(self, task: TaskView, data: dict[str, Any]) -> CheckpointWritten:
+        reports = {
+            t.agent or t.role: str(t.output.get("report", ""))
+            for t in self.board.tasks.values()
+            if t.parent == task.parent and t.task_kind == "checkpoint_report" and t.output
+        }
+        decision = next(
+            (
+                str(t.output.get("decision", "continue"))
+                for t in self.board.tasks.values()
+                if t.parent == task.parent and t.task_kind == "checkpoint_decide" and t.output
+            ),
+            "continue",
+        )
+        return CheckpointWritten(
+            checkpoint_id=task.parent,
+            trigger=task.prompt.splitlines()[0] if task.prompt else "milestone",
+            summary=str(data["summary"]),
+            phase=self.ctx.phase,
+            reports=dict(sorted(reports.items())),
+            decision=decision,
+            next_trigger=str(data.get("next_trigger", "")),
+        )
+
+
+def _with_envelope(event: EventBase, *, run: str, actor: str) -> EventBase:
+    return msgspec.structs.replace(event, run=event.run or run, actor=event.actor or actor)
+
+
+def exec_caller(command: str, timeout_s: float) -> ModelCaller:
+    """Serve a role with an external command: the prompt on stdin, the reply on stdout."""
+
+    async def call(name: str, profile: dict[str, Any], task: TaskView, prompt: str) -> CallOutcome:
+        env = {
+            **os.environ,
+            "SWARMLOG_TASK_ID": task.task_id,
+            "SWARMLOG_TASK_KIND": task.task_kind,
+            "SWARMLOG_TASK_TITLE": task.title,
+            "SWARMLOG_ROLE": task.role,
+        }
+        start = time.monotonic()
+        try:
+            proc = await asyncio.to_thread(
+                subprocess.run,
+                command,
+                shell=True,
+                input=prompt,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=env,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return CallOutcome(text="", error=f"exec agent {command!r} timed out after {timeout_s}s")
+        ms = (time.monotonic() - start) * 1000
+        ok = proc.returncode == 0
+        record = ModelCallFinished(
+            model=f"exec:{task.role}",
+            task_id=task.task_id,
+            total_ms=ms,
+            ttft_ms=ms,
+            outcome="ok" if ok else "error",
+            error="" if ok else f"exit {proc.returncode}: {proc.stderr.strip()[:200]}",
+        )
+        error = "" if ok else f"exec agent {command!r} exited {proc.returncode}"
+        return CallOutcome(text=proc.stdout, events=[record], error=error)
+
+    return call
+

@@ -1,0 +1,207 @@
+"""The dispatch board: a pure fold of task events into what can be routed, claimed and finished.
+
+The scheduler and every agent process fold the same log into the same board, so they agree on
+who holds what without talking to each other. Claims are leases in event time: a lease that runs
+out returns the task to the pool (the scheduler records ``task_timed_out``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import msgspec
+from msgspec.structs import replace
+
+from swarmlog.events import (
+    Event,
+    Heartbeat,
+    RunStarted,
+    TaskCancelled,
+    TaskClaimed,
+    TaskCompleted,
+    TaskFailed,
+    TaskRouted,
+    TaskStarted,
+    TaskSubmitted,
+    TaskTimedOut,
+)
+
+__all__ = [
+    "ACTIVE",
+    "EMPTY_BOARD",
+    "FINISHED",
+    "Board",
+    "TaskView",
+    "apply_board",
+    "claimable",
+    "expired_leases",
+    "in_flight_by_model",
+    "project_board",
+    "ready_to_route",
+]
+
+# Task states
+SUBMITTED, ROUTED, CLAIMED, RUNNING = "submitted", "routed", "claimed", "running"
+DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
+ACTIVE = frozenset({CLAIMED, RUNNING})
+FINISHED = frozenset({DONE, FAILED, CANCELLED})
+
+
+class TaskView(msgspec.Struct, frozen=True, kw_only=True):
+    """One task as the dispatcher sees it."""
+
+    task_id: str
+    title: str
+    task_kind: str
+    role: str
+    phase: str = ""
+    deps: tuple[str, ...] = ()
+    parent: str = ""
+    round: int = 0
+    prompt: str = ""
+    files: tuple[str, ...] = ()
+    max_attempts: int = 3
+    status: str = SUBMITTED
+    model: str = ""
+    agent: str = ""
+    attempt: int = 0  # attempts started (claims)
+    lease_until: float = 0.0
+    submitted_seq: int = 0
+    finished_seq: int = 0
+    error: str = ""
+    output: dict[str, object] = msgspec.field(default_factory=dict)
+
+
+class Board(msgspec.Struct, frozen=True, kw_only=True):
+    """Every task of the current run by id, in submission order."""
+
+    seq: int = 0
+    run: str = ""
+    tasks: dict[str, TaskView] = msgspec.field(default_factory=dict)
+
+
+EMPTY_BOARD = Board()
+
+
+def _put(board: Board, task: TaskView, seq: int) -> Board:
+    return replace(board, seq=seq, tasks={**board.tasks, task.task_id: task})
+
+
+def apply_board(board: Board, event: Event) -> Board:
+    """Fold one event into the board."""
+    seq = event.seq
+    match event:
+        case RunStarted(resumed=False):
+            return Board(seq=seq, run=event.run)
+        case RunStarted():
+            return replace(board, seq=seq, run=event.run)
+        case TaskSubmitted():
+            if event.task_id in board.tasks:
+                return replace(board, seq=seq)
+            task = TaskView(
+                task_id=event.task_id,
+                title=event.title,
+                task_kind=event.task_kind,
+                role=event.role,
+                phase=event.phase,
+                deps=event.deps,
+                parent=event.parent,
+                round=event.round,
+                prompt=event.prompt,
+                files=event.files,
+                max_attempts=event.max_attempts,
+                submitted_seq=seq,
+            )
+            return _put(board, task, seq)
+    task_id = getattr(event, "task_id", None)
+    current = board.tasks.get(task_id) if isinstance(task_id, str) else None
+    if current is None or current.status in FINISHED:
+        return replace(board, seq=seq) if board.seq != seq else board
+    match event:
+        case TaskRouted():
+            task = replace(current, status=ROUTED, model=event.model)
+        case TaskClaimed():
+            if current.status in ACTIVE and current.lease_until > event.ts:
+                return replace(board, seq=seq)  # a losing claim: the lease holder keeps it
+            task = replace(
+                current,
+                status=CLAIMED,
+                agent=event.agent,
+                attempt=event.attempt,
+                lease_until=event.lease_until,
+            )
+        case TaskStarted():
+            task = replace(current, status=RUNNING)
+        case Heartbeat() if event.agent == current.agent and event.lease_until:
+            task = replace(current, lease_until=max(current.lease_until, event.lease_until))
+        case TaskCompleted():
+            task = replace(
+                current, status=DONE, output=dict(event.output), finished_seq=seq, error=""
+            )
+        case TaskFailed():
+            exhausted = not event.retryable or current.attempt >= current.max_attempts
+            task = replace(
+                current,
+                status=FAILED if exhausted else SUBMITTED,
+                agent="",
+                lease_until=0.0,
+                error=event.error,
+                finished_seq=seq if exhausted else 0,
+            )
+        case TaskTimedOut():
+            exhausted = current.attempt >= current.max_attempts
+            task = replace(
+                current,
+                status=FAILED if exhausted else SUBMITTED,
+                agent="",
+                lease_until=0.0,
+                error="timed out",
+                finished_seq=seq if exhausted else 0,
+            )
+        case TaskCancelled():
+            task = replace(current, status=CANCELLED, finished_seq=seq, error=event.reason)
+        case _:
+            return replace(board, seq=seq)
+    return _put(board, task, seq)
+
+
+def project_board(events: Iterable[Event], board: Board = EMPTY_BOARD) -> Board:
+    """Fold many events."""
+    for event in events:
+        board = apply_board(board, event)
+    return board
+
+
+def ready_to_route(board: Board) -> list[TaskView]:
+    """Tasks waiting for a model whose dependencies are all done, in submission order."""
+    tasks = board.tasks
+    return [
+        t
+        for t in tasks.values()
+        if t.status == SUBMITTED
+        and all(tasks.get(d) is not None and tasks[d].status == DONE for d in t.deps)
+    ]
+
+
+def claimable(board: Board, role: str, now: float) -> list[TaskView]:
+    """Routed tasks for ``role`` that nobody holds a live lease on."""
+    return [
+        t
+        for t in board.tasks.values()
+        if t.role == role
+        and (t.status == ROUTED or (t.status in ACTIVE and t.lease_until <= now and not t.agent))
+    ]
+
+
+def expired_leases(board: Board, now: float) -> list[TaskView]:
+    """Claimed or running tasks whose lease ran out before ``now``."""
+    return [t for t in board.tasks.values() if t.status in ACTIVE and t.lease_until <= now]
+
+
+def in_flight_by_model(board: Board) -> Mapping[str, int]:
+    """How many tasks each model holds (routed, claimed or running)."""
+    counts: dict[str, int] = {}
+    for t in board.tasks.values():
+        if t.status in ACTIVE or t.status == ROUTED:
+            counts[t.model] = counts.get(t.model, 0) + 1
+    return counts

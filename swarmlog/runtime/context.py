@@ -1,0 +1,91 @@
+"""What every runtime process needs to know about the run, folded from the log.
+
+The config in force, the goal, the phase, Scribe's latest summary and the human's last word all
+come from events, so a restarted process knows exactly what its predecessor knew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from msgspec.structs import replace
+
+from swarmlog.events import (
+    CheckpointWritten,
+    ConfigLoaded,
+    Event,
+    HumanCommand,
+    PhaseCompleted,
+    PhaseEntered,
+    RunEnded,
+    RunStarted,
+)
+
+__all__ = ["EMPTY_CONTEXT", "RunContext", "apply_context", "project_context"]
+
+
+class RunContext(msgspec.Struct, frozen=True, kw_only=True):
+    """The run-wide facts an agent or the scheduler acts on."""
+
+    seq: int = 0
+    run: str = ""
+    goal: str = ""
+    scenario: str = ""
+    started_ts: float = 0.0
+    ended: bool = False
+    outcome: str = ""
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    phase: str = ""
+    iteration: int = 0
+    phase_since: float = 0.0
+    phases_done: tuple[str, ...] = ()
+    summaries: tuple[str, ...] = ()  # Scribe's checkpoint summaries, oldest first
+    paused: bool = False
+    abort: bool = False
+
+
+EMPTY_CONTEXT = RunContext()
+
+
+def apply_context(ctx: RunContext, event: Event) -> RunContext:
+    """Fold one event into the run context."""
+    match event:
+        case RunStarted():
+            if event.resumed and ctx.run == event.run:
+                return replace(ctx, seq=event.seq, ended=False, outcome="")
+            return RunContext(
+                seq=event.seq,
+                run=event.run,
+                goal=event.goal,
+                scenario=event.scenario,
+                started_ts=event.ts,
+                config=ctx.config,
+            )
+        case ConfigLoaded():
+            return replace(ctx, seq=event.seq, config=event.config)
+        case PhaseEntered():
+            return replace(
+                ctx, seq=event.seq, phase=event.phase, iteration=event.iteration, phase_since=event.ts
+            )
+        case PhaseCompleted():
+            return replace(ctx, seq=event.seq, phases_done=(*ctx.phases_done, event.phase))
+        case CheckpointWritten():
+            return replace(ctx, seq=event.seq, summaries=(*ctx.summaries, event.summary)[-8:])
+        case HumanCommand(command="pause"):
+            return replace(ctx, seq=event.seq, paused=True)
+        case HumanCommand(command="resume"):
+            return replace(ctx, seq=event.seq, paused=False)
+        case HumanCommand(command="abort"):
+            return replace(ctx, seq=event.seq, abort=True)
+        case RunEnded():
+            return replace(ctx, seq=event.seq, ended=True, outcome=event.outcome)
+    return replace(ctx, seq=event.seq)
+
+
+def project_context(events: Iterable[Event], ctx: RunContext = EMPTY_CONTEXT) -> RunContext:
+    """Fold many events."""
+    for event in events:
+        ctx = apply_context(ctx, event)
+    return ctx

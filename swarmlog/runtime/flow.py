@@ -1,0 +1,439 @@
+"""The night's protocol as a pure function: given what the log says, what should happen next.
+
+``next_steps(view, now)`` returns the events the scheduler should append: phases entered and
+completed, tasks submitted, checkpoints, review rounds, timeouts, the end of the run. It is pure
+and idempotent: every event carries an idempotency key derived from the run and what it decides,
+so a scheduler that crashes after appending and decides again appends nothing new.
+
+Phases (seed guide §2): planning (Director → Architect → Scout, sequential), execution (the plan's
+work items, limited parallel), review (present → critique → decide, seed guide §3), iteration (fix
+what the review found, then review again), bounded by ``max_iterations``. A checkpoint (a report
+from each agent, the Director's call, Scribe's summary) follows every phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from swarmlog.events import (
+    DecisionMade,
+    EventBase,
+    PhaseCompleted,
+    PhaseEntered,
+    ReviewOpened,
+    RunEnded,
+    TaskCancelled,
+    TaskSubmitted,
+    TaskTimedOut,
+)
+from swarmlog.runtime.board import DONE, FINISHED, Board, TaskView, expired_leases
+from swarmlog.runtime.context import RunContext
+from swarmlog.runtime.reviews import ReviewBook, close_round
+
+__all__ = ["FlowSettings", "FlowView", "next_steps"]
+
+WORKERS = ("architect", "scout", "builder", "refactorer", "inspector")
+CRITICS = ("inspector", "refactorer", "architect")
+
+
+class FlowSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The knobs of the protocol (from ``[team]`` in swarmlog.toml)."""
+
+    max_iterations: int = 2
+    max_rounds: int = 3
+    expected_s: dict[str, float] = msgspec.field(
+        default_factory=lambda: {
+            "planning": 600.0,
+            "execution": 3600.0,
+            "review": 900.0,
+            "iteration": 1800.0,
+        }
+    )
+    checkpoints: bool = True
+
+
+class FlowView(msgspec.Struct, frozen=True, kw_only=True):
+    """The folds the protocol reads."""
+
+    board: Board
+    ctx: RunContext
+    reviews: ReviewBook
+    trust: Mapping[str, float] = msgspec.field(default_factory=dict)
+
+
+def _task(
+    run: str,
+    task_id: str,
+    title: str,
+    kind: str,
+    role: str,
+    phase: str,
+    *,
+    deps: Sequence[str] = (),
+    parent: str = "",
+    round: int = 0,
+    prompt: str = "",
+    files: Sequence[str] = (),
+    lines: int = 0,
+    languages: Sequence[str] = (),
+) -> TaskSubmitted:
+    return TaskSubmitted(
+        task_id=task_id,
+        title=title,
+        task_kind=kind,
+        role=role,
+        phase=phase,
+        deps=tuple(deps),
+        parent=parent,
+        round=round,
+        prompt=prompt,
+        files=tuple(files),
+        lines=lines,
+        languages=tuple(languages),
+        key=f"submit:{run}:{task_id}",
+    )
+
+
+def _done(board: Board, ids: Sequence[str]) -> bool:
+    return all(board.tasks.get(i) is not None and board.tasks[i].status in FINISHED for i in ids)
+
+
+def _phase_tasks(board: Board, phase: str, iteration: int) -> list[TaskView]:
+    tag = f"{phase}#{iteration}"
+    return [t for t in board.tasks.values() if t.phase == tag]
+
+
+def next_steps(view: FlowView, now: float, settings: FlowSettings) -> list[EventBase]:
+    """Return what the scheduler should append now (possibly nothing)."""
+    board, ctx = view.board, view.ctx
+    run = ctx.run
+    if not run or ctx.ended:
+        return []
+    out: list[EventBase] = [
+        TaskTimedOut(
+            task_id=t.task_id,
+            agent=t.agent,
+            attempt=t.attempt,
+            lease_until=t.lease_until,
+            key=f"timeout:{run}:{t.task_id}:{t.attempt}",
+        )
+        for t in expired_leases(board, now)
+    ]
+    if ctx.abort:
+        live = [t for t in board.tasks.values() if t.status not in FINISHED]
+        out += [
+            TaskCancelled(task_id=t.task_id, reason="aborted by a human", key=f"cancel:{t.task_id}")
+            for t in live
+        ]
+        out.append(RunEnded(outcome="aborted", reason="human abort", key=f"end:{run}"))
+        return out
+    if not ctx.phase:
+        return [*out, _enter(run, "planning", 0, settings, "run started")]
+    phase, it = ctx.phase, ctx.iteration
+    tag = f"{phase}#{it}"
+    steps = _PHASES[phase](view, run, it, tag, settings)
+    return out + steps
+
+
+def _enter(run: str, phase: str, it: int, settings: FlowSettings, reason: str) -> PhaseEntered:
+    return PhaseEntered(
+        phase=phase,
+        iteration=it,
+        expected_s=settings.expected_s.get(phase, 0.0),
+        reason=reason,
+        key=f"enter:{run}:{phase}:{it}",
+    )
+
+
+def _complete(run: str, phase: str, it: int, outcome: str = "done") -> PhaseCompleted:
+    return PhaseCompleted(phase=phase, iteration=it, outcome=outcome, key=f"complete:{run}:{phase}:{it}")
+
+
+def _checkpoint_then(
+    view: FlowView, run: str, cp: str, trigger: str, settings: FlowSettings
+) -> tuple[list[EventBase], str | None]:
+    """Run checkpoint ``cp``; return (events to append, the Director's decision once written)."""
+    board = view.board
+    if not settings.checkpoints:
+        return [], "continue"
+    reports = [f"{cp}-report-{role}" for role in WORKERS]
+    decide, summary = f"{cp}-decide", f"{cp}-summary"
+    if decide not in board.tasks:
+        out: list[EventBase] = [
+            _task(
+                run,
+                rid,
+                f"Checkpoint report ({trigger})",
+                "checkpoint_report",
+                role,
+                f"checkpoint#{cp}",
+                parent=cp,
+                prompt=f"{trigger}\nReport your status in one sentence.",
+            )
+            for rid, role in zip(reports, WORKERS, strict=True)
+        ]
+        out.append(
+            _task(
+                run,
+                decide,
+                f"Checkpoint decision ({trigger})",
+                "checkpoint_decide",
+                "director",
+                f"checkpoint#{cp}",
+                deps=reports,
+                parent=cp,
+                prompt=f"{trigger}\nDecide: continue, revise or escalate.",
+            )
+        )
+        out.append(
+            _task(
+                run,
+                summary,
+                f"Checkpoint summary ({trigger})",
+                "checkpoint_summary",
+                "scribe",
+                f"checkpoint#{cp}",
+                deps=[decide],
+                parent=cp,
+                prompt=f"{trigger}\nSummarise the team's state for later prompts.",
+            )
+        )
+        return out, None
+    if not _done(board, [summary]):
+        return [], None
+    return [], str(board.tasks[decide].output.get("decision", "continue"))
+
+
+def _planning(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+    board = view.board
+    ids = ["plan", "design", "research"]
+    if "plan" not in board.tasks:
+        return [
+            _task(
+                run,
+                "plan",
+                "Plan the night's work",
+                "plan",
+                "director",
+                tag,
+                prompt="Break the goal into work items for the Builder and the Scout.",
+            ),
+            _task(
+                run,
+                "design",
+                "Review the plan against the big picture",
+                "design",
+                "architect",
+                tag,
+                deps=["plan"],
+                prompt="Check the plan for alignment and risks.",
+            ),
+            _task(
+                run,
+                "research",
+                "Research what the plan needs",
+                "research",
+                "scout",
+                tag,
+                deps=["design"],
+                prompt="Find the APIs, patterns and prior art the plan relies on.",
+            ),
+        ]
+    if not _done(board, ids):
+        return []
+    if board.tasks["plan"].status != DONE:
+        return [RunEnded(outcome="failed", reason="the Director could not plan", key=f"end:{run}")]
+    steps, decision = _checkpoint_then(view, run, f"cp-planning-{it}", "phase transition: planning → execution", s)
+    if decision is None:
+        return [_complete(run, "planning", it), *steps] if steps else []
+    return _next_phase(run, "execution", 0, s, decision)
+
+
+def _next_phase(run: str, phase: str, it: int, s: FlowSettings, decision: str) -> list[EventBase]:
+    reason = f"checkpoint decision: {decision}"
+    return [_enter(run, phase, it, s, reason)]
+
+
+def _execution(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+    board = view.board
+    work = _phase_tasks(board, "execution", it)
+    if not work:
+        items: list[Any] = list(board.tasks["plan"].output.get("tasks", []))
+        known = {str(item["id"]) for item in items}
+        return [
+            _task(
+                run,
+                f"w-{item['id']}",
+                str(item["title"]),
+                str(item.get("kind", "implement")),
+                str(item.get("role", "builder")),
+                tag,
+                deps=[f"w-{d}" for d in item.get("deps", []) if d in known],
+                prompt=str(item.get("prompt", "")),
+                files=item.get("files", []),
+                lines=int(item.get("lines", 0)),
+                languages=item.get("languages", []),
+            )
+            for item in items
+        ]
+    if not all(t.status in FINISHED for t in work):
+        return []
+    cp = f"cp-execution-{it}"
+    steps, decision = _checkpoint_then(view, run, cp, "phase transition: execution → review", s)
+    if decision is None:
+        return [_complete(run, "execution", it), *steps] if steps else []
+    return _next_phase(run, "review", it, s, decision)
+
+
+def _review(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+    board = view.board
+    rv = f"rv-{it}"
+    work = [
+        t.task_id
+        for t in board.tasks.values()
+        if t.phase in (f"execution#{it}", f"iteration#{it}") and t.status == DONE
+    ]
+    present = f"{rv}-r1-present"
+    if rv not in view.reviews.reviews:
+        return [
+            ReviewOpened(
+                review_id=rv,
+                subject=f"the work of iteration {it}",
+                participants=("builder", *CRITICS, "director"),
+                max_rounds=s.max_rounds,
+                key=f"review:{run}:{rv}",
+            ),
+            _task(
+                run,
+                present,
+                f"Present the work of iteration {it}",
+                "present",
+                "builder",
+                tag,
+                deps=work,
+                parent=rv,
+                round=1,
+                prompt="Present what was built and how it meets the goal.",
+            ),
+        ]
+    review = view.reviews.reviews[rv]
+    if review.decision is not None:
+        return _after_review(view, run, it, s, review.decision)
+    round_no = 2 if review.closed_round < 2 else 3
+    if round_no == 2:
+        ids = [f"{rv}-r2-critique-{c}" for c in CRITICS]
+        if ids[0] not in board.tasks:
+            if not _done(board, [present]):
+                return []
+            return [
+                _task(
+                    run,
+                    rid,
+                    f"Critique the work of iteration {it} ({c})",
+                    "critique",
+                    c,
+                    tag,
+                    deps=[present],
+                    parent=rv,
+                    round=2,
+                    prompt={
+                        "inspector": "Review for bugs. Count critical bugs.",
+                        "refactorer": "Review for quality.",
+                        "architect": "Review for alignment with the big picture.",
+                    }[c],
+                )
+                for rid, c in zip(ids, CRITICS, strict=True)
+            ]
+        if not _done(board, ids):
+            return []
+        return close_round(review, 2, view.trust, run=run, max_rounds=s.max_rounds)
+    decide = f"{rv}-r3-decide"
+    if decide not in board.tasks:
+        return [
+            _task(
+                run,
+                decide,
+                f"Decide on the work of iteration {it}",
+                "decide",
+                "director",
+                tag,
+                deps=[f"{rv}-r2-critique-{c}" for c in CRITICS],
+                parent=rv,
+                round=3,
+                prompt="Weigh the critiques by trust and decide.",
+            )
+        ]
+    if not _done(board, [decide]):
+        return []
+    return close_round(review, 3, view.trust, run=run, max_rounds=s.max_rounds)
+
+
+def _after_review(
+    view: FlowView, run: str, it: int, s: FlowSettings, decision: DecisionMade
+) -> list[EventBase]:
+    cp = f"cp-review-{it}"
+    approved = decision.outcome == "approve"
+    last = approved or it + 1 >= s.max_iterations
+    nxt = "the end of the run" if last else "iteration"
+    steps, call = _checkpoint_then(view, run, cp, f"phase transition: review → {nxt}", s)
+    if call is None:
+        return [_complete(run, "review", it, decision.outcome), *steps] if steps else []
+    if last:
+        return _final(view, run, approved)
+    return [_enter(run, "iteration", it + 1, s, f"review decided {decision.outcome} ({decision.rule})")]
+
+
+def _iteration(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+    board = view.board
+    fixes = _phase_tasks(board, "iteration", it)
+    if not fixes:
+        review = view.reviews.reviews.get(f"rv-{it - 1}")
+        reasons = review.rationales() if review else []
+        return [
+            _task(
+                run,
+                f"fix-{it}-{n}",
+                f"Address review finding {n}",
+                "fix",
+                "builder",
+                tag,
+                prompt=reason,
+            )
+            for n, reason in enumerate(reasons or ["Address the review's requests."], start=1)
+        ]
+    if not all(t.status in FINISHED for t in fixes):
+        return []
+    return [_complete(run, "iteration", it), _enter(run, "review", it, s, "fixes done")]
+
+
+def _final(view: FlowView, run: str, approved: bool) -> list[EventBase]:
+    board = view.board
+    if "final" not in board.tasks:
+        return [
+            _task(
+                run,
+                "final",
+                "Write the morning summary",
+                "final_report",
+                "director",
+                "final#0",
+                prompt="Summarise the night for the human: outcome, what was built, lessons.",
+            )
+        ]
+    if not _done(board, ["final"]):
+        return []
+    outcome = "completed" if approved else "completed_with_open_issues"
+    lessons = board.tasks["final"].output.get("lessons", [])
+    reason = "; ".join(str(x) for x in lessons) if isinstance(lessons, list) else ""
+    return [RunEnded(outcome=outcome, reason=reason, key=f"end:{run}")]
+
+
+_PHASES = {
+    "planning": _planning,
+    "execution": _execution,
+    "review": _review,
+    "iteration": _iteration,
+}

@@ -1,0 +1,96 @@
+"""Render an agent's prompt for a task from ``templates/prompts/ROLE.md.j2``.
+
+The prompt carries Scribe's latest summaries rather than transcripts, within a token budget, and
+the Inspector's critique material never includes the Builder's own assessment of its work.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from swarmlog.runtime.board import Board, TaskView
+from swarmlog.runtime.context import RunContext
+from swarmlog.runtime.replies import reply_schema
+
+__all__ = ["context_summary", "packaged_templates", "render_prompt", "review_material"]
+
+_CHARS_PER_TOKEN = 4
+
+
+def packaged_templates() -> Path:
+    """The templates shipped with swarmlog (inside the wheel, or the repo's templates/)."""
+    inside = Path(__file__).resolve().parent.parent / "templates"
+    if inside.is_dir():
+        return inside
+    return Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(packaged_templates()),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def context_summary(ctx: RunContext, budget_tokens: int) -> str:
+    """The newest checkpoint summaries that fit in ``budget_tokens`` (newest kept first)."""
+    budget = budget_tokens * _CHARS_PER_TOKEN
+    kept: list[str] = []
+    for summary in reversed(ctx.summaries):
+        if len(summary) > budget:
+            break
+        kept.append(summary)
+        budget -= len(summary)
+    return "\n\n".join(reversed(kept))
+
+
+def review_material(board: Board, task: TaskView, role: str) -> str:
+    """What a reviewer sees: the work under review; the author's self-assessment is left out for
+    the Inspector, so its verdict stays independent (seed guide §10.1)."""
+    parts = []
+    for dep in task.deps:
+        work = board.tasks.get(dep)
+        if work is None:
+            continue
+        output = {k: v for k, v in work.output.items() if k in ("files", "findings", "tests")}
+        if role != "inspector" and work.output.get("summary"):
+            output["author_summary"] = work.output["summary"]
+        parts.append(f"### {work.title} ({work.task_id})\n{json.dumps(output, sort_keys=True)}")
+    for other in board.tasks.values():
+        if task.task_kind in ("decide", "checkpoint_summary", "checkpoint_decide") and (
+            other.parent == task.parent and other.output and other.task_id != task.task_id
+        ):
+            parts.append(f"- {other.agent or other.role}: {json.dumps(other.output, sort_keys=True)}")
+    return "\n".join(parts)
+
+
+def render_prompt(
+    *,
+    role: str,
+    task: TaskView,
+    ctx: RunContext,
+    board: Board,
+    attempt: int,
+    previous_error: str = "",
+    budget_tokens: int = 2000,
+) -> str:
+    """Render the prompt for one attempt at a task."""
+    template = _environment().get_template(f"prompts/{role.split('-')[0]}.md.j2")
+    return template.render(
+        role=role.split("-")[0],
+        task=task,
+        attempt=attempt,
+        review_round=task.round,
+        goal=ctx.goal,
+        context=context_summary(ctx, budget_tokens),
+        extra=review_material(board, task, role.split("-")[0]),
+        previous_error=previous_error,
+        schema=json.dumps(reply_schema(task.task_kind), sort_keys=True),
+    )

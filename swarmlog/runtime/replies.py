@@ -1,0 +1,142 @@
+"""The structured replies each kind of task expects from its model, validated with pydantic.
+
+A model's reply is untrusted input: it is parsed here, at the boundary, and turned into plain data.
+An invalid reply gives a one-line error that is shown to the model on the retry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "REPLY_MODELS",
+    "CheckpointDecision",
+    "CheckpointReport",
+    "FinalReport",
+    "Finding",
+    "PlanItem",
+    "PlanReply",
+    "PositionReply",
+    "ScribeSummary",
+    "WorkReply",
+    "parse_reply",
+    "reply_schema",
+]
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_max_length=20_000)
+
+
+class PlanItem(_Reply):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    title: str = Field(min_length=1, max_length=300)
+    kind: str = "implement"
+    role: Literal["builder", "scout", "refactorer", "inspector", "architect"] = "builder"
+    deps: list[str] = []
+    files: list[str] = []
+    lines: int = Field(default=0, ge=0)
+    languages: list[str] = []
+    prompt: str = ""
+
+
+class PlanReply(_Reply):
+    """The Director's plan: the work items of the execution phase."""
+
+    summary: str
+    tasks: list[PlanItem] = Field(min_length=1, max_length=200)
+
+
+class Finding(_Reply):
+    severity: Literal["critical", "major", "minor", "info"] = "minor"
+    text: str
+
+
+class WorkReply(_Reply):
+    """A worker's result: what it did, files it wants written, what it found."""
+
+    status: Literal["done", "failed"] = "done"
+    summary: str
+    files: dict[str, str] = {}
+    findings: list[Finding] = []
+    run_tests: bool = False
+
+
+class PositionReply(_Reply):
+    """A reviewer's stance in a review round."""
+
+    stance: Literal["approve", "request_changes", "reject"]
+    confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    critical_bugs: int = Field(default=0, ge=0)
+    rationale: str = ""
+    fundamental_flaw: bool = False
+
+
+class CheckpointReport(_Reply):
+    """One agent's one-line status at a checkpoint."""
+
+    report: str = Field(max_length=500)
+
+
+class CheckpointDecision(_Reply):
+    """The Director's call at a checkpoint."""
+
+    decision: Literal["continue", "revise", "escalate"]
+    rationale: str = ""
+
+
+class ScribeSummary(_Reply):
+    """Scribe's summary, which replaces transcripts in later prompts."""
+
+    summary: str
+    next_trigger: str = ""
+
+
+class FinalReport(_Reply):
+    """The Director's closing words for the morning report."""
+
+    outcome: str
+    summary: str = ""
+    lessons: list[str] = []
+
+
+# task kind → the reply it must produce; kinds not listed produce a WorkReply
+REPLY_MODELS: dict[str, type[_Reply]] = {
+    "plan": PlanReply,
+    "critique": PositionReply,
+    "decide": PositionReply,
+    "checkpoint_report": CheckpointReport,
+    "checkpoint_decide": CheckpointDecision,
+    "checkpoint_summary": ScribeSummary,
+    "final_report": FinalReport,
+}
+
+_FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
+
+
+def reply_schema(task_kind: str) -> dict[str, Any]:
+    """The JSON schema a task kind's reply must follow (shown to the model)."""
+    return REPLY_MODELS.get(task_kind, WorkReply).model_json_schema()
+
+
+def parse_reply(task_kind: str, text: str) -> tuple[dict[str, Any] | None, str]:
+    """Validate a model's reply; return (data, "") or (None, a one-line error for the model)."""
+    model = REPLY_MODELS.get(task_kind, WorkReply)
+    raw = text.strip()
+    fenced = _FENCE.search(raw)
+    if fenced:
+        raw = fenced.group(1)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, f"reply is not JSON ({exc.msg} at char {exc.pos}); answer with one JSON object"
+    try:
+        return model.model_validate(data).model_dump(), ""
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        return None, f"reply field {where}: {first['msg']} (got {str(first.get('input'))[:60]!r})"
