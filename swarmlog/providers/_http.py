@@ -1,0 +1,175 @@
+"""Helpers the HTTP providers share: deadlines, error mapping, ``Retry-After``, secret scrubbing."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+import httpx
+import msgspec
+
+from swarmlog.errors import ProviderError
+from swarmlog.providers.base import ChatRequest, ChatResult, ProviderTimeout
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "elapsed_ms",
+    "error_text",
+    "guarded_call",
+    "parse_retry_after",
+    "request_timeout",
+    "status_error",
+]
+
+# 408 request timeout, 425/429 back off, 499 client closed (Ollama), 5xx server trouble,
+# 529 Anthropic overloaded.
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 499, 500, 502, 503, 504, 529})
+
+_MAX_SERVER_TEXT = 200
+
+
+class _ErrorDetail(msgspec.Struct):
+    message: str = ""
+    type: str = ""
+
+
+class _ErrorBody(msgspec.Struct):
+    error: str | _ErrorDetail | None = None
+    message: str = ""
+
+
+def elapsed_ms(t0: float) -> float:
+    """Return milliseconds since ``t0`` (a ``time.perf_counter`` reading)."""
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def request_timeout(req: ChatRequest) -> httpx.Timeout:
+    """Build the httpx timeouts for one call: every phase bounded by ``req.timeout_s``."""
+    return httpx.Timeout(req.timeout_s, connect=min(req.timeout_s, 10.0))
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float:
+    """Return the seconds a ``Retry-After`` header asks for (seconds or an HTTP date), else 0."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def error_text(raw: bytes) -> str:
+    """Extract the server's error message from an error body of any of the three APIs."""
+    try:
+        body = msgspec.json.decode(raw, type=_ErrorBody)
+    except msgspec.DecodeError:
+        text = raw.decode("utf-8", "replace")
+    else:
+        if isinstance(body.error, str):
+            text = body.error
+        elif isinstance(body.error, _ErrorDetail):
+            text = body.error.message or body.error.type
+        else:
+            text = body.message or raw.decode("utf-8", "replace")
+    text = " ".join(text.split())
+    if len(text) > _MAX_SERVER_TEXT:
+        text = text[:_MAX_SERVER_TEXT] + "…"
+    return text or "(empty body)"
+
+
+def status_error(
+    *,
+    api: str,
+    endpoint: str,
+    model: str,
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    scrub: Callable[[str], str] = str,
+) -> ProviderError:
+    """Map an HTTP error answer to a ``ProviderError`` that says what to do about it."""
+    said = scrub(error_text(raw))
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if status == 404:
+        if api in ("ollama", "sim"):
+            hint = f'run "ollama pull {model}" on that host or fix the model name in swarmlog.toml'
+        elif api == "openai":
+            hint = "check the served model names (GET /v1/models) and swarmlog.toml"
+        else:
+            hint = "check the model name in swarmlog.toml"
+        return ProviderError(
+            f'model "{model}" not found at {endpoint} ({api} said: {said}); {hint}',
+            status=404,
+        )
+    if status in (401, 403):
+        return ProviderError(
+            f"{api} endpoint {endpoint} refused the credentials (HTTP {status}: {said}); "
+            f"check the API key",
+            status=status,
+        )
+    retryable = status in RETRYABLE_STATUSES
+    what = "retrying later may help" if retryable else "fix the request or the configuration"
+    return ProviderError(
+        f"{api} endpoint {endpoint} answered HTTP {status} for model {model}: {said}; {what}",
+        status=status,
+        retryable=retryable,
+        retry_after=retry_after,
+    )
+
+
+async def guarded_call(
+    call: Callable[[float], Awaitable[ChatResult]],
+    req: ChatRequest,
+    *,
+    api: str,
+    endpoint: str,
+    scrub: Callable[[str], str] = str,
+) -> ChatResult:
+    """Run ``call(t0)`` under the request's overall deadline; map transport failures to errors."""
+    t0 = time.perf_counter()
+    where = f"{api} endpoint {endpoint} (model {req.model})"
+    try:
+        async with asyncio.timeout(req.timeout_s):
+            return await call(t0)
+    except TimeoutError as exc:
+        raise ProviderTimeout(
+            f"{where} did not finish within timeout_s={req.timeout_s:g}; "
+            f"raise the model's timeout or check the server",
+            retryable=True,
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise ProviderTimeout(
+            f"{where} timed out ({type(exc).__name__}) with timeout_s={req.timeout_s:g}; "
+            f"raise the model's timeout or check the server",
+            retryable=True,
+        ) from exc
+    except httpx.ConnectError as exc:
+        raise ProviderError(
+            f"cannot connect to {where}: {scrub(str(exc)) or type(exc).__name__}; "
+            f"is the server running?",
+            retryable=True,
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise ProviderError(
+            f"connection to {where} failed ({type(exc).__name__}: "
+            f"{scrub(str(exc)) or 'no detail'}); retrying may help",
+            retryable=True,
+        ) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ProviderError(
+            f"{where} sent a malformed response ({scrub(str(exc))}); check that the api "
+            f"setting matches the server",
+            retryable=True,
+        ) from exc

@@ -1,0 +1,166 @@
+"""OpenAI-compatible ``/v1/chat/completions`` (vLLM, llama.cpp, LM Studio, Ollama's /v1), SSE."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import msgspec
+
+from swarmlog.errors import ProviderError
+from swarmlog.providers._http import (
+    elapsed_ms,
+    error_text,
+    guarded_call,
+    request_timeout,
+    status_error,
+)
+from swarmlog.providers.base import ChatRequest, ChatResult
+
+__all__ = ["OpenAIProvider", "openai_body"]
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Chunk(msgspec.Struct):
+    model: str = ""
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+    error: msgspec.Raw | None = None
+
+
+_CHUNK = msgspec.json.Decoder(_Chunk)
+
+
+def openai_body(req: ChatRequest, *, stream: bool = True) -> dict[str, Any]:
+    """Build the ``/v1/chat/completions`` JSON body for a request."""
+    body: dict[str, Any] = {
+        "model": req.model,
+        "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+        "stream": stream,
+        "max_tokens": req.max_tokens,
+        "temperature": req.temperature,
+    }
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if req.seed is not None:
+        body["seed"] = req.seed
+    if req.json_mode:
+        body["response_format"] = {"type": "json_object"}
+    return body
+
+
+class OpenAIProvider:
+    """Chat with an OpenAI-compatible server; ``endpoint`` may or may not end in ``/v1``."""
+
+    api = "openai"
+
+    def __init__(
+        self, endpoint: str, client: httpx.AsyncClient, *, api_key: str | None = None
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._client = client
+        base = self.endpoint if self.endpoint.endswith("/v1") else f"{self.endpoint}/v1"
+        self._url = f"{base}/chat/completions"
+        self._headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._secret = api_key or ""
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(endpoint={self.endpoint!r})"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    async def chat(self, req: ChatRequest) -> ChatResult:
+        """Stream one reply over SSE; ``ProviderError`` on any failure."""
+        return await guarded_call(
+            lambda t0: self._chat(req, t0),
+            req,
+            api=self.api,
+            endpoint=self.endpoint,
+            scrub=self._scrub,
+        )
+
+    async def _chat(self, req: ChatRequest, t0: float) -> ChatResult:
+        async with self._client.stream(
+            "POST",
+            self._url,
+            json=openai_body(req),
+            headers=self._headers,
+            timeout=request_timeout(req),
+        ) as resp:
+            if resp.status_code != 200:
+                raw = await resp.aread()
+                raise status_error(
+                    api=self.api,
+                    endpoint=self.endpoint,
+                    model=req.model,
+                    status=resp.status_code,
+                    raw=raw,
+                    headers=resp.headers,
+                    scrub=self._scrub,
+                )
+            parts: list[str] = []
+            ttft_ms: float | None = None
+            usage: _Usage | None = None
+            model_name = ""
+            finish = ""
+            is_done = False
+            async for line in resp.aiter_lines():
+                if not line.startswith("data:"):
+                    continue  # blank separators, comments (": ping"), event: lines
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    is_done = True
+                    break
+                chunk = _CHUNK.decode(data)
+                if chunk.error is not None:
+                    said = self._scrub(error_text(b'{"error":' + bytes(chunk.error) + b"}"))
+                    raise ProviderError(
+                        f"openai endpoint {self.endpoint} reported an error mid-stream for "
+                        f"model {req.model}: {said}; retrying may help",
+                        status=resp.status_code,
+                        retryable=True,
+                    )
+                model_name = chunk.model or model_name
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    if choice.delta is not None and choice.delta.content:
+                        if ttft_ms is None:
+                            ttft_ms = elapsed_ms(t0)
+                        parts.append(choice.delta.content)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+            if not is_done:
+                raise ProviderError(
+                    f"openai endpoint {self.endpoint} closed the stream for model {req.model} "
+                    f"before 'data: [DONE]'; retrying may help",
+                    status=resp.status_code,
+                    retryable=True,
+                )
+        total_ms = (time.perf_counter() - t0) * 1000.0
+        return ChatResult(
+            text="".join(parts),
+            ttft_ms=ttft_ms if ttft_ms is not None else total_ms,
+            total_ms=total_ms,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            http_status=resp.status_code,
+            model_name=model_name or req.model,
+            endpoint=self.endpoint,
+            finish_reason=finish,
+        )
