@@ -200,7 +200,9 @@ class FileLog:
             raise SeqConflict(expected_seq, self._last_seq)
         fresh, result = self._dedupe(events)
         if not fresh:
-            return result, 0  # type: ignore[return-value]
+            # Every event was already stored, perhaps by a writer still waiting for its sync:
+            # wait for the same durability before answering with them.
+            return result, self._size  # type: ignore[return-value]
         now = self._clock()
         seq = self._last_seq
         stamped: list[Event] = []
@@ -267,9 +269,24 @@ class FileLog:
         """Cut a partial write back off so the batch stays all-or-nothing."""
         try:
             os.ftruncate(self._seg_fd, size)
+            self._lower_watermark(size)
         except OSError:
             # The next append (or 'swarmlog repair') will cut the torn tail instead.
             self._size = -1
+
+    def _lower_watermark(self, size: int) -> None:
+        """Forget sync coverage beyond ``size`` after truncating the active segment.
+
+        Another process may have synced (and recorded) bytes that were then cut off; without this,
+        new records written over that range would count as durable without a sync of their own.
+        """
+        fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
+        try:
+            mark = _WATERMARK.unpack(os.pread(self._sync_fd, 16, 0).ljust(16, b"\0"))
+            if mark[0] == self._seg_first and mark[1] > size:
+                os.pwrite(self._sync_fd, _WATERMARK.pack(self._seg_first, size), 0)
+        finally:
+            fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
 
     # The active segment
 
@@ -289,13 +306,25 @@ class FileLog:
             self._size = 0
             self._last_seq = 0
             return
-        first, _ = segments[-1]
-        self._open_segment(first, create=False)
-        self._scan_tail(os.fstat(self._seg_fd).st_size)
+        first, path = segments[-1]
+        try:
+            is_sealed = _is_sealed(path.stat())
+        except FileNotFoundError:
+            is_sealed = False  # removed under us: the open below reports it
+        self._open_segment(first, create=False, writable=not is_sealed)
+        self._scan_tail(os.fstat(self._seg_fd).st_size, may_cut=not is_sealed)
+        if is_sealed:
+            # A writer sealed this segment and died before creating the next one.
+            os.close(self._seg_fd)
+            self._seg_fd = -1
+            self._open_segment(self._last_seq + 1, create=True)
+            self._size = 0
 
-    def _open_segment(self, first_seq: int, *, create: bool) -> None:
+    def _open_segment(self, first_seq: int, *, create: bool, writable: bool = True) -> None:
         path = self.directory / _segment_name(first_seq)
-        flags = os.O_RDWR | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+        flags = os.O_RDWR | os.O_APPEND if writable else os.O_RDONLY
+        if create:
+            flags |= os.O_CREAT | os.O_EXCL
         try:
             fd = os.open(path, flags, 0o644)
         except OSError as exc:
@@ -308,7 +337,7 @@ class FileLog:
         if create:
             self._fsync_dir()
 
-    def _scan_tail(self, size: int) -> None:
+    def _scan_tail(self, size: int, *, may_cut: bool = True) -> None:
         """Find the last complete record of the active segment; cut off an incomplete one."""
         if size == 0:
             self._size = 0
@@ -326,6 +355,12 @@ class FileLog:
                     probe *= 4
                     continue
                 cut = start + nl + 1
+                if not may_cut:
+                    raise LogCorrupt(
+                        str(self._seg_path),
+                        self._count_lines(cut) + 1,
+                        "incomplete record at the end of a sealed segment",
+                    )
                 self._save_torn(cut, size)
                 size = cut
                 tail = tail[: cut - start]
@@ -352,25 +387,48 @@ class FileLog:
     def _save_torn(self, cut: int, size: int) -> None:
         """Keep what a crashed writer left half-written beside the segment, then truncate."""
         torn = os.pread(self._seg_fd, size - cut, cut)
-        _save_removed(self._seg_path, torn)
-        os.ftruncate(self._seg_fd, cut)
-        os.fsync(self._seg_fd)
+        try:
+            _save_removed(self._seg_path, torn)
+            os.ftruncate(self._seg_fd, cut)
+            os.fsync(self._seg_fd)
+            self._lower_watermark(cut)
+        except OSError as exc:
+            raise LogError(
+                f"cannot cut the torn tail of {self._seg_path} at byte {cut}: {exc.strerror}; "
+                f"free disk space or fix permissions, then run 'swarmlog repair'"
+            ) from exc
 
     def _roll(self, next_seq: int) -> None:
-        """Seal the active segment and start a new one whose name is ``next_seq``."""
-        os.fsync(self._seg_fd)
-        os.fchmod(self._seg_fd, 0o444)
+        """Seal the active segment and start a new one whose name is ``next_seq``.
+
+        Sealing comes first: a reader that sees a newer segment may rely on the older one being
+        final, and a writer that dies between the two steps leaves a sealed newest segment, which
+        the next append recognises and follows with a new one.
+        """
+        try:
+            os.fsync(self._seg_fd)
+            os.fchmod(self._seg_fd, 0o444)
+        except OSError as exc:
+            raise LogError(
+                f"cannot seal log segment {self._seg_path}: {exc.strerror}; nothing was written; "
+                f"free disk space or fix permissions and retry"
+            ) from exc
         os.close(self._seg_fd)
         self._seg_fd = -1
         self._open_segment(next_seq, create=True)
         self._size = 0
 
     def _fsync_dir(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise LogError(
+                f"cannot sync the folder {self.directory}: {exc.strerror}; check the disk"
+            ) from exc
 
     # Durability
 
@@ -529,18 +587,27 @@ class FileReader:
         return True
 
     def poll(self, max_bytes: int = _READ_CHUNK) -> list[Event]:
-        """Return newly complete records (possibly none); raises ``LogCorrupt`` on damage."""
+        """Return every record completed since the last poll, across segments.
+
+        Stops early once about ``max_bytes`` were read, so a huge backlog comes in bounded
+        batches: poll again until it returns nothing. Raises ``LogCorrupt`` on damage.
+        """
         if not self._started and not self._start():
             return []
         out: list[Event] = []
+        budget = max_bytes
+        chunk = max_bytes
+        rechecked = False
         while True:
             assert self._path is not None
             try:
-                with open(self._path, "rb") as fh:
-                    fh.seek(self._offset)
-                    data = fh.read(max_bytes)
+                with open(self._path, "rb", buffering=0) as fh:
+                    data = os.pread(fh.fileno(), chunk, self._offset)
             except FileNotFoundError as exc:
-                raise LogError(f"log segment {self._path} vanished while reading") from exc
+                raise LogError(
+                    f"log segment {self._path} vanished while reading; segments must never be "
+                    f"deleted while the log is in use"
+                ) from exc
             end = data.rfind(b"\n")
             if end >= 0:
                 lines = data[:end].split(b"\n")
@@ -553,29 +620,53 @@ class FileReader:
                 self._offset += end + 1
                 self._line_no += len(lines)
                 self.next_seq += len(events)
-                if events and events[0].seq <= self.after:
+                if events[0].seq <= self.after:
                     events = [e for e in events if e.seq > self.after]
                 out.extend(events)
-                if len(data) >= max_bytes:
-                    if out:
-                        return out
-                    continue
+                budget -= end + 1
+                if budget <= 0:
+                    return out
+                if len(data) >= chunk:
+                    continue  # more of this segment to read
                 if len(data) > end + 1:
-                    return out  # an incomplete record at the tail: a writer is mid-write
-            elif data:
-                if len(data) >= max_bytes:
-                    max_bytes *= 2  # one record larger than the chunk
+                    # An incomplete record: a writer is mid-write, unless the segment is sealed.
+                    if not self._check_unsealed_tail(rechecked):
+                        return out
+                    rechecked = True
                     continue
-                return out
+            elif len(data) >= chunk:
+                chunk *= 2  # one record larger than the chunk
+                continue
+            elif data:
+                if not self._check_unsealed_tail(rechecked):
+                    return out
+                rechecked = True
+                continue
             if not self._advance():
                 return out
-            if out:
-                return out
+
+    def _check_unsealed_tail(self, rechecked: bool) -> bool:
+        """Return True to read again when a newer segment exists (so ours should be whole).
+
+        A record still incomplete after that second read sits in a sealed segment: damage.
+        """
+        if not any(first > self._first for first, _ in list_segments(self.directory)):
+            return False
+        if rechecked:
+            raise LogCorrupt(
+                str(self._path), self._line_no + 1, "incomplete record in a sealed segment"
+            )
+        return True
 
     def _advance(self) -> bool:
         """Move to the next segment if the current one is sealed by a newer one."""
         for first, path in list_segments(self.directory):
             if first > self._first:
+                # A newer segment exists, so ours is final: but records may have been appended
+                # to it after our last read and before the roll. Read those first.
+                assert self._path is not None
+                if os.stat(self._path).st_size > self._offset:
+                    return True
                 if first != self.next_seq:
                     raise LogCorrupt(
                         str(path),

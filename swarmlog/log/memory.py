@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Protocol
 
 import msgspec
 
 from swarmlog.errors import SeqConflict
 from swarmlog.events import Event, EventBase
-from swarmlog.log.protocol import VerifyReport
+from swarmlog.log.protocol import RepairReport, VerifyReport
 
 __all__ = ["MemoryLog", "MemoryReader"]
 
@@ -53,15 +55,18 @@ class MemoryLog:
             return out
 
     def last_seq(self) -> int:
+        """Return the seq of the last event (0 for an empty log)."""
         with self._cond:
             return len(self._events)
 
     def read(self, after: int = 0) -> Iterator[Event]:
+        """Yield every event with seq > ``after``."""
         with self._cond:
             snapshot = self._events[after:]
         yield from snapshot
 
     def reader(self, after: int = 0) -> MemoryReader:
+        """Return a cursor that yields each event after ``after`` once, in order."""
         return MemoryReader(self, after)
 
     def wait(self, after: int, timeout: float) -> bool:
@@ -78,11 +83,33 @@ class MemoryLog:
             yield from reader.poll()
             self.wait(reader.position, poll_s)
 
+    async def asubscribe(
+        self, after: int = 0, *, stop: _AsyncStop | None = None, step_ms: int = 2
+    ) -> AsyncIterator[Event]:
+        """Async twin of ``subscribe``: polls every ``step_ms`` until ``stop`` is set."""
+        reader = self.reader(after)
+        while True:
+            for event in reader.poll():
+                yield event
+            if stop is not None and stop.is_set():
+                return
+            await asyncio.sleep(step_ms / 1000)
+
     def verify(self) -> VerifyReport:
-        return VerifyReport(segments=1, records=len(self._events), last_seq=len(self._events))
+        """Report the log's shape; memory cannot be damaged, so there are never problems."""
+        with self._cond:
+            return VerifyReport(segments=1, records=len(self._events), last_seq=len(self._events))
+
+    def repair(self) -> RepairReport:
+        """Do nothing: an in-memory log has no torn tail."""
+        return RepairReport(removed_bytes=0, saved_to="", segment="")
 
     def close(self) -> None:
-        pass
+        """Do nothing; present for the ``EventLog`` protocol."""
+
+
+class _AsyncStop(Protocol):  # asyncio.Event / anyio.Event
+    def is_set(self) -> bool: ...
 
 
 class MemoryReader:
