@@ -508,6 +508,7 @@ class EscalationRaised(EventBase, frozen=True, tag="escalation_raised"):
     agent: str = ""
     task_id: str = ""
     evidence: tuple[int, ...] = ()
+    subject: str = ""  # what recurs: "<detector>:<agent|task|model>" (issue 7)
 
 
 class EscalationResolved(EventBase, frozen=True, tag="escalation_resolved"):
