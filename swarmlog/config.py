@@ -1,0 +1,304 @@
+"""Load ``swarmlog.toml`` into validated pydantic models; logged as ``config_loaded`` at run start.
+
+Every error names the file, the key path and the bad value, and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from swarmlog.errors import ConfigError
+from swarmlog.routing.profile import parse_duration
+
+__all__ = [
+    "DEFAULT_AGENTS",
+    "FREE_SECTIONS",
+    "AgentConfig",
+    "Batching",
+    "Budget",
+    "Config",
+    "ConfigInvalid",
+    "CostPer1k",
+    "Limits",
+    "ModelProfile",
+    "RoutingSettings",
+    "RunConfig",
+    "config_digest",
+    "load_config",
+    "parse_config",
+]
+
+Api = Literal["ollama", "openai", "anthropic", "sim"]
+Priority = Literal["highest", "high", "normal", "low"]
+
+# Sections other helpers own; kept free-form here and validated by their owners (issue 4).
+FREE_SECTIONS = ("escalation", "alerts", "team", "log")
+
+# The seed's agent table (seeds/001, §7): timeout, priority, tools.
+DEFAULT_AGENTS: dict[str, dict[str, Any]] = {
+    "director": {"timeout_s": 120, "priority": "highest", "tools_allow": ["coordination"]},
+    "architect": {"timeout_s": 180, "priority": "high", "tools_allow": ["file_read", "analysis"]},
+    "scout": {"timeout_s": 300, "priority": "normal", "tools_allow": ["web_search", "file_read"]},
+    "builder": {
+        "timeout_s": 900,
+        "priority": "normal",
+        "tools_allow": ["file_read", "file_write", "code"],
+    },
+    "refactorer": {
+        "timeout_s": 600,
+        "priority": "normal",
+        "tools_allow": ["file_read", "file_write"],
+    },
+    "inspector": {
+        "timeout_s": 600,
+        "priority": "normal",
+        "tools_allow": ["file_read", "test_runner"],
+    },
+    "scribe": {"timeout_s": 60, "priority": "low", "tools_allow": ["file_write"]},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CostPer1k(_Strict):
+    """Price per 1,000 input and output tokens."""
+
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+
+
+class ModelProfile(_Strict):
+    """One ``[models.NAME]`` table."""
+
+    endpoint: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    api: Api | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    parallel: int | None = Field(default=None, ge=1, le=4096)
+    context_length: int = Field(default=8192, ge=256)
+    vram_gb: float | None = Field(default=None, gt=0)
+    cost_per_1k_tokens: CostPer1k = Field(default_factory=CostPer1k)
+    keep_alive: str = "5m"
+    timeout_s: float = Field(default=600.0, gt=0)
+    gpu: int | None = Field(default=None, ge=0)
+    tier: str | None = None
+    decode_tps: float | None = Field(default=None, gt=0)
+    prefill_tps: float | None = Field(default=None, gt=0)
+    load_s: float | None = Field(default=None, ge=0)
+
+    @field_validator("cost_per_1k_tokens", mode="before")
+    @classmethod
+    def _one_number_means_both(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"input": value, "output": value}
+        return value
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = f"{value}s"
+        if not isinstance(value, str):
+            raise ValueError("keep_alive must be a duration such as '60m', '30s' or -1 (forever)")
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _default_api(self) -> ModelProfile:
+        if self.api is None:
+            api = "openai" if self.endpoint.rstrip("/").endswith("/v1") else "ollama"
+            object.__setattr__(self, "api", api)
+        return self
+
+
+class AgentConfig(_Strict):
+    """One ``[agents.ROLE]`` table; unset fields come from the seed's agent table."""
+
+    model: str | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=300.0, gt=0)
+    priority: Priority = "normal"
+    tools_allow: list[str] = Field(default_factory=list)
+    tools_deny: list[str] = Field(default_factory=list)
+    max_concurrent: int = Field(default=1, ge=1)
+    command: str | None = None
+    count: int = Field(default=1, ge=0)
+
+
+class Batching(_Strict):
+    """``[limits.batching]``."""
+
+    max_size: int = Field(default=8, ge=1)
+    max_wait_s: float = Field(default=2.0, ge=0)
+    max_tokens: int = Field(default=4096, ge=1)
+
+
+class Budget(_Strict):
+    """``[limits.budget]``; None means unlimited."""
+
+    tokens: int | None = Field(default=None, ge=0)
+    cost: float | None = Field(default=None, ge=0)
+    wall_s: float | None = Field(default=None, gt=0)
+
+
+class Limits(_Strict):
+    """``[limits]``: the seed recommends 2 concurrent calls, matching OLLAMA_NUM_PARALLEL=2."""
+
+    max_concurrent: int = Field(default=2, ge=1)
+    queue_depth: int = Field(default=100, ge=0)
+    batching: Batching = Field(default_factory=Batching)
+    budget: Budget = Field(default_factory=Budget)
+    lease_s: float = Field(default=300.0, gt=0)
+    heartbeat_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class RunConfig(_Strict):
+    """``[run]``: where Builder and Refactorer may write, what Inspector may run."""
+
+    work_dir: str = "."
+    test_command: str | None = None
+    test_timeout_s: float = Field(default=600.0, gt=0)
+
+
+class RoutingSettings(_Strict):
+    """``[routing]``: the router's weights and its tie-break seed."""
+
+    seed: int = 0
+    tier_penalty: float = Field(default=4.0, ge=1)
+    cost_weight: float = Field(default=0.05, ge=0)
+    ewma_tau_s: float = Field(default=60.0, gt=0)
+
+
+class Config(_Strict):
+    """The whole ``swarmlog.toml``."""
+
+    models: dict[str, ModelProfile] = Field(default_factory=dict)
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    run: RunConfig = Field(default_factory=RunConfig)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    escalation: dict[str, Any] = Field(default_factory=dict)
+    alerts: dict[str, Any] = Field(default_factory=dict)
+    team: dict[str, Any] = Field(default_factory=dict)
+    log: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agent_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        agents = data.get("agents", {})
+        if not isinstance(agents, dict):
+            return data
+        merged: dict[str, Any] = {role: dict(d) for role, d in DEFAULT_AGENTS.items()}
+        for role, table in agents.items():
+            if isinstance(table, dict):
+                merged[role] = {**merged.get(role, {}), **table}
+            else:
+                merged[role] = table
+        return {**data, "agents": merged}
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        for role, agent in self.agents.items():
+            if agent.model is not None and agent.model not in self.models:
+                known = ", ".join(sorted(self.models)) or "none configured"
+                raise ValueError(
+                    f"agents.{role}.model = {agent.model!r} names no [models.*] profile "
+                    f"(known: {known})"
+                )
+        return self
+
+    def section(self, name: str) -> dict[str, Any]:
+        """Return one top-level section as a plain dict (free-form ones as written)."""
+        if name not in type(self).model_fields:
+            raise KeyError(name)
+        value = getattr(self, name)
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json")
+        if isinstance(value, dict):
+            return {
+                k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v
+                for k, v in value.items()
+            }
+        raise KeyError(name)
+
+    def to_event_dict(self) -> dict[str, Any]:
+        """Return the config as a plain JSON-able dict for a ``config_loaded`` event."""
+        return self.model_dump(mode="json")
+
+
+class ConfigInvalid(ConfigError):
+    """Raised when ``swarmlog.toml`` parses but breaks the schema; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        more = (
+            f" (and {len(problems) - 1} more; run 'swarmlog config check')" if problems[1:] else ""
+        )
+        super().__init__(problems[0] + more)
+
+
+def config_digest(cfg: Config) -> str:
+    """Return a stable sha256 hex digest of the config in force (key order does not matter)."""
+    text = json.dumps(cfg.to_event_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _problems(where: str, exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            out.append(f"{where}: {loc}: unknown key (value {err['input']!r}); check the spelling")
+        elif err["type"] == "missing":
+            out.append(f"{where}: {loc}: required key is missing; add it")
+        elif loc == "(top level)":
+            out.append(f"{where}: {msg}")
+        else:
+            out.append(f"{where}: {loc} = {err['input']!r}: {msg}")
+    return out
+
+
+def parse_config(data: dict[str, Any], *, where: str = "swarmlog.toml") -> Config:
+    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigInvalid(_problems(where, exc)) from exc
+
+
+def load_config(path: Path, *, missing_ok: bool = False) -> Config:
+    """Read and validate ``swarmlog.toml``; a missing file gives defaults only if ``missing_ok``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        if missing_ok:
+            return Config()
+        raise ConfigError(
+            f"{path}: no such config file; run 'swarmlog init' or pass --dir"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror}); check it") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
+    return parse_config(data, where=str(path))

@@ -1,0 +1,254 @@
+"""The routing decision: a pure function of the router state and a task's features.
+
+Hard filters first (capabilities, context fit, reachable server, circuit, VRAM); then each
+survivor's expected completion time in event time: queue wait from its backlog and slots, a
+cold-load (and eviction) penalty when it is not resident, and its service time from peak-EWMA TTFT
+and time per output token. The score is that time, multiplied by the tier penalty when the model's
+tier differs from the task's, plus a small cost weight; interactive tasks take the lowest expected
+time. Ties go to a seeded hash of the task id choosing two candidates (power of two choices), never
+``random``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from swarmlog.errors import NoRouteAvailable
+from swarmlog.events import CandidateScore, TaskRouted, TaskSubmitted
+from swarmlog.routing import breaker
+from swarmlog.routing.complexity import TaskFeatures, estimate, features_of
+from swarmlog.routing.limits import admit
+from swarmlog.routing.profile import DEFAULT_LOAD_GBPS, Profile
+from swarmlog.routing.stats import RouterState, output_tokens, service_estimate
+
+__all__ = [
+    "DEFAULT_LOAD_S",
+    "choose_route",
+    "expected_load_s",
+    "is_resident",
+    "rederive_route",
+    "tie_hash",
+]
+
+DEFAULT_LOAD_S = 10.0
+_TIER_NAMES = frozenset({"fast", "deep"})
+_GIB = 1024.0**3
+
+
+def tie_hash(seed: int, task_id: str) -> int:
+    """Return the deterministic 64-bit hash that breaks ties for a task."""
+    digest = hashlib.blake2b(f"{seed}:{task_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def is_resident(state: RouterState, profile: Profile) -> bool:
+    """Say whether the model is loaded: busy, recently active, or listed by its server."""
+    ld = state.load.get(profile.name)
+    if ld is not None and ld.started > 0:
+        return True
+    st = state.stats.get(profile.name)
+    active = st.last_active if st is not None else None
+    sample = state.resident.get(profile.name)
+    if sample is not None and (active is None or sample[1] >= active):
+        return sample[0]
+    return active is not None and state.clock - active < profile.keep_alive_s
+
+
+def expected_load_s(state: RouterState, profile: Profile) -> float:
+    """Return the expected cold-load time: observed, configured, from its size, or a default."""
+    st = state.stats.get(profile.name)
+    if st is not None and st.load_s is not None:
+        return st.load_s
+    if profile.load_s is not None:
+        return profile.load_s
+    if profile.vram_gb is not None:
+        return profile.vram_gb / DEFAULT_LOAD_GBPS
+    return DEFAULT_LOAD_S
+
+
+def _backlog_s(state: RouterState, name: str) -> tuple[int, float]:
+    ld = state.load.get(name)
+    if ld is None:
+        return 0, 0.0
+    running = ld.started_work_s - (ld.started * state.clock - ld.started_ts_sum)
+    return ld.assigned, max(ld.queued_work_s, 0.0) + max(running, 0.0)
+
+
+def _gpu_total_gb(state: RouterState, index: int) -> float | None:
+    for g in state.gpus:
+        if g.index == index:
+            return g.mem_total / _GIB
+    return None
+
+
+def _vram_check(state: RouterState, p: Profile) -> tuple[bool, str, float]:
+    """Return (fits, reason, eviction wait) for a model that is not resident."""
+    if p.vram_gb is None or not state.gpus:
+        return True, "", 0.0
+    if p.gpu is None:
+        if any(g.mem_total / _GIB >= p.vram_gb for g in state.gpus):
+            return True, "", 0.0
+        return False, f"needs {p.vram_gb:g} GB VRAM; no GPU is that large", 0.0
+    total = _gpu_total_gb(state, p.gpu)
+    if total is None:
+        return False, f"pinned to GPU {p.gpu}, which the last hardware sample lacks", 0.0
+    if p.vram_gb > total:
+        return False, f"needs {p.vram_gb:g} GB VRAM; GPU {p.gpu} has {total:.1f} GB", 0.0
+    used = 0.0
+    conflicts = []
+    for other in state.config.profiles:
+        if other.name == p.name or other.gpu != p.gpu or other.vram_gb is None:
+            continue
+        if is_resident(state, other):
+            used += other.vram_gb
+            conflicts.append(other)
+    if used + p.vram_gb <= total:
+        return True, "", 0.0
+    drain = 0.0
+    for other in conflicts:
+        n, backlog = _backlog_s(state, other.name)
+        if n:
+            drain = max(drain, backlog / other.slots)
+    return True, f"evicts {', '.join(o.name for o in conflicts)}", drain
+
+
+def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> TaskRouted:
+    """Choose a model for a task from the state alone; raise NoRouteAvailable or QueueFull."""
+    if isinstance(task, TaskSubmitted):
+        task = features_of(task)
+    admit(state)
+    cx = estimate(task)
+    cfg = state.config
+    out = output_tokens(state, task)
+    need_ctx = cx.prompt_tokens + out
+    clock = state.clock
+    interactive = task.interactive
+    penalty = cfg.tier_penalty
+    rows: list[tuple[Profile, bool, str, float, float, int]] = []
+    max_cost = 0.0
+    for p in cfg.profiles:
+        ld = state.load.get(p.name)
+        in_flight = ld.started if ld is not None else 0
+        if p.capabilities and not all(c in p.capabilities for c in cx.capabilities):
+            missing = ", ".join(c for c in cx.capabilities if c not in p.capabilities)
+            rows.append((p, False, f"lacks capability {missing}", 0.0, 0.0, in_flight))
+            continue
+        if need_ctx > p.context_length:
+            why = f"{cx.prompt_tokens}+{out} tokens exceed context {p.context_length}"
+            rows.append((p, False, why, 0.0, 0.0, in_flight))
+            continue
+        if p.endpoint in state.unreachable:
+            why = f"server unreachable: {state.unreachable[p.endpoint]}"
+            rows.append((p, False, why, 0.0, 0.0, in_flight))
+            continue
+        note = ""
+        circuit = state.circuits.get(p.name)
+        if circuit is not None and circuit.state != "closed":
+            ok, note = breaker.admits(circuit, clock)
+            if not ok:
+                rows.append((p, False, note, 0.0, 0.0, in_flight))
+                continue
+        load = 0.0
+        if not is_resident(state, p):
+            fits, why, drain = _vram_check(state, p)
+            if not fits:
+                rows.append((p, False, why, 0.0, 0.0, in_flight))
+                continue
+            load = drain + expected_load_s(state, p)
+            note = f"{note}; cold load {load:.2f}s {why}".strip("; ")
+        service = service_estimate(state, p, task, out)
+        wait = 0.0
+        if ld is not None and ld.assigned >= p.slots:
+            running = ld.started_work_s - (ld.started * clock - ld.started_ts_sum)
+            backlog = max(ld.queued_work_s, 0.0) + max(running, 0.0)
+            wait = backlog / p.slots
+        expected = wait + load + service
+        score = expected
+        if not interactive:
+            tier = p.tier or (p.name if p.name in _TIER_NAMES else "")
+            if tier and tier != cx.tier:
+                score *= penalty
+                note = f"{note}; tier {tier} != {cx.tier} x{penalty:g}".strip("; ")
+            c = p.cost_per_1k_tokens
+            max_cost = max(max_cost, c.input + c.output)
+        reason = f"wait {wait:.3f}s + load {load:.3f}s + service {service:.3f}s"
+        if note:
+            reason = f"{reason}; {note}"
+        rows.append((p, True, reason, expected, score, in_flight))
+    weight = cfg.cost_weight / max_cost if max_cost > 0 else 0.0
+    candidates: list[CandidateScore] = []
+    eligible: list[CandidateScore] = []
+    for p, ok, reason, expected, score, in_flight in rows:
+        if not ok:
+            candidates.append(
+                CandidateScore(
+                    model=p.name, eligible=False, reason=reason, in_flight=in_flight, slots=p.slots
+                )
+            )
+            continue
+        if weight:
+            c = p.cost_per_1k_tokens
+            score *= 1.0 + weight * (c.input + c.output)
+        cand = CandidateScore(
+            model=p.name,
+            reason=reason,
+            expected_s=round(expected, 6),
+            score=round(score, 6),
+            in_flight=in_flight,
+            slots=p.slots,
+        )
+        candidates.append(cand)
+        eligible.append(cand)
+    if not eligible:
+        detail = "; ".join(f"{c.model}: {c.reason}" for c in candidates) or "no models configured"
+        raise NoRouteAvailable(
+            f"no model can take task {task.task_id!r} (kind {task.task_kind}, needs "
+            f"{', '.join(cx.capabilities) or 'nothing'}): {detail}; add a capable [models.*] "
+            f"profile or wait for a circuit to close"
+        )
+    best = min(c.score for c in eligible)
+    tied = [c for c in eligible if c.score <= best]
+    why = "lowest expected latency (interactive)" if interactive else "lowest score"
+    if len(tied) == 1:
+        chosen = tied[0]
+    else:
+        h = tie_hash(cfg.seed, task.task_id)
+        first = tied[h % len(tied)]
+        second = tied[(h >> 32) % len(tied)]
+        load_first = state.load.get(first.model)
+        load_second = state.load.get(second.model)
+        n1 = load_first.assigned if load_first else 0
+        n2 = load_second.assigned if load_second else 0
+        chosen = second if n2 < n1 else first
+        why = f"{why}; {len(tied)}-way tie broken by seeded hash (two choices)"
+    return TaskRouted(
+        task_id=task.task_id,
+        model=chosen.model,
+        reason=f"{why}: {chosen.reason}",
+        tier=cx.tier,
+        complexity=cx.score,
+        prompt_tokens=cx.prompt_tokens,
+        capabilities=cx.capabilities,
+        candidates=tuple(candidates),
+    )
+
+
+def rederive_route(state: RouterState, event: TaskRouted) -> str | None:
+    """Recompute a recorded decision from the state just before it; None when it matches."""
+    task = state.pending.get(event.task_id)
+    if task is None:
+        return f"seq {event.seq}: task {event.task_id!r} was routed before its task_submitted"
+    try:
+        again = choose_route(state, task)
+    except NoRouteAvailable as exc:
+        return f"seq {event.seq}: recorded {event.model!r} but re-derivation found no route ({exc})"
+    except Exception as exc:  # QueueFull and friends: the recorded decision could not happen
+        return f"seq {event.seq}: recorded {event.model!r} but re-derivation raised {exc}"
+    where = f"seq {event.seq}: task {event.task_id!r}"
+    if again.model != event.model:
+        return f"{where} recorded {event.model!r}, re-derived {again.model!r}"
+    want = [(c.model, c.eligible, c.score) for c in event.candidates]
+    got = [(c.model, c.eligible, c.score) for c in again.candidates]
+    if want != got:
+        return f"{where} scores differ: recorded {want}, re-derived {got}"
+    return None

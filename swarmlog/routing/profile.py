@@ -1,0 +1,142 @@
+"""Model profiles and limits as the router sees them: plain Structs built from ``config_loaded``.
+
+The router is pure, so it never touches the pydantic config: it reads the JSON-able dict that
+``Config.to_event_dict()`` recorded in the log and converts it here with ``msgspec.convert``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "DEFAULT_LOAD_GBPS",
+    "BatchLimits",
+    "Cost",
+    "Profile",
+    "RouterConfig",
+    "infer_tier",
+    "parse_duration",
+    "router_config",
+]
+
+# A cold load reads the weights from disk; 2 GB/s is a conservative NVMe figure (PROTOCOLS.md:
+# "a cold load costs the time to read its weights from disk").
+DEFAULT_LOAD_GBPS = 2.0
+
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Turn ``"60m"``, ``"30s"``, ``"1h"`` or a number of seconds into seconds.
+
+    A negative value means "forever" (Ollama's keep-alive convention) and is returned as ``inf``.
+    Raises ValueError with the offending value when it is not a duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}; use e.g. 300, '30s', '60m' or '1h'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"not a duration: {value!r}; use e.g. 300, '30s', '60m' or '1h'")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    return float("inf") if seconds < 0 else seconds
+
+
+class Cost(msgspec.Struct, frozen=True, kw_only=True):
+    """Price per 1,000 tokens."""
+
+    input: float = 0.0
+    output: float = 0.0
+
+
+class Profile(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``[models.NAME]`` entry, normalised."""
+
+    name: str
+    endpoint: str = ""
+    model: str = ""
+    api: str = "ollama"
+    capabilities: tuple[str, ...] = ()
+    parallel: int | None = None
+    context_length: int = 8192
+    vram_gb: float | None = None
+    cost_per_1k_tokens: Cost = Cost()
+    keep_alive_s: float = 300.0
+    timeout_s: float = 600.0
+    gpu: int | None = None
+    tier: str | None = None
+    decode_tps: float | None = None
+    prefill_tps: float | None = None
+    load_s: float | None = None
+
+    @property
+    def slots(self) -> int:
+        """Parallel slots: the configured ``parallel``, else 1 (Ollama's current default)."""
+        return self.parallel or 1
+
+
+class BatchLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """``[limits.batching]``: how small same-kind tasks are grouped into one call."""
+
+    max_size: int = 8
+    max_wait_s: float = 2.0
+    max_tokens: int = 4096
+
+
+class RouterConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the pure router needs from the config in force."""
+
+    profiles: tuple[Profile, ...] = ()
+    max_concurrent: int | None = None
+    queue_depth: int = 100
+    batching: BatchLimits = BatchLimits()
+    seed: int = 0
+    tier_penalty: float = 4.0
+    cost_weight: float = 0.05
+    ewma_tau_s: float = 60.0
+
+    def profile(self, name: str) -> Profile | None:
+        """Return the profile called ``name``, or None."""
+        for p in self.profiles:
+            if p.name == name:
+                return p
+        return None
+
+
+def infer_tier(profile: Profile) -> str:
+    """Return the profile's tier: its ``tier``, else its name when that is a tier word, else ''."""
+    if profile.tier:
+        return profile.tier
+    return profile.name if profile.name in ("fast", "deep") else ""
+
+
+def router_config(config: dict[str, Any]) -> RouterConfig:
+    """Build the router's view from a ``config_loaded`` dict (``Config.to_event_dict()``)."""
+    profiles = []
+    for name, raw in sorted((config.get("models") or {}).items()):
+        fields = {k: v for k, v in raw.items() if k in Profile.__struct_fields__ and v is not None}
+        if "keep_alive" in raw:
+            fields["keep_alive_s"] = parse_duration(raw["keep_alive"])
+        cost = fields.get("cost_per_1k_tokens")
+        if isinstance(cost, int | float):
+            fields["cost_per_1k_tokens"] = {"input": cost, "output": cost}
+        profiles.append(msgspec.convert({**fields, "name": name}, Profile, strict=False))
+    limits = config.get("limits") or {}
+    routing = config.get("routing") or {}
+    batching = limits.get("batching") or {}
+    return RouterConfig(
+        profiles=tuple(profiles),
+        max_concurrent=limits.get("max_concurrent"),
+        queue_depth=int(limits.get("queue_depth", 100)),
+        batching=msgspec.convert(batching, BatchLimits, strict=False),
+        seed=int(routing.get("seed", 0)),
+        tier_penalty=float(routing.get("tier_penalty", 4.0)),
+        cost_weight=float(routing.get("cost_weight", 0.05)),
+        ewma_tau_s=float(routing.get("ewma_tau_s", 60.0)),
+    )
