@@ -17,6 +17,7 @@ from swarmlog.cli.common import (
     wants_json,
 )
 from swarmlog.errors import EventDecodeError, UsageError
+from swarmlog.escalation.levels import alert_line
 from swarmlog.events import ALL_KINDS, ENCODER, Event, EventBase, Note, decode, kind_of
 
 __all__ = ["alert_line", "format_event", "parse_event", "register"]
@@ -137,20 +138,6 @@ def cmd_note(args: argparse.Namespace) -> int:
 
 
 _ALERT_KINDS = {"escalation_raised", "escalation_resolved", "alert_raised", "run_ended"}
-
-
-def alert_line(event: Event) -> str | None:
-    """The greppable line for an escalation: EMERGENCY, ESCALATE or ABORT, else None."""
-    level = getattr(event, "level", None)
-    kind = kind_of(event)
-    if kind == "run_ended" and getattr(event, "outcome", "") == "aborted":
-        return f"ABORT run={event.run} seq={event.seq} reason={getattr(event, 'reason', '')}"
-    if kind not in {"escalation_raised", "alert_raised"} or level is None:
-        return None
-    word = "ABORT" if level >= 4 else "EMERGENCY" if level >= 3 else "ESCALATE"
-    rule = getattr(event, "rule", "")
-    text = getattr(event, "title", "") or getattr(event, "reason", "")
-    return f"{word} level={level} rule={rule} run={event.run} seq={event.seq} {text}".rstrip()
 
 
 def format_event(event: Event) -> str:
