@@ -10,14 +10,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from swarmlog.cli import initcmd, logcmds
+from swarmlog.cli import humancmds, initcmd, logcmds
 from swarmlog.cli.common import COMMON, CommandModule
 from swarmlog.errors import SwarmlogError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Each module adds its sub-commands; order here is the order in --help.
-COMMANDS: list[CommandModule] = [initcmd, logcmds]
+COMMANDS: list[CommandModule] = [initcmd, logcmds, humancmds]
 
 
 def build_parser() -> argparse.ArgumentParser:
