@@ -236,7 +236,7 @@ def _server(state: RouterState, ev: ModelServerSampled) -> RouterState:
     else:
         unreachable[ev.endpoint] = ev.error or "unreachable"
     resident = dict(state.resident)
-    if ev.reachable and ev.api in ("ollama", "sim", ""):
+    if ev.reachable:
         names = {r.name for r in ev.resident}
         for p in state.config.profiles:
             if p.endpoint == ev.endpoint:

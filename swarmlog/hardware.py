@@ -1,0 +1,234 @@
+"""Hardware probe (NVML + psutil → ``hardware_sampled``) and VRAM placement of model profiles.
+
+No driver, no GPU or an unsupported query is a normal reading, never a crash: the sample records
+``nvml_error`` or a per-GPU ``errors`` entry instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, TypeVar
+
+import msgspec
+import psutil  # type: ignore[import-untyped]  # no stubs in the pinned dev set
+
+from swarmlog.events import GpuProcess, GpuSample, HardwareSampled
+from swarmlog.routing.profile import Profile
+
+__all__ = [
+    "KV_BYTES_PER_TOKEN",
+    "Placement",
+    "Probe",
+    "kv_cache_bytes",
+    "need_gb",
+    "place",
+]
+
+_GB = 1e9
+_GIB = 1024.0**3
+# When the server does not tell us the architecture, assume 128 KiB of f16 KV cache per token of
+# context per slot (a 7B-32B GQA model is 56-256 KiB); PROTOCOLS.md gives the exact formula.
+KV_BYTES_PER_TOKEN = 131072
+
+T = TypeVar("T")
+
+
+def kv_cache_bytes(
+    layers: int, kv_heads: int, head_dim: int, num_ctx: int, parallel: int, elem_bytes: int = 2
+) -> int:
+    """Return Ollama's KV-cache estimate: 2 * layers * kv_heads * head_dim * ctx * slots * bytes."""
+    return 2 * layers * kv_heads * head_dim * num_ctx * parallel * elem_bytes
+
+
+def need_gb(profile: Profile) -> float | None:
+    """Return the VRAM a profile needs with all its slots: ``vram_gb`` (weights + one slot) + KV."""
+    if profile.vram_gb is None:
+        return None
+    extra_slots = profile.slots - 1
+    return profile.vram_gb + extra_slots * profile.context_length * KV_BYTES_PER_TOKEN / _GB
+
+
+class Placement(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a model profile fits."""
+
+    model: str
+    gpu: int | None
+    need_gb: float | None
+    fits: bool
+    reason: str
+
+
+def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placement]:
+    """Place profiles on GPUs by first-fit decreasing on memory that is free now.
+
+    Pinned profiles (``gpu = N``) go to their GPU. A profile of unknown size is reported as such.
+    """
+    free = {g.index: g.mem_free / _GB for g in gpus}
+    total = {g.index: g.mem_total / _GB for g in gpus}
+    out: dict[str, Placement] = {}
+    sized = sorted(profiles, key=lambda p: (p.gpu is None, -(need_gb(p) or 0.0), p.name))
+    for p in sized:
+        need = need_gb(p)
+        if need is None:
+            out[p.name] = Placement(
+                model=p.name,
+                gpu=p.gpu,
+                need_gb=None,
+                fits=bool(gpus),
+                reason="size unknown: set vram_gb (or let the server report it)",
+            )
+            continue
+        if not gpus:
+            out[p.name] = Placement(
+                model=p.name, gpu=None, need_gb=need, fits=False, reason="no GPU: runs on the CPU"
+            )
+            continue
+        options = [p.gpu] if p.gpu is not None else sorted(free, key=lambda i: (-free[i], i))
+        chosen = next((i for i in options if i in free and free[i] >= need), None)
+        if chosen is not None:
+            free[chosen] -= need
+            out[p.name] = Placement(
+                model=p.name,
+                gpu=chosen,
+                need_gb=need,
+                fits=True,
+                reason=f"fits on GPU {chosen} ({free[chosen]:.1f} GB left)",
+            )
+            continue
+        best = max((total[i] for i in options if i in total), default=0.0)
+        why = (
+            f"needs {need:.1f} GB; larger than any GPU ({best:.1f} GB)"
+            if need > best
+            else f"needs {need:.1f} GB; fits only after evicting other models"
+        )
+        out[p.name] = Placement(model=p.name, gpu=p.gpu, need_gb=need, fits=False, reason=why)
+    return [out[p.name] for p in profiles]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Probe:
+    """Sample the host: ``Probe().sample()`` returns a ``HardwareSampled`` event.
+
+    ``nvml`` replaces the ``pynvml`` module (tests pass a fake); ``disk_path`` is where free disk
+    space is measured.
+    """
+
+    def __init__(self, nvml: ModuleType | Any | None = None, *, disk_path: str = ".") -> None:
+        self._nvml = nvml
+        self._disk_path = disk_path
+
+    def _module(self) -> Any:
+        if self._nvml is not None:
+            return self._nvml
+        import pynvml  # imported here: a host without the driver still imports swarmlog
+
+        return pynvml
+
+    def sample(self) -> HardwareSampled:
+        """Take one reading."""
+        gpus, nvml_error, driver = self._gpus()
+        vm = psutil.virtual_memory()
+        swap = psutil.swap_memory()
+        try:
+            load = tuple(round(x, 3) for x in os.getloadavg())
+        except OSError:
+            load = ()
+        try:
+            disk_free = psutil.disk_usage(self._disk_path).free
+        except OSError:
+            disk_free = 0
+        return HardwareSampled(
+            host=socket.gethostname(),
+            gpus=gpus,
+            nvml_error=nvml_error,
+            driver_version=driver,
+            cpu_count=psutil.cpu_count() or 0,
+            ram_total=vm.total,
+            ram_available=vm.available,
+            ram_percent=vm.percent,
+            swap_total=swap.total,
+            swap_used=swap.used,
+            load_avg=load,
+            disk_free=disk_free,
+        )
+
+    def _gpus(self) -> tuple[tuple[GpuSample, ...], str, str]:
+        try:
+            nv = self._module()
+        except ImportError as exc:
+            return (), f"pynvml not importable: {exc}", ""
+        try:
+            nv.nvmlInit()
+        except Exception as exc:  # NVMLError_LibraryNotFound, _DriverNotLoaded, …
+            return (), f"{type(exc).__name__}: {exc}", ""
+        try:
+            driver = self._opt(nv, lambda: _text(nv.nvmlSystemGetDriverVersion()), [], "")
+            count = nv.nvmlDeviceGetCount()
+            return tuple(self._gpu(nv, i) for i in range(count)), "", driver
+        except Exception as exc:
+            return (), f"{type(exc).__name__}: {exc}", ""
+        finally:
+            try:
+                nv.nvmlShutdown()
+            except Exception:  # shutting down a half-initialised library is best effort
+                pass
+
+    @staticmethod
+    def _opt(nv: Any, query: Callable[[], T], errors: list[str], default: T, name: str = "") -> T:
+        try:
+            return query()
+        except Exception as exc:
+            if name:
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            return default
+
+    def _gpu(self, nv: Any, index: int) -> GpuSample:
+        h = nv.nvmlDeviceGetHandleByIndex(index)
+        errors: list[str] = []
+        opt = self._opt
+        mem = opt(nv, lambda: nv.nvmlDeviceGetMemoryInfo(h), errors, None, "memory")
+        util = opt(nv, lambda: nv.nvmlDeviceGetUtilizationRates(h), errors, None, "utilization")
+        temp = opt(
+            nv,
+            lambda: int(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)),
+            errors,
+            None,
+            "temperature",
+        )
+        power = opt(nv, lambda: int(nv.nvmlDeviceGetPowerUsage(h)), errors, None, "power")
+        limit = opt(
+            nv, lambda: int(nv.nvmlDeviceGetPowerManagementLimit(h)), errors, None, "power_limit"
+        )
+        mig = opt(nv, lambda: bool(nv.nvmlDeviceGetMigMode(h)[0]), errors, None, "mig")
+        no_procs: list[Any] = []
+        procs = opt(
+            nv, lambda: nv.nvmlDeviceGetComputeRunningProcesses(h), errors, no_procs, "procs"
+        )
+        return GpuSample(
+            index=index,
+            name=opt(nv, lambda: _text(nv.nvmlDeviceGetName(h)), errors, "", "name"),
+            uuid=opt(nv, lambda: _text(nv.nvmlDeviceGetUUID(h)), errors, "", "uuid"),
+            mem_total=int(mem.total) if mem is not None else 0,
+            mem_free=int(mem.free) if mem is not None else 0,
+            mem_used=int(mem.used) if mem is not None else 0,
+            util_gpu=int(util.gpu) if util is not None else None,
+            util_mem=int(util.memory) if util is not None else None,
+            temperature_c=temp,
+            power_mw=power,
+            power_limit_mw=limit,
+            mig_enabled=mig,
+            processes=tuple(
+                GpuProcess(
+                    pid=int(p.pid),
+                    used_bytes=int(p.usedGpuMemory) if p.usedGpuMemory is not None else None,
+                )
+                for p in procs
+            ),
+            errors=tuple(errors),
+        )
