@@ -366,7 +366,9 @@ def exec_caller(command: str, timeout_s: float) -> ModelCaller:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return CallOutcome(text="", error=f"exec agent {command!r} timed out after {timeout_s}s")
+            return CallOutcome(
+                text="", error=f"exec agent {command!r} timed out after {timeout_s}s"
+            )
         ms = (time.monotonic() - start) * 1000
         ok = proc.returncode == 0
         record = ModelCallFinished(
@@ -381,4 +383,3 @@ def exec_caller(command: str, timeout_s: float) -> ModelCaller:
         return CallOutcome(text=proc.stdout, events=[record], error=error)
 
     return call
-

@@ -13,6 +13,7 @@ import msgspec
 from msgspec.structs import replace
 
 from swarmlog.events import (
+    ConfigLoaded,
     Event,
     Heartbeat,
     RunStarted,
@@ -35,6 +36,7 @@ __all__ = [
     "apply_board",
     "claimable",
     "expired_leases",
+    "has_capacity",
     "in_flight_by_model",
     "project_board",
     "ready_to_route",
@@ -73,11 +75,18 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Board(msgspec.Struct, frozen=True, kw_only=True):
-    """Every task of the current run by id, in submission order."""
+    """Every task of the current run by id, in submission order, and the run's capacity.
+
+    ``slots`` (per model) and ``max_concurrent`` come from the config in force; a claim that
+    would exceed them at its place in the log is void, so concurrent agents can never overrun a
+    model's parallel slots however their appends interleave.
+    """
 
     seq: int = 0
     run: str = ""
     tasks: dict[str, TaskView] = msgspec.field(default_factory=dict)
+    slots: dict[str, int] = msgspec.field(default_factory=dict)
+    max_concurrent: int = 0  # 0: no run-wide cap
 
 
 EMPTY_BOARD = Board()
@@ -92,7 +101,14 @@ def apply_board(board: Board, event: Event) -> Board:
     seq = event.seq
     match event:
         case RunStarted(resumed=False):
-            return Board(seq=seq, run=event.run)
+            return Board(
+                seq=seq, run=event.run, slots=board.slots, max_concurrent=board.max_concurrent
+            )
+        case ConfigLoaded():
+            models = event.config.get("models", {})
+            slots = {name: int(m.get("parallel") or 1) for name, m in models.items()}
+            cap = int(event.config.get("limits", {}).get("max_concurrent") or 0)
+            return replace(board, seq=seq, slots=slots, max_concurrent=cap)
         case RunStarted():
             return replace(board, seq=seq, run=event.run)
         case TaskSubmitted():
@@ -123,6 +139,8 @@ def apply_board(board: Board, event: Event) -> Board:
         case TaskClaimed():
             if current.status in ACTIVE and current.lease_until > event.ts:
                 return replace(board, seq=seq)  # a losing claim: the lease holder keeps it
+            if current.status not in ACTIVE and not has_capacity(board, current.model):
+                return replace(board, seq=seq)  # void: the model's slots were all taken
             task = replace(
                 current,
                 status=CLAIMED,
@@ -183,13 +201,20 @@ def ready_to_route(board: Board) -> list[TaskView]:
     ]
 
 
+def has_capacity(board: Board, model: str) -> bool:
+    """Whether one more task may start on ``model``: its slots and the run-wide cap."""
+    active = [t for t in board.tasks.values() if t.status in ACTIVE]
+    if board.max_concurrent and len(active) >= board.max_concurrent:
+        return False
+    return sum(1 for t in active if t.model == model) < board.slots.get(model, 1)
+
+
 def claimable(board: Board, role: str, now: float) -> list[TaskView]:
-    """Routed tasks for ``role`` that nobody holds a live lease on."""
+    """Routed tasks for ``role`` that may start now, in submission order."""
     return [
         t
         for t in board.tasks.values()
-        if t.role == role
-        and (t.status == ROUTED or (t.status in ACTIVE and t.lease_until <= now and not t.agent))
+        if t.role == role and t.status == ROUTED and has_capacity(board, t.model)
     ]
 
 
@@ -199,9 +224,9 @@ def expired_leases(board: Board, now: float) -> list[TaskView]:
 
 
 def in_flight_by_model(board: Board) -> Mapping[str, int]:
-    """How many tasks each model holds (routed, claimed or running)."""
+    """How many tasks each model is working on (claimed or running)."""
     counts: dict[str, int] = {}
     for t in board.tasks.values():
-        if t.status in ACTIVE or t.status == ROUTED:
+        if t.status in ACTIVE:
             counts[t.model] = counts.get(t.model, 0) + 1
     return counts

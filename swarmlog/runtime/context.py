@@ -67,7 +67,11 @@ def apply_context(ctx: RunContext, event: Event) -> RunContext:
             return replace(ctx, seq=event.seq, config=event.config)
         case PhaseEntered():
             return replace(
-                ctx, seq=event.seq, phase=event.phase, iteration=event.iteration, phase_since=event.ts
+                ctx,
+                seq=event.seq,
+                phase=event.phase,
+                iteration=event.iteration,
+                phase_since=event.ts,
             )
         case PhaseCompleted():
             return replace(ctx, seq=event.seq, phases_done=(*ctx.phases_done, event.phase))

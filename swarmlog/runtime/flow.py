@@ -31,7 +31,8 @@ from swarmlog.events import (
 )
 from swarmlog.runtime.board import DONE, FINISHED, Board, TaskView, expired_leases
 from swarmlog.runtime.context import RunContext
-from swarmlog.runtime.reviews import ReviewBook, close_round
+from swarmlog.team import reviews as team_reviews
+from swarmlog.team.settings import TeamSettings
 
 __all__ = ["FlowSettings", "FlowView", "next_steps"]
 
@@ -60,8 +61,9 @@ class FlowView(msgspec.Struct, frozen=True, kw_only=True):
 
     board: Board
     ctx: RunContext
-    reviews: ReviewBook
+    reviews: team_reviews.ReviewState
     trust: Mapping[str, float] = msgspec.field(default_factory=dict)
+    team: TeamSettings = msgspec.field(default_factory=TeamSettings)
 
 
 def _task(
@@ -149,7 +151,9 @@ def _enter(run: str, phase: str, it: int, settings: FlowSettings, reason: str) -
 
 
 def _complete(run: str, phase: str, it: int, outcome: str = "done") -> PhaseCompleted:
-    return PhaseCompleted(phase=phase, iteration=it, outcome=outcome, key=f"complete:{run}:{phase}:{it}")
+    return PhaseCompleted(
+        phase=phase, iteration=it, outcome=outcome, key=f"complete:{run}:{phase}:{it}"
+    )
 
 
 def _checkpoint_then(
@@ -246,7 +250,9 @@ def _planning(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> l
         return []
     if board.tasks["plan"].status != DONE:
         return [RunEnded(outcome="failed", reason="the Director could not plan", key=f"end:{run}")]
-    steps, decision = _checkpoint_then(view, run, f"cp-planning-{it}", "phase transition: planning → execution", s)
+    steps, decision = _checkpoint_then(
+        view, run, f"cp-planning-{it}", "phase transition: planning → execution", s
+    )
     if decision is None:
         return [_complete(run, "planning", it), *steps] if steps else []
     return _next_phase(run, "execution", 0, s, decision)
@@ -261,7 +267,8 @@ def _execution(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> 
     board = view.board
     work = _phase_tasks(board, "execution", it)
     if not work:
-        items: list[Any] = list(board.tasks["plan"].output.get("tasks", []))
+        raw = board.tasks["plan"].output.get("tasks", [])
+        items: list[Any] = list(raw) if isinstance(raw, list) else []
         known = {str(item["id"]) for item in items}
         return [
             _task(
@@ -289,21 +296,27 @@ def _execution(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> 
 
 
 def _review(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+    """Round 1 present (Builder), round 2 critique (Inspector, Refactorer, Architect), round 3
+    decide (Director); the convergence rules run after each round (seed guide §3, §6)."""
     board = view.board
     rv = f"rv-{it}"
-    work = [
-        t.task_id
-        for t in board.tasks.values()
-        if t.phase in (f"execution#{it}", f"iteration#{it}") and t.status == DONE
-    ]
     present = f"{rv}-r1-present"
-    if rv not in view.reviews.reviews:
+    critiques = [f"{rv}-r2-critique-{c}" for c in CRITICS]
+    decide = f"{rv}-r3-decide"
+    review = view.reviews.reviews.get(rv)
+    if review is None:
+        work = [
+            t.task_id
+            for t in board.tasks.values()
+            if t.phase in (f"execution#{it}", f"iteration#{it}") and t.status == DONE
+        ]
         return [
             ReviewOpened(
                 review_id=rv,
                 subject=f"the work of iteration {it}",
-                participants=("builder", *CRITICS, "director"),
+                participants=(*CRITICS, "director"),
                 max_rounds=s.max_rounds,
+                task_id=present,
                 key=f"review:{run}:{rv}",
             ),
             _task(
@@ -319,15 +332,14 @@ def _review(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> lis
                 prompt="Present what was built and how it meets the goal.",
             ),
         ]
-    review = view.reviews.reviews[rv]
-    if review.decision is not None:
+    if review.is_decided:
+        assert review.decision is not None
         return _after_review(view, run, it, s, review.decision)
-    round_no = 2 if review.closed_round < 2 else 3
-    if round_no == 2:
-        ids = [f"{rv}-r2-critique-{c}" for c in CRITICS]
-        if ids[0] not in board.tasks:
-            if not _done(board, [present]):
-                return []
+    closed = len(review.rounds)
+    if closed == 0:
+        return _close(view, review, run) if _done(board, [present]) else []
+    if closed == 1:
+        if critiques[0] not in board.tasks:
             return [
                 _task(
                     run,
@@ -339,18 +351,11 @@ def _review(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> lis
                     deps=[present],
                     parent=rv,
                     round=2,
-                    prompt={
-                        "inspector": "Review for bugs. Count critical bugs.",
-                        "refactorer": "Review for quality.",
-                        "architect": "Review for alignment with the big picture.",
-                    }[c],
+                    prompt=_CRITIQUE[c],
                 )
-                for rid, c in zip(ids, CRITICS, strict=True)
+                for rid, c in zip(critiques, CRITICS, strict=True)
             ]
-        if not _done(board, ids):
-            return []
-        return close_round(review, 2, view.trust, run=run, max_rounds=s.max_rounds)
-    decide = f"{rv}-r3-decide"
+        return _close(view, review, run) if _done(board, critiques) else []
     if decide not in board.tasks:
         return [
             _task(
@@ -360,15 +365,32 @@ def _review(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> lis
                 "decide",
                 "director",
                 tag,
-                deps=[f"{rv}-r2-critique-{c}" for c in CRITICS],
+                deps=critiques,
                 parent=rv,
                 round=3,
                 prompt="Weigh the critiques by trust and decide.",
             )
         ]
-    if not _done(board, [decide]):
-        return []
-    return close_round(review, 3, view.trust, run=run, max_rounds=s.max_rounds)
+    return _close(view, review, run) if _done(board, [decide]) else []
+
+
+_CRITIQUE = {
+    "inspector": "Review for bugs. Count critical bugs honestly.",
+    "refactorer": "Review for quality.",
+    "architect": "Review for alignment with the big picture.",
+}
+
+
+def _close(view: FlowView, review: team_reviews.Review, run: str) -> list[EventBase]:
+    closed, decision = team_reviews.close_round(
+        review, view.trust, view.team, decision_id=f"d-{review.review_id}"
+    )
+    out: list[EventBase] = [
+        msgspec.structs.replace(closed, key=f"round:{run}:{review.review_id}:{closed.round}")
+    ]
+    if decision is not None:
+        out.append(msgspec.structs.replace(decision, key=f"decision:{run}:{review.review_id}"))
+    return out
 
 
 def _after_review(
@@ -383,7 +405,9 @@ def _after_review(
         return [_complete(run, "review", it, decision.outcome), *steps] if steps else []
     if last:
         return _final(view, run, approved)
-    return [_enter(run, "iteration", it + 1, s, f"review decided {decision.outcome} ({decision.rule})")]
+    return [
+        _enter(run, "iteration", it + 1, s, f"review decided {decision.outcome} ({decision.rule})")
+    ]
 
 
 def _iteration(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
@@ -391,7 +415,7 @@ def _iteration(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> 
     fixes = _phase_tasks(board, "iteration", it)
     if not fixes:
         review = view.reviews.reviews.get(f"rv-{it - 1}")
-        reasons = review.rationales() if review else []
+        reasons = _requests(review) if review else []
         return [
             _task(
                 run,
@@ -407,6 +431,16 @@ def _iteration(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> 
     if not all(t.status in FINISHED for t in fixes):
         return []
     return [_complete(run, "iteration", it), _enter(run, "review", it, s, "fixes done")]
+
+
+def _requests(review: team_reviews.Review) -> list[str]:
+    """What the reviewers asked for, one fix task each."""
+    last = review.rounds[-1].round if review.rounds else review.open_round
+    return [
+        f"{p.agent}: {p.rationale}"
+        for p in sorted(review.latest_positions(last).values(), key=lambda p: p.agent)
+        if p.stance != "approve" and p.rationale
+    ]
 
 
 def _final(view: FlowView, run: str, approved: bool) -> list[EventBase]:

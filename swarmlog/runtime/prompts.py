@@ -67,7 +67,9 @@ def review_material(board: Board, task: TaskView, role: str) -> str:
         if task.task_kind in ("decide", "checkpoint_summary", "checkpoint_decide") and (
             other.parent == task.parent and other.output and other.task_id != task.task_id
         ):
-            parts.append(f"- {other.agent or other.role}: {json.dumps(other.output, sort_keys=True)}")
+            parts.append(
+                f"- {other.agent or other.role}: {json.dumps(other.output, sort_keys=True)}"
+            )
     return "\n".join(parts)
 
 

@@ -1,0 +1,88 @@
+"""Call a task's routed model through its provider, recording every attempt as an event."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import httpx
+import msgspec
+
+from swarmlog.errors import ProviderError
+from swarmlog.events import EventBase
+from swarmlog.providers.base import ChatRequest, Message
+from swarmlog.providers.factory import make_provider
+from swarmlog.providers.retry import AttemptRecord, RetryPolicy, call_with_retries
+from swarmlog.runtime.agent import CallOutcome
+from swarmlog.runtime.board import TaskView
+
+__all__ = ["ModelCalls", "call_cost"]
+
+
+class ModelCalls:
+    """The ``ModelCaller`` of an agent process: one shared httpx client per endpoint."""
+
+    def __init__(self, agent: str, *, seed: int, policy: RetryPolicy | None = None) -> None:
+        self.agent = agent
+        self.rng = random.Random(seed)
+        self.policy = policy or RetryPolicy()
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._profile_cost: Any = None
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    def _client(self, endpoint: str) -> httpx.AsyncClient:
+        if endpoint not in self._clients:
+            self._clients[endpoint] = httpx.AsyncClient()
+        return self._clients[endpoint]
+
+    async def __call__(
+        self, name: str, profile: dict[str, Any], task: TaskView, prompt: str
+    ) -> CallOutcome:
+        if not profile:
+            return CallOutcome(
+                text="", error=f"model profile {name!r} is not in the config in force"
+            )
+        endpoint = str(profile["endpoint"])
+        provider = make_provider(
+            str(profile.get("api", "ollama")), endpoint, self._client(endpoint)
+        )
+        request = ChatRequest(
+            model=str(profile["model"]),
+            messages=(Message("user", prompt),),
+            json_mode=True,
+            num_ctx=profile.get("context_length"),
+            keep_alive=profile.get("keep_alive"),
+            timeout_s=float(profile.get("timeout_s") or 120.0),
+            max_tokens=int(profile.get("max_tokens") or 1024),
+        )
+        self._profile_cost = profile.get("cost_per_1k_tokens")
+        records: list[AttemptRecord] = []
+        try:
+            result = await call_with_retries(
+                provider, request, policy=self.policy, rng=self.rng, on_attempt=records.append
+            )
+        except ProviderError as exc:
+            return CallOutcome(text="", events=self._events(records, name, task), error=str(exc))
+        return CallOutcome(text=result.text, events=self._events(records, name, task))
+
+    def _events(self, records: list[AttemptRecord], name: str, task: TaskView) -> list[EventBase]:
+        return [
+            msgspec.structs.replace(
+                r.to_event(agent=self.agent, task_id=task.task_id, model=name),
+                cost=call_cost(self._profile_cost, r.prompt_tokens, r.completion_tokens),
+            )
+            for r in records
+        ]
+
+
+def call_cost(per_1k: Any, prompt_tokens: int, completion_tokens: int) -> float:
+    """Cost of one call from ``cost_per_1k_tokens`` (a number, or {input, output})."""
+    if isinstance(per_1k, dict):
+        rate_in, rate_out = float(per_1k.get("input", 0.0)), float(per_1k.get("output", 0.0))
+    else:
+        rate_in = rate_out = float(per_1k or 0.0)
+    return round((prompt_tokens * rate_in + completion_tokens * rate_out) / 1000.0, 6)

@@ -1,0 +1,100 @@
+"""Entry points of the long-running processes: agent, scheduler, monitor.
+
+Each one stops cleanly on SIGTERM/SIGINT and on its own when its supervisor disappears (a
+supervisor killed with SIGKILL cannot stop its children), so no orphan keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from swarmlog.log import FileLog
+from swarmlog.runtime.agent import AgentProcess, exec_caller
+from swarmlog.runtime.calls import ModelCalls
+from swarmlog.runtime.context import project_context
+from swarmlog.runtime.flow import FlowSettings
+from swarmlog.runtime.scheduler import Scheduler
+from swarmlog.workspace import Workspace
+
+__all__ = ["serve", "serve_agent", "serve_scheduler"]
+
+
+async def _watch_parent(stop: Callable[[], None], parent: int, every_s: float = 0.5) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        if os.getppid() != parent:
+            stop()
+            return
+
+
+async def serve(make: Callable[[], Any], *, watch_parent: bool = True) -> Any:
+    """Run ``make().run()`` until it returns, a signal arrives or the parent dies."""
+    worker = make()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, worker.stop)
+    watcher = (
+        asyncio.create_task(_watch_parent(worker.stop, os.getppid())) if watch_parent else None
+    )
+    try:
+        run: Callable[[], Awaitable[Any]] = worker.run
+        return await run()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+def _limits(ws: Workspace, log: FileLog) -> tuple[dict[str, Any], dict[str, Any]]:
+    ctx = project_context(log.read())
+    config = ctx.config
+    return config.get("limits", {}), config
+
+
+def serve_agent(ws: Workspace, role: str, agent_id: str, *, seed: int = 0) -> None:
+    """Run one agent process for ``role`` until the run ends."""
+    log = FileLog(ws.events, create=False)
+    limits, config = _limits(ws, log)
+    agent_cfg = config.get("agents", {}).get(role, {})
+    command = agent_cfg.get("command")
+    calls = None if command else ModelCalls(agent_id, seed=seed or zlib.crc32(agent_id.encode()))
+    caller = exec_caller(command, float(agent_cfg.get("timeout_s", 600))) if command else calls
+    assert caller is not None
+
+    def make() -> AgentProcess:
+        return AgentProcess(
+            log,
+            agent=agent_id,
+            role=role,
+            call_model=caller,
+            lease_s=float(limits.get("lease_s", 30.0)),
+            heartbeat_s=float(limits.get("heartbeat_s", 5.0)),
+        )
+
+    async def main() -> None:
+        try:
+            await serve(make)
+        finally:
+            if calls is not None:
+                await calls.aclose()
+
+    asyncio.run(main())
+
+
+def serve_scheduler(ws: Workspace) -> str:
+    """Run the scheduler until the run ends; return the outcome."""
+    log = FileLog(ws.events, create=False)
+    _, config = _limits(ws, log)
+    team = config.get("team", {})
+    settings = FlowSettings(
+        max_iterations=int(team.get("max_iterations", 2)),
+        max_rounds=int(team.get("max_rounds", 3)),
+    )
+    outcome: str = asyncio.run(serve(lambda: Scheduler(log, settings=settings)))
+    return outcome

@@ -1,0 +1,142 @@
+"""The scheduler process: folds the log, decides what happens next, routes ready tasks, appends.
+
+Every decision it makes is an event (phases, tasks, routes, round closings, timeouts, trust
+changes), derived from the log and the clock reading it was made at, so a restarted scheduler
+picks up exactly where the last one stopped. Its appends carry idempotency keys: deciding the
+same thing twice after a crash appends it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from swarmlog.errors import SeqConflict
+from swarmlog.events import Event, EventBase
+from swarmlog.log import FileLog
+from swarmlog.runtime.board import EMPTY_BOARD, Board, apply_board
+from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
+from swarmlog.runtime.dispatch import Dispatcher
+from swarmlog.runtime.doorbell import Doorbell
+from swarmlog.runtime.flow import FlowSettings, FlowView, next_steps
+from swarmlog.team import reviews as team_reviews
+from swarmlog.team import trust as team_trust
+from swarmlog.team.settings import TeamSettings
+
+__all__ = ["Scheduler"]
+
+
+class Scheduler:
+    """Drive one run from the log until it ends."""
+
+    def __init__(
+        self,
+        log: FileLog,
+        *,
+        clock: Callable[[], float] = time.time,
+        settings: FlowSettings | None = None,
+        team: TeamSettings | None = None,
+        tick_s: float = 0.5,
+    ) -> None:
+        self.log = log
+        self.clock = clock
+        self.settings = settings or FlowSettings()
+        self.tick_s = tick_s
+        self.board: Board = EMPTY_BOARD
+        self.ctx: RunContext = EMPTY_CONTEXT
+        self.reviews: team_reviews.ReviewState = team_reviews.EMPTY
+        self.trust: team_trust.TrustState = team_trust.EMPTY
+        self.team = team or TeamSettings()
+        self.dispatch = Dispatcher()
+        self._reader = log.reader(0)
+        self._pending_trust: list[EventBase] = []
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def catch_up(self) -> None:
+        while batch := self._reader.poll():
+            for event in batch:
+                self._fold(event)
+
+    def _fold(self, event: Event) -> None:
+        self.board = apply_board(self.board, event)
+        self.ctx = apply_context(self.ctx, event)
+        self.reviews = team_reviews.apply(self.reviews, event)
+        self.dispatch.observe(event)
+        self._pending_trust.extend(team_trust.trust_events(self.trust, event, self.team))
+        self.trust = team_trust.apply(self.trust, event)
+
+    def append(self, events: Sequence[EventBase]) -> list[Event]:
+        stamped = [
+            msgspec.structs.replace(e, run=e.run or self.ctx.run, actor=e.actor or "scheduler")
+            for e in events
+        ]
+        return self.log.append(stamped)
+
+    def step(self) -> bool:
+        """Decide once; return whether anything was appended."""
+        self.catch_up()
+        if self.ctx.ended:
+            return False
+        now = self.clock()
+        decided: list[EventBase] = []
+        if self._pending_trust:
+            decided += self._pending_trust
+            self._pending_trust = []
+        view = FlowView(
+            board=self.board,
+            ctx=self.ctx,
+            reviews=self.reviews,
+            trust=self.trust.scores,
+            team=self.team,
+        )
+        decided += next_steps(view, now, self.settings)
+        appended = False
+        if decided:
+            stored = self.append(decided)
+            # Keys the log already held come back as the stored events: nothing new happened.
+            appended = any(e.seq > self.board.seq for e in stored)
+        if not self.ctx.paused:
+            appended = self._route_one() or appended
+        return appended
+
+    def _route_one(self, attempts: int = 20) -> bool:
+        """Append the next routing decision, made on exactly the log it follows.
+
+        The append names the last seq the decision saw (optimistic concurrency): if any other
+        process appended meanwhile, fold that and decide again, so ``replay --verify`` can
+        re-derive the decision from the state just before it.
+        """
+        for _ in range(attempts):
+            self.catch_up()
+            decision = self.dispatch.next_decision(self.board)
+            if decision is None:
+                return False
+            try:
+                self.append_at(decision, self._reader.position)
+                return True
+            except SeqConflict:
+                continue
+        return False
+
+    def append_at(self, event: EventBase, expected_seq: int) -> list[Event]:
+        stamped = msgspec.structs.replace(
+            event, run=event.run or self.ctx.run, actor=event.actor or "scheduler"
+        )
+        return self.log.append([stamped], expected_seq=expected_seq)
+
+    async def run(self) -> str:
+        """Run until the run ends; return its outcome."""
+        async with Doorbell(self.log.directory) as bell:
+            while not self._stop.is_set():
+                if self.step():
+                    continue
+                if self.ctx.ended:
+                    break
+                await bell.wait(self.tick_s)
+        return self.ctx.outcome

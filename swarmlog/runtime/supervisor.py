@@ -1,0 +1,264 @@
+"""``swarmlog run``: start the team as separate processes, keep them alive, report progress.
+
+The supervisor owns no state of the run: it appends ``run_started`` and ``config_loaded``, starts
+the scheduler, one process per agent role, the monitor and the renderer, restarts any that dies
+(with back-off), and reads the log to print progress. Kill it with SIGKILL and ``swarmlog run
+--resume`` carries on from the log alone; stop it with Ctrl-C and the children stop cleanly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from swarmlog.errors import SwarmlogError
+from swarmlog.events import ConfigLoaded, Note, RunStarted
+from swarmlog.log import FileLog
+from swarmlog.runtime.board import EMPTY_BOARD, FINISHED, Board, apply_board, in_flight_by_model
+from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context, project_context
+from swarmlog.workspace import Workspace
+
+__all__ = ["ROLES", "Child", "Supervisor", "new_run_id"]
+
+ROLES = ("director", "architect", "scout", "builder", "refactorer", "inspector", "scribe")
+
+
+def new_run_id(now: float, pid: int) -> str:
+    """A run id that sorts by start time: ``run-20261123T031500Z-1a2b``."""
+    stamp = dt.datetime.fromtimestamp(now, tz=dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"run-{stamp}-{pid & 0xFFFF:04x}"
+
+
+@dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    log_path: Path | None = None
+    _log_fh: Any = field(default=None, repr=False)
+
+    def start(self, env: Mapping[str, str]) -> None:
+        assert self.log_path is not None
+        if self._log_fh is None:
+            self._log_fh = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.argv, env=dict(env), stdout=self._log_fh, stderr=subprocess.STDOUT
+        )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+
+
+class Supervisor:
+    """Start, watch and stop the processes of one run."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        goal: str,
+        config: dict[str, Any],
+        config_path: str = "",
+        scenario: str = "",
+        resume: bool = False,
+        workers: Mapping[str, int] | None = None,
+        out: TextIO = sys.stdout,
+        clock: Callable[[], float] = time.time,
+        extra_env: Mapping[str, str] | None = None,
+        include_monitor: bool = True,
+        include_renderer: bool = True,
+    ) -> None:
+        self.ws = ws
+        self.goal = goal
+        self.config = config
+        self.config_path = config_path
+        self.scenario = scenario
+        self.resume = resume
+        self.workers = dict(workers or {})
+        self.out = out
+        self.clock = clock
+        self.extra_env = dict(extra_env or {})
+        self.include_monitor = include_monitor
+        self.include_renderer = include_renderer
+        self.log = FileLog(ws.events)
+        self.children: list[Child] = []
+        self._stopping = False
+        self._last_progress = ""
+
+    # Start
+
+    def start_run(self) -> str:
+        """Append run_started and config_loaded (or resume the open run); return the run id."""
+        ctx = project_context(self.log.read())
+        now = self.clock()
+        if self.resume:
+            if not ctx.run:
+                raise SwarmlogError(
+                    f"nothing to resume: the log in {self.ws.events} has no run; "
+                    f"start one with 'swarmlog run GOAL'"
+                )
+            if ctx.ended:
+                raise SwarmlogError(
+                    f"run {ctx.run} already ended ({ctx.outcome}); start a new one with "
+                    f"'swarmlog run GOAL'"
+                )
+            run, goal = ctx.run, ctx.goal
+        else:
+            if ctx.run and not ctx.ended:
+                raise SwarmlogError(
+                    f"run {ctx.run} is still open in {self.ws.events}; continue it with "
+                    f"'swarmlog run --resume' or end it with 'swarmlog abort'"
+                )
+            run, goal = new_run_id(now, os.getpid()), self.goal
+        self.log.append(
+            [
+                RunStarted(
+                    goal=goal,
+                    scenario=self.scenario,
+                    resumed=self.resume,
+                    host=os.uname().nodename,
+                    pid=os.getpid(),
+                    run=run,
+                    actor="supervisor",
+                ),
+                ConfigLoaded(
+                    config=self.config, path=self.config_path, run=run, actor="supervisor"
+                ),
+            ]
+        )
+        return run
+
+    def _argv(self, *words: str) -> list[str]:
+        return [sys.executable, "-m", "swarmlog", "--dir", str(self.ws.root), *words]
+
+    def plan_children(self) -> list[Child]:
+        logs = self.ws.memory / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        children = [Child("scheduler", self._argv("scheduler"))]
+        for role in ROLES:
+            for n in range(max(1, self.workers.get(role, 1))):
+                agent = role if n == 0 else f"{role}-{n + 1}"
+                children.append(Child(agent, self._argv("agent", "--role", role, "--id", agent)))
+        if self.include_monitor:
+            children.append(Child("monitor", self._argv("monitor")))
+        if self.include_renderer:
+            children.append(Child("renderer", self._argv("render", "--follow")))
+        for child in children:
+            child.log_path = logs / f"{child.name}.log"
+        return children
+
+    # Supervise
+
+    def run(self, *, poll_s: float = 0.2, stop_after_s: float | None = None) -> str:
+        """Start everything and supervise until the run ends; return the outcome."""
+        run = self.start_run()
+        self._say(f"run {run}: {self.goal if not self.resume else 'resumed'}")
+        self.children = self.plan_children()
+        env = {**os.environ, **self.extra_env, "SWARMLOG_RUN": run}
+        for child in self.children:
+            child.start({**env, "SWARMLOG_AGENT": child.name})
+        previous = {
+            signal.SIGINT: signal.signal(signal.SIGINT, self._on_signal),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, self._on_signal),
+        }
+        reader = self.log.reader(0)
+        board: Board = EMPTY_BOARD
+        ctx: RunContext = EMPTY_CONTEXT
+        started = time.monotonic()
+        try:
+            while not self._stopping:
+                for event in reader.poll():
+                    board = apply_board(board, event)
+                    ctx = apply_context(ctx, event)
+                self._progress(board, ctx)
+                if ctx.run == run and ctx.ended:
+                    break
+                if stop_after_s is not None and time.monotonic() - started > stop_after_s:
+                    break
+                self._restart_dead(env)
+                time.sleep(poll_s)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._shutdown(run, ended=ctx.ended)
+        return ctx.outcome if ctx.ended else "interrupted"
+
+    def _restart_dead(self, env: Mapping[str, str]) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.alive() or child.proc is None:
+                continue
+            if child.next_start == 0.0:
+                delay = min(30.0, 0.5 * 2**child.restarts)
+                child.next_start = now + delay
+                code = child.proc.returncode
+                self._say(f"{child.name} exited with {code}; restarting in {delay:.1f}s")
+            elif now >= child.next_start:
+                child.restarts += 1
+                child.next_start = 0.0
+                child.start({**env, "SWARMLOG_AGENT": child.name})
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stopping = True
+
+    def _shutdown(self, run: str, *, ended: bool) -> None:
+        if not ended:
+            self.log.append(
+                [
+                    Note(
+                        text="supervisor stopped before the run ended; continue with "
+                        "'swarmlog run --resume'",
+                        run=run,
+                        actor="supervisor",
+                    )
+                ]
+            )
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is None:
+                child.proc.terminate()
+        deadline = time.monotonic() + 5.0
+        for child in self.children:
+            child.stop(max(0.1, deadline - time.monotonic()))
+
+    # Progress
+
+    def _progress(self, board: Board, ctx: RunContext) -> None:
+        tasks = board.tasks.values()
+        done = sum(1 for t in tasks if t.status in FINISHED)
+        flight = ", ".join(f"{m}:{n}" for m, n in sorted(in_flight_by_model(board).items()) if m)
+        phase = f"{ctx.phase}#{ctx.iteration}" if ctx.phase else "starting"
+        state = " PAUSED" if ctx.paused else ""
+        line = f"[{phase}]{state} tasks {done}/{len(board.tasks)} in flight {flight or '-'}"
+        if line != self._last_progress:
+            self._last_progress = line
+            self._say(line)
+
+    def _say(self, text: str) -> None:
+        stamp = dt.datetime.now(tz=dt.UTC).strftime("%H:%M:%S")
+        print(f"{stamp} {text}", file=self.out, flush=True)
