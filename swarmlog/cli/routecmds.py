@@ -1,0 +1,212 @@
+"""Sub-commands for hardware and routing: ``hw``, ``route``, ``config check``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from swarmlog.cli.common import add_command, emit_json, wants_json, workspace
+from swarmlog.config import Config, ConfigInvalid, config_digest, load_config, parse_config
+from swarmlog.errors import ConfigError, LogError, UsageError
+from swarmlog.events import ConfigLoaded, EventBase, TaskSubmitted
+from swarmlog.hardware import Probe, place
+from swarmlog.routing import choose_route, estimate, features_of, project, router_config
+
+__all__ = ["SEED_MODELS", "register"]
+
+# The seed's example profiles (seeds/000), used by ``route`` when no [models] are configured.
+SEED_MODELS: dict[str, dict[str, Any]] = {
+    "fast": {
+        "endpoint": "http://localhost:8001/v1",
+        "model": "Qwen/Qwen3.5-1.5B",
+        "capabilities": ["syntax", "format", "lint"],
+    },
+    "deep": {
+        "endpoint": "http://localhost:8002/v1",
+        "model": "Qwen/Qwen3.5-32B",
+        "capabilities": ["architecture", "refactor", "security"],
+    },
+}
+
+_GB = 1e9
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub, "hw", "GPUs, VRAM, RAM, and which model profiles fit where", "swarmlog hw --json"
+    )
+    p.set_defaults(func=cmd_hw)
+
+    p = add_command(
+        sub,
+        "route",
+        "the routing decision for a described task, with every candidate's score",
+        "swarmlog route --task-kind lint --prompt-file diff.txt --files a.py,b.py --explain",
+    )
+    p.add_argument("--task-kind", default="general", help="lint, format, refactor, …")
+    p.add_argument("--prompt", default="", help="the prompt text")
+    p.add_argument("--prompt-file", type=Path, help="read the prompt from this file")
+    p.add_argument("--files", default="", help="comma-separated files the task touches")
+    p.add_argument("--lines", type=int, default=0, help="lines of code involved")
+    p.add_argument("--languages", default="", help="comma-separated languages")
+    p.add_argument("--capabilities", default="", help="comma-separated required capabilities")
+    p.add_argument("--interactive", action="store_true", help="route for the lowest latency")
+    p.add_argument("--task-id", default="cli-task", help="task id (it seeds the tie-break)")
+    p.add_argument("--explain", action="store_true", help="print every candidate and reason")
+    p.set_defaults(func=cmd_route)
+
+    p = add_command(sub, "config", "configuration commands", "swarmlog config check")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    c = add_command(
+        csub,
+        "check",
+        "validate swarmlog.toml; errors name the key path and the bad value",
+        "swarmlog config check --dir ./night-run",
+    )
+    c.add_argument("--file", type=Path, help="the config file (default: the workspace's)")
+    c.set_defaults(func=cmd_config_check)
+
+
+def _config(args: argparse.Namespace) -> tuple[Config, Path]:
+    path = workspace(args).config
+    return load_config(path, missing_ok=True), path
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def cmd_hw(args: argparse.Namespace) -> int:
+    cfg, _ = _config(args)
+    ws = workspace(args)
+    sample = Probe(disk_path=str(ws.root if ws.root.exists() else Path.cwd())).sample()
+    profiles = router_config(cfg.to_event_dict()).profiles
+    placements = place(profiles, sample.gpus)
+    if wants_json(args):
+        emit_json(
+            {"hardware": sample, "placement": [msgspec.structs.asdict(p) for p in placements]}
+        )
+        return 0
+    if sample.gpus:
+        for g in sample.gpus:
+            util = f"{g.util_gpu}%" if g.util_gpu is not None else "?"
+            temp = f"{g.temperature_c}°C" if g.temperature_c is not None else "?"
+            print(
+                f"GPU {g.index}: {g.name} {g.mem_free / _GB:.1f}/{g.mem_total / _GB:.1f} GB free, "
+                f"util {util}, {temp}, {len(g.processes)} process(es)"
+            )
+    else:
+        print(f"no GPU ({sample.nvml_error or 'NVML found no device'})")
+    print(
+        f"RAM {sample.ram_available / _GB:.1f}/{sample.ram_total / _GB:.1f} GB available, "
+        f"swap {sample.swap_used / _GB:.1f}/{sample.swap_total / _GB:.1f} GB used, "
+        f"{sample.cpu_count} CPUs, load {', '.join(f'{x:.2f}' for x in sample.load_avg)}, "
+        f"disk {sample.disk_free / _GB:.1f} GB free"
+    )
+    if not placements:
+        print("no model profiles configured ([models.*] in swarmlog.toml)")
+    for pl in placements:
+        need = f"{pl.need_gb:.1f} GB" if pl.need_gb is not None else "size unknown"
+        print(f"model {pl.model}: {need}: {pl.reason}")
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    cfg, _ = _config(args)
+    data = cfg.to_event_dict()
+    defaulted = not data["models"]
+    if defaulted:
+        data["models"] = parse_config({"models": SEED_MODELS}).to_event_dict()["models"]
+    prompt = args.prompt
+    if args.prompt_file is not None:
+        try:
+            prompt = args.prompt_file.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read --prompt-file {args.prompt_file}: {exc.strerror}"
+            ) from exc
+    events: list[EventBase] = list(_history(args))
+    last = events[-1].seq if events else 0
+    clock = max((e.ts for e in events), default=0.0)
+    task = TaskSubmitted(
+        seq=last + 2,
+        ts=clock,
+        task_id=args.task_id,
+        title="described on the command line",
+        task_kind=args.task_kind,
+        prompt=prompt,
+        files=_split(args.files),
+        lines=args.lines,
+        languages=_split(args.languages),
+        capabilities=_split(args.capabilities),
+        interactive=args.interactive,
+    )
+    events += [ConfigLoaded(seq=last + 1, ts=clock, config=data), task]
+    state = project(events)
+    decision = choose_route(state, task)
+    cx = estimate(features_of(task))
+    if wants_json(args):
+        emit_json({"decision": decision, "complexity": cx, "default_models": defaulted})
+        return 0
+    if defaulted:
+        print("no [models] configured: using the seed's example profiles fast and deep")
+    print(f"route {task.task_id} -> {decision.model} (tier {decision.tier}, {decision.reason})")
+    if args.explain:
+        print(f"complexity {cx.score} -> tier {cx.tier}: {'; '.join(cx.reasons)}")
+        print(
+            f"prompt tokens {cx.prompt_tokens}, expected output {cx.output_tokens}, "
+            f"needs {', '.join(cx.capabilities) or 'no particular capability'}"
+        )
+        for c in decision.candidates:
+            mark = "*" if c.model == decision.model else " "
+            if c.eligible:
+                print(
+                    f" {mark} {c.model:<16} score {c.score:>10.3f}  expected {c.expected_s:.3f}s  "
+                    f"{c.in_flight}/{c.slots} busy  {c.reason}"
+                )
+            else:
+                print(f"   {c.model:<16} filtered: {c.reason}")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> list[EventBase]:
+    """Return the workspace log's events when one exists, so observed latencies count."""
+    events_dir = workspace(args).events
+    if not events_dir.is_dir():
+        return []
+    from swarmlog.log import FileLog
+
+    try:
+        return list(FileLog(events_dir, create=False).read())
+    except (LogError, OSError):
+        return []
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    path = args.file or workspace(args).config
+    try:
+        cfg = load_config(path)
+    except ConfigInvalid as exc:
+        if wants_json(args):
+            emit_json({"ok": False, "path": str(path), "errors": exc.problems})
+        else:
+            for problem in exc.problems:
+                print(problem)
+        return 1
+    except ConfigError as exc:
+        if wants_json(args):
+            emit_json({"ok": False, "path": str(path), "errors": [str(exc)]})
+        else:
+            print(exc)
+        return 1
+    if wants_json(args):
+        emit_json({"ok": True, "path": str(path), "digest": config_digest(cfg)})
+    else:
+        print(
+            f"OK: {path}: {len(cfg.models)} model profile(s), {len(cfg.agents)} agent role(s), "
+            f"digest {config_digest(cfg)[:12]}"
+        )
+    return 0
