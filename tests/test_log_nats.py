@@ -1,0 +1,271 @@
+"""The JetStream backend against real ``nats-server -js`` processes on loopback.
+
+Skipped, with the install hint, where ``nats-server`` is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from nats_fixtures import (  # noqa: F401 - fixtures
+    NatsServer,
+    nats_log_factory,
+    nats_server,
+    require_nats_server,
+    start_cluster,
+)
+
+from swarmlog.errors import LogCorrupt, LogError, SeqConflict, UsageError
+from swarmlog.events import Note, TaskClaimed, TaskSubmitted
+from swarmlog.log import FileLog
+from swarmlog.log.framing import frame
+from swarmlog.log.nats import NatsLog, archive_to_files, parse_nats_url
+from swarmlog.log.select import open_log
+
+Factory = Callable[..., NatsLog]
+ROOT = Path(__file__).resolve().parents[1]
+TS = 1_795_000_000.0
+
+
+def _notes(n: int, prefix: str = "n", **kw: object) -> list[Note]:
+    return [Note(text=f"{prefix}{i}", **kw) for i in range(n)]  # type: ignore[arg-type]
+
+
+def _run_py(code: str, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_all(procs: list[subprocess.Popen[str]], timeout: float = 40) -> list[str]:
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err
+        outs.append(out)
+    return outs
+
+
+# Addresses
+
+
+def test_parse_nats_url_reads_servers_stream_and_replicas() -> None:
+    t = parse_nats_url("nats://a:4222,b:4223/RUN_1?replicas=3")
+    assert t.servers == ("nats://a:4222", "nats://b:4223")
+    assert t.stream == "RUN_1"
+    assert t.replicas == 3
+    assert t.display == "nats://a:4222,b:4223/RUN_1"
+
+
+def test_parse_nats_url_hides_credentials_in_display_and_errors() -> None:
+    t = parse_nats_url("nats://alice:s3cret@h:4222/S")
+    assert "s3cret" not in t.display and "alice" not in t.display
+    with pytest.raises(UsageError) as exc:
+        parse_nats_url("nats://alice:s3cret@h:4222/bad.name")
+    assert "s3cret" not in str(exc.value)
+
+
+@pytest.mark.parametrize("url", ["http://h:1/S", "nats://h:1", "nats://h:1/S?replicas=9"])
+def test_parse_nats_url_rejects_bad_addresses(url: str) -> None:
+    with pytest.raises(UsageError):
+        parse_nats_url(url)
+
+
+def test_open_log_picks_the_file_backend_for_a_path(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "events")
+    try:
+        assert isinstance(log, FileLog)
+        assert log.append([Note(text="x")])[0].seq == 1
+    finally:
+        log.close()
+
+
+def test_open_log_picks_nats_for_a_url(nats_server: NatsServer) -> None:
+    log = open_log(f"{nats_server.url}/sel_{os.getpid()}", timeout_s=5)
+    try:
+        assert isinstance(log, NatsLog)
+        assert log.append([Note(text="x")])[0].seq == 1
+    finally:
+        log.close()
+
+
+def test_unreachable_server_is_a_clear_log_error() -> None:
+    require_nats_server()
+    from nats_fixtures import free_port
+
+    port = free_port()
+    t0 = time.monotonic()
+    with pytest.raises(LogError, match=f"cannot connect to NATS at nats://127.0.0.1:{port}/S"):
+        NatsLog(f"nats://127.0.0.1:{port}", "S", timeout_s=1.0)
+    assert time.monotonic() - t0 < 5
+
+
+# The contract, directly
+
+
+def test_append_stamps_dense_seqs_and_reads_back(nats_log_factory: Factory) -> None:
+    log = nats_log_factory(clock=lambda: TS)
+    first = log.append(_notes(3))
+    second = log.append([Note(text="x", ts=5.0)])
+    assert [e.seq for e in first + second] == [1, 2, 3, 4]
+    assert first[0].ts == TS and second[0].ts == 5.0
+    assert list(log.read()) == first + second
+    assert list(log.read(after=2)) == first[2:] + second
+    assert log.last_seq() == 4
+    assert log.verify().ok and log.verify().records == 4
+
+
+def test_expected_seq_conflict_writes_nothing(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    log.append(_notes(2))
+    with pytest.raises(SeqConflict) as exc:
+        log.append([Note(text="late")], expected_seq=1)
+    assert (exc.value.expected, exc.value.found) == (1, 2)
+    assert log.append([Note(text="ok")], expected_seq=2)[0].seq == 3
+    assert log.last_seq() == 3
+
+
+def test_stale_cached_end_does_not_cause_a_false_conflict(nats_log_factory: Factory) -> None:
+    a = nats_log_factory()
+    b = nats_log_factory(a.target.stream)
+    a.append(_notes(1))
+    b.append(_notes(2))  # a's cached end is now stale
+    assert a.append([Note(text="x")], expected_seq=3)[0].seq == 4
+
+
+def test_idempotency_key_returns_the_stored_event(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    (first,) = log.append([Note(text="a", key="k1")])
+    again = log.append([Note(text="different", key="k1"), Note(text="b")])
+    assert again[0] == first
+    assert again[1].seq == 2
+    other = nats_log_factory(log.target.stream)  # a fresh process-like view: index from stream
+    assert other.append([Note(text="c", key="k1")]) == [first]
+    assert other.append([Note(text="d", key="k2"), Note(text="e", key="k2")])[1].seq == 3
+    assert log.last_seq() == 3
+
+
+def test_batch_is_one_contiguous_message(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    stored = log.append(_notes(100))
+    assert [e.seq for e in stored] == list(range(1, 101))
+    assert log.verify().segments == 1  # one message holds the whole batch
+
+
+def test_batch_larger_than_max_payload_is_split_in_order(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    big = [Note(text="x" * 1000) for _ in range(2500)]  # ~2.6 MB > 1 MiB max_payload
+    stored = log.append(big)
+    assert [e.seq for e in stored] == list(range(1, 2501))
+    report = log.verify()
+    assert report.ok and report.records == 2500 and report.segments >= 3
+    assert [e.seq for e in log.read(after=1234)][:2] == [1235, 1236]
+
+
+def test_reader_polls_only_new_events(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    log.append(_notes(5))
+    r = log.reader(after=3)
+    assert [e.seq for e in r.poll()] == [4, 5]
+    assert r.poll() == [] and r.position == 5
+    log.append(_notes(200))  # a range large enough for a consumer
+    assert [e.seq for e in r.poll()] == list(range(6, 206))
+    assert r.position == 205
+    r.close()
+
+
+def test_reader_after_locates_inside_a_batch(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    for _ in range(20):
+        log.append(_notes(7))
+    for after in (0, 1, 6, 7, 8, 69, 139, 140, 500):
+        assert [e.seq for e in log.read(after=after)] == list(range(after + 1, 141))
+
+
+def test_subscribe_delivers_live_appends_and_stops(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    log.append(_notes(2))
+    stop = threading.Event()
+    got: list[int] = []
+
+    def consume() -> None:
+        for ev in log.subscribe(after=1, stop=stop, poll_s=0.05):
+            got.append(ev.seq)
+            if ev.seq == 4:
+                stop.set()
+
+    t = threading.Thread(target=consume)
+    t.start()
+    writer = nats_log_factory(log.target.stream)
+    writer.append(_notes(2))
+    t.join(10)
+    assert not t.is_alive()
+    assert got == [2, 3, 4]
+
+
+@pytest.mark.anyio
+async def test_asubscribe_delivers_live_appends(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    stop = asyncio.Event()
+    got: list[int] = []
+
+    async def consume() -> None:
+        async for ev in log.asubscribe(stop=stop, poll_s=0.05):
+            got.append(ev.seq)
+            if ev.seq == 3:
+                stop.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(log.append, _notes(3))
+    await asyncio.wait_for(task, 10)
+    assert got == [1, 2, 3]
+
+
+def test_closed_log_refuses_calls(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    log.close()
+    log.close()
+    with pytest.raises(LogError, match="closed"):
+        log.append(_notes(1))
+
+
+def test_existing_stream_with_another_subject_is_refused(nats_log_factory: Factory) -> None:
+    with pytest.raises(LogError, match="no stream"):
+        nats_log_factory("absent", create=False)
+
+
+def test_verify_reports_a_damaged_record(nats_log_factory: Factory) -> None:
+    log = nats_log_factory()
+    log.append(_notes(2))
+    # A foreign publisher writes a record with a bad checksum straight onto the subject.
+    import nats as nats_client
+
+    async def publish_bad() -> None:
+        nc = await nats_client.connect(log.target.servers[0])
+        js = nc.jetstream()
+        bad = frame(Note(text="x", seq=3)).replace(b'"x"', b'"y"')
+        await js.publish(log.subject, bad)
+        await nc.close()
+
+    asyncio.run(publish_bad())
+    report = log.verify()
+    assert not report.ok
+    assert report.problems[0].problem == "checksum mismatch"
+    assert report.problems[0].path.endswith("#2")  # the second message
+    with pytest.raises(LogCorrupt):
+        list(log.read())
