@@ -223,7 +223,11 @@ def _apply(state: EscalationState, event: Event | EventBase) -> EscalationState:
             )
         case AlertRaised():
             nxt = max(state.next_alert, _number(event.alert_id) + 1)
-            if event.alert_id in state.alerts:
+            prior_alert = state.alerts.get(event.alert_id)
+            if prior_alert is not None:
+                if not prior_alert.seq and event.seq:  # our own output, read back from the log
+                    prior_alert = replace(prior_alert, seq=event.seq, ts=event.ts)
+                    state = replace(state, alerts={**state.alerts, event.alert_id: prior_alert})
                 return replace(state, next_alert=nxt)
             info = AlertInfo(
                 alert_id=event.alert_id,

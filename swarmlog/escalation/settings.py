@@ -181,7 +181,7 @@ def redact_text(text: str, url: str) -> str:
     parts = urlsplit(url)
     secrets = [parts.query, parts.fragment]
     if "@" in parts.netloc:
-        secrets.append(parts.netloc.rsplit("@", 1)[0])
+        secrets += [parts.netloc.rsplit("@", 1)[0], parts.username or "", parts.password or ""]
     secrets += [p.split("=", 1)[-1] for p in parts.query.split("&") if p]
     safe_segments = set(urlsplit(safe).path.split("/"))
     secrets += [s for s in parts.path.split("/") if s and s not in safe_segments]
