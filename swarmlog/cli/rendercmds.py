@@ -1,0 +1,229 @@
+"""Sub-commands that read projections: render, replay, status, report."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
+from swarmlog.errors import UsageError
+from swarmlog.log import FileLog
+from swarmlog.render import LEVEL_NAMES, make_environment, render_all, write_outputs
+from swarmlog.replay import (
+    explain,
+    follow,
+    load_check_modules,
+    parse_until,
+    render_once,
+    state_until,
+    verify,
+)
+from swarmlog.snapshot import load_state
+from swarmlog.state import SwarmState
+from swarmlog.workspace import Workspace
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub,
+        "render",
+        "rebuild memory/*.md and alerts/ from the log",
+        "swarmlog render --follow",
+        description="Fold the log (starting from the newest valid snapshot) and write "
+        "memory/team-state.md, decisions.md, report.md, emergency.md (while an emergency is "
+        "open) and alerts/ALERT-*.md; only files whose content changed are rewritten.",
+    )
+    p.add_argument("--follow", "-f", action="store_true", help="keep the files current")
+    p.add_argument(
+        "--snapshot-every", type=int, default=10_000, help="with --follow: snapshot every N events"
+    )
+    p.set_defaults(func=cmd_render)
+
+    p = add_command(
+        sub,
+        "replay",
+        "post-mortem: the state at a moment, a task's story, or a verification of the log",
+        "swarmlog replay --until 2026-01-28T03:45:00Z --out /tmp/then",
+    )
+    p.add_argument("--until", help="a seq, or a UTC time like 2026-01-28T03:45:00Z")
+    p.add_argument("--out", help="folder to render into (default: a fresh temporary folder)")
+    p.add_argument("--explain", metavar="TASK", help="print one task's story, in order")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="fold from zero; compare snapshots and checkpoints; re-derive recorded decisions",
+    )
+    p.add_argument(
+        "--from-snapshot",
+        action="store_true",
+        help="start from the newest usable snapshot (same output as from zero, faster)",
+    )
+    p.set_defaults(func=cmd_replay)
+
+    p = add_command(sub, "status", "the team now: phase, agents, tasks, alerts", "swarmlog status")
+    p.set_defaults(func=cmd_status)
+
+    p = add_command(
+        sub, "report", "print the morning report (Markdown)", "swarmlog report > report.md"
+    )
+    p.set_defaults(func=cmd_report)
+
+
+def _warn(reasons: list[str]) -> None:
+    for reason in reasons:
+        print(f"swarmlog: warning: {reason}", file=sys.stderr)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    ws = workspace(args)
+    env = make_environment(ws)
+    if not args.follow:
+        state, changed, reasons = render_once(ws, env)
+        _warn(reasons)
+        _print_rendered(args, state, changed)
+        return 0
+    stop = threading.Event()
+
+    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        follow(
+            ws,
+            env,
+            stop=stop,
+            snapshot_every=args.snapshot_every,
+            on_render=lambda state, changed: _print_rendered(args, state, changed),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _print_rendered(args: argparse.Namespace, state: SwarmState, changed: list[str]) -> None:
+    if wants_json(args):
+        emit_json({"seq": state.seq, "changed": changed})
+    elif changed:
+        print(f"seq {state.seq}: wrote {', '.join(changed)}", flush=True)
+    else:
+        print(f"seq {state.seq}: nothing changed", flush=True)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    ws = workspace(args)
+    modes = sum(bool(x) for x in (args.explain, args.verify))
+    if modes > 1:
+        raise UsageError("give one of --explain and --verify")
+    log = open_log(args)
+    try:
+        if args.verify:
+            return _verify(args, ws, log)
+        if args.explain:
+            found = False
+            for line in explain(log.read(), args.explain):
+                found = True
+                print(line)
+            if not found:
+                print(f"no event mentions task {args.explain!r}", file=sys.stderr)
+                return 1
+            return 0
+        seq, ts = parse_until(args.until) if args.until else (None, None)
+        folder = ws.snapshots if args.from_snapshot else None
+        state, reasons = state_until(log, seq=seq, ts=ts, snapshot_folder=folder)
+    finally:
+        log.close()
+    _warn(reasons)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="swarmlog-replay-"))
+    write_outputs(Workspace(out), render_all(state, make_environment(ws)))
+    if wants_json(args):
+        emit_json({"seq": state.seq, "ts": state.ts, "out": str(out)})
+    else:
+        print(f"state at seq {state.seq} rendered into {out}")
+    return 0
+
+
+def _verify(args: argparse.Namespace, ws: Workspace, log: FileLog) -> int:
+    load_check_modules()
+    problems = verify(log.read(), ws.snapshots)
+    for p in problems:
+        if wants_json(args):
+            emit_json({"seq": p.seq, "mismatch": p.what})
+        else:
+            print(p)
+    last = log.last_seq()
+    if wants_json(args):
+        emit_json({"ok": not problems, "mismatches": len(problems), "last_seq": last})
+    else:
+        verdict = "ok" if not problems else f"{len(problems)} mismatch(es)"
+        print(f"{verdict}: folded {last} events")
+    return 0 if not problems else 1
+
+
+def _current(args: argparse.Namespace) -> SwarmState:
+    ws = workspace(args)
+    log = open_log(args)
+    try:
+        state, reasons = load_state(log, ws.snapshots)
+    finally:
+        log.close()
+    _warn(reasons)
+    return state
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    s = _current(args)
+    t = s.team
+    if wants_json(args):
+        emit_json(
+            {
+                "seq": s.seq,
+                "run": t.run,
+                "phase": t.phase,
+                "iteration": t.iteration,
+                "outcome": t.outcome,
+                "paused": t.paused,
+                "level": s.alerts.level,
+                "emergency": bool(s.alerts.emergency_since),
+                "tasks": s.board.counts,
+                "agents": {
+                    a.agent: {"status": a.status, "task": a.task_id, "trust": a.trust}
+                    for a in t.agents.values()
+                },
+                "unacked_alerts": sorted(
+                    a.alert_id for a in s.alerts.alerts.values() if not a.acked
+                ),
+                "blockers": [t.blockers[k] for k in sorted(t.blockers)],
+            }
+        )
+        return 0
+    ended = f", {t.outcome}" if t.outcome else ""
+    paused = ", PAUSED" if t.paused else ""
+    print(f"run {t.run or '-'} at seq {s.seq}: phase {t.phase or '-'}{ended}{paused}")
+    level = s.alerts.level
+    emergency = ", EMERGENCY open: see memory/emergency.md" if s.alerts.emergency_since else ""
+    print(f"escalation level {level} ({LEVEL_NAMES.get(level, 'escalated')}){emergency}")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(s.board.counts.items())) or "none"
+    print(f"tasks: {counts}")
+    for a in sorted(t.agents.values(), key=lambda a: a.agent):
+        print(f"  {a.agent:<12} {a.status:<10} {a.task_id or '-':<16} trust {a.trust:g}")
+    unacked = [a for a in s.alerts.alerts.values() if not a.acked]
+    for x in sorted(unacked, key=lambda x: x.seq):
+        print(f"alert {x.alert_id} level {x.level}: {x.title} (swarmlog ack {x.alert_id})")
+    for key in sorted(t.blockers):
+        print(f"blocker: {t.blockers[key]}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    s = _current(args)
+    files = render_all(s, make_environment(workspace(args)))
+    sys.stdout.write(files["memory/report.md"])
+    return 0

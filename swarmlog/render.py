@@ -1,0 +1,395 @@
+"""Render projections to Markdown: the one Jinja environment, its filters, and ``render_all``.
+
+Rendering returns strings; ``write_outputs`` is the only function here that touches files. Every
+value that came from an agent or a model passes through a Markdown-safe filter (``cell``,
+``inline``, ``block``, ``mermaid``) so it cannot break a table, a list or a section. Times come
+from event ``ts`` only, so the same log renders the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from swarmlog.errors import TemplateError
+from swarmlog.state import SwarmState, role_of
+from swarmlog.state.model import AgentState, AlertState
+from swarmlog.state.stats import percentile_ms, tokens_per_s
+from swarmlog.workspace import Workspace, write_atomic
+
+__all__ = [
+    "EMERGENCY_PATH",
+    "LEVEL_NAMES",
+    "ROLE_ORDER",
+    "alert_path",
+    "display_name",
+    "fmt_duration",
+    "fmt_ts",
+    "make_environment",
+    "md_block",
+    "md_cell",
+    "md_inline",
+    "md_mermaid",
+    "packaged_templates",
+    "render_all",
+    "render_team_state",
+    "write_outputs",
+]
+
+ROLE_ORDER = ("director", "architect", "scout", "builder", "refactorer", "inspector", "scribe")
+PHASE_ORDER = ("planning", "execution", "review", "iteration")
+UNSCORED_ROLES = frozenset({"director", "scribe"})  # the seed shows their trust as N/A
+EMERGENCY_PATH = "memory/emergency.md"
+LEVEL_NAMES = {
+    0: "normal",
+    1: "agent-level issue",
+    2: "coordination issue",
+    3: "system issue",
+    4: "abort",
+}
+GANTT_SPANS = 60  # the most recent attempts drawn in the report's chart
+
+# Filters
+
+
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None)
+_SPACE = re.compile(r"\s+")
+
+
+def _clean(value: object) -> str:
+    """Return text safe to embed: valid UTF-8, no control or bidi-override characters."""
+    text = value if isinstance(value, str) else str(value)
+    if not text.isascii():
+        # Lone surrogates (undecodable bytes kept by surrogateescape) become U+FFFD.
+        text = text.encode("utf-8", "replace").decode("utf-8").translate(_BIDI)
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+        else "\ufffd"
+        for ch in text
+    )
+
+
+# Structure-breaking characters only: pipes end table cells, backticks open code spans, angle
+# brackets and ampersands start HTML or entities, and a backslash could un-escape the next one.
+_INLINE_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "|": "\\|", "`": "\\`", "<": "&lt;", ">": "&gt;", "&": "&amp;"}
+)
+
+
+def _escape(value: object, limit: int) -> str:
+    text = _SPACE.sub(" ", _clean(value)).strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text.translate(_INLINE_ESCAPES)
+
+
+def md_inline(value: object, limit: int = 500) -> str:
+    """Return ``value`` as one line of Markdown text: no newlines, pipes, HTML or code spans."""
+    text = _escape(value, limit)
+    # A line starting with these would turn into a heading, quote, list or rule after "- ".
+    return _ORDERED.sub(r"\1\\\2", _LEADING.sub(r"\\\g<0>", text, count=1), count=1)
+
+
+def md_cell(value: object, limit: int = 120) -> str:
+    """Return ``value`` safe for a table cell (one line, pipes escaped, at most ``limit``)."""
+    return _escape(value, limit) or "-"
+
+
+_LEADING = re.compile(r"^[#>+\-=*~]")
+_ORDERED = re.compile(r"^(\d+)([.)])")
+
+
+_TICKS = re.compile(r"`+")
+
+
+def md_block(value: object, limit: int = 20_000) -> str:
+    """Return free text fenced so nothing inside it can end the fence or start a section."""
+    text = _clean(value).replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    if not text.strip():
+        return "_(none)_"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    longest = max((len(m) for m in _TICKS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+_MERMAID_BAD = re.compile(r"[^A-Za-z0-9 ._/\-]+")
+
+
+def md_mermaid(value: object, limit: int = 40) -> str:
+    """Return text safe as a Mermaid gantt label (no ``:``, ``#``, ``;`` or newlines)."""
+    text = _MERMAID_BAD.sub(" ", _clean(value))
+    return _SPACE.sub(" ", text).strip()[:limit].strip() or "task"
+
+
+def fmt_ts(ts: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """Format an event time (UTC seconds) for people; ``-`` for no time."""
+    if not ts:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime(fmt)
+
+
+def fmt_duration(seconds: float) -> str:
+    """Format a duration as ``1h 02m 03s``."""
+    s = max(0, round(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    if h:
+        return f"{h}h {m:02d}m {sec:02d}s"
+    if m:
+        return f"{m}m {sec:02d}s"
+    return f"{sec}s"
+
+
+def _num(value: float, digits: int = 2) -> str:
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def display_name(agent: str) -> str:
+    """Return an agent's display name: ``builder-2`` -> ``Builder-2``."""
+    return agent[:1].upper() + agent[1:]
+
+
+def alert_path(alert: AlertState) -> str:
+    """Return where an alert is rendered: ``alerts/ALERT-<UTC time>-<seq>.md``."""
+    return f"alerts/ALERT-{fmt_ts(alert.ts, '%Y%m%dT%H%M%SZ')}-{alert.seq}.md"
+
+
+# Environment
+
+
+def packaged_templates() -> Path:
+    """Return the folder of the packaged templates (inside the wheel, or the repo's templates/)."""
+    try:
+        res = importlib.resources.files("swarmlog") / "templates"
+        if res.is_dir():
+            return Path(str(res))
+    except (ModuleNotFoundError, NotADirectoryError):  # pragma: no cover - exotic installs
+        pass
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def make_environment(workspace: Workspace | Path | None) -> jinja2.Environment:
+    """Build the one Jinja environment: workspace ``templates/`` first, then packaged ones."""
+    loaders: list[jinja2.BaseLoader] = []
+    if workspace is not None:
+        folder = workspace.templates if isinstance(workspace, Workspace) else Path(workspace)
+        if folder.is_dir():
+            loaders.append(jinja2.FileSystemLoader(str(folder)))
+    loaders.append(jinja2.FileSystemLoader(str(packaged_templates())))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        cell=md_cell,
+        inline=md_inline,
+        block=md_block,
+        mermaid=md_mermaid,
+        ts=fmt_ts,
+        dur=fmt_duration,
+        num=_num,
+        name=display_name,
+    )
+    return env
+
+
+def _render(env: jinja2.Environment, name: str, **context: Any) -> str:
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"template {name!r} not found; restore it in templates/ or delete the override"
+        ) from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(
+            f"template {name!r} failed to render ({exc}); fix the template"
+        ) from exc
+
+
+# Views: plain values for the templates
+
+
+def _role_rank(agent: AgentState) -> tuple[int, str]:
+    role = agent.role or agent.agent
+    rank = ROLE_ORDER.index(role) if role in ROLE_ORDER else len(ROLE_ORDER)
+    return rank, agent.agent
+
+
+def _trust(agent: AgentState) -> str:
+    if (agent.role or agent.agent) in UNSCORED_ROLES:
+        return "N/A"
+    return f"{_num(agent.trust, 1)}/10"
+
+
+def _phase_line(state: SwarmState) -> str:
+    t = state.team
+    if not t.phase:
+        return "Not started"
+    n = f"{PHASE_ORDER.index(t.phase) + 1} - " if t.phase in PHASE_ORDER else ""
+    it = f" (iteration {t.iteration})" if t.iteration else ""
+    return f"{n}{md_inline(t.phase.capitalize())}{it}"
+
+
+def _header(state: SwarmState) -> dict[str, Any]:
+    return {
+        "run": state.team.run or "(unnamed run)",
+        "seq": state.seq,
+        "ts": state.ts,
+        "goal": state.team.goal,
+    }
+
+
+def _team_view(state: SwarmState) -> dict[str, Any]:
+    t = state.team
+    tasks = state.board.tasks
+    agents = []
+    for a in sorted(t.agents.values(), key=_role_rank):
+        task = tasks.get(a.task_id) if a.task_id else None
+        current = (task.title or task.task_id) if task else (a.task_id or a.detail or "-")
+        agents.append(
+            {"name": display_name(a.agent), "status": a.status.capitalize(), "task": current,
+             "trust": _trust(a)}
+        )  # fmt: skip
+    return {
+        **_header(state),
+        "phase_line": _phase_line(state),
+        "checkpoint": t.last_checkpoint,
+        "agents": agents,
+        "pending": sorted(t.pending.values(), key=lambda p: p.seq),
+        "blockers": [t.blockers[k] for k in sorted(t.blockers)],
+        "next_trigger": t.next_trigger,
+        "level": state.alerts.level,
+        "level_name": LEVEL_NAMES.get(state.alerts.level, "escalated"),
+        "emergency": bool(state.alerts.emergency_since),
+        "counts": dict(sorted(state.board.counts.items())),
+    }
+
+
+def render_team_state(state: SwarmState, env: jinja2.Environment) -> str:
+    """Render ``memory/team-state.md`` (cheap: it never walks the task board)."""
+    return _render(env, "team-state.md.j2", **_team_view(state))
+
+
+def _alert_view(state: SwarmState, alert: AlertState) -> dict[str, Any]:
+    esc = state.alerts.open.get(alert.escalation_id) if alert.escalation_id else None
+    return {
+        **_header(state),
+        "alert": alert,
+        "level_name": LEVEL_NAMES.get(alert.level, "escalated"),
+        "escalation_open": esc is not None,
+        "first_evidence": min(alert.evidence, default=alert.seq),
+    }
+
+
+def _report_view(state: SwarmState) -> dict[str, Any]:
+    t = state.team
+    phases = []
+    for sp in state.phases.spans:
+        end = sp.completed_ts or (t.ended_ts or state.ts)
+        phases.append({"span": sp, "duration": end - sp.entered_ts, "open": not sp.completed_ts})
+    models = []
+    for name in sorted(state.models.models):
+        m = state.models.models[name]
+        models.append(
+            {"name": name, "m": m, "p50": percentile_ms(m, 0.5), "p90": percentile_ms(m, 0.9),
+             "p99": percentile_ms(m, 0.99), "tps": tokens_per_s(m),
+             "mean": m.total_ms / m.calls if m.calls else 0.0}
+        )  # fmt: skip
+    spans = state.timeline.spans[-GANTT_SPANS:]
+    sections: dict[str, list[Any]] = {}
+    for span in sorted(spans, key=lambda x: (x.agent, x.start, x.seq)):
+        sections.setdefault(span.agent, []).append(span)
+    gantt = [
+        {"agent": display_name(agent), "spans": sections[agent]}
+        for agent in sorted(
+            sections, key=lambda a: _role_rank(AgentState(agent=a, role=role_of(a)))
+        )
+    ]
+    end = t.ended_ts or state.ts
+    return {
+        **_header(state),
+        "team": t,
+        "outcome": t.outcome or ("in progress" if t.started_ts else "not started"),
+        "duration": (end - t.started_ts) if t.started_ts else 0.0,
+        "phases": phases,
+        "counts": dict(sorted(state.board.counts.items())),
+        "board": state.board,
+        "alerts": sorted(state.alerts.alerts.values(), key=lambda a: a.seq),
+        "alert_path": alert_path,
+        "alerts_state": state.alerts,
+        "decisions": state.decisions.records,
+        "trust": state.trust.changes,
+        "models": models,
+        "gantt": gantt,
+        "gantt_dropped": state.timeline.dropped + max(0, len(state.timeline.spans) - GANTT_SPANS),
+        "messages": state.messages,
+        "notes": state.notes,
+        "level_names": LEVEL_NAMES,
+    }
+
+
+def render_all(state: SwarmState, env: jinja2.Environment) -> dict[str, str]:
+    """Render every output file: relative path -> content."""
+    files = {
+        "memory/team-state.md": render_team_state(state, env),
+        "memory/decisions.md": _render(
+            env, "decisions.md.j2", **_header(state), decisions=state.decisions.records
+        ),
+        "memory/report.md": _render(env, "report.md.j2", **_report_view(state)),
+    }
+    for alert in state.alerts.alerts.values():
+        files[alert_path(alert)] = _render(env, "alert.md.j2", **_alert_view(state, alert))
+    if state.alerts.emergency_since:
+        open_esc = sorted(state.alerts.open.values(), key=lambda x: x.seq)
+        unacked = sorted(
+            (a for a in state.alerts.alerts.values() if a.level >= 3 and not a.acked),
+            key=lambda a: a.seq,
+        )
+        files[EMERGENCY_PATH] = _render(
+            env,
+            "emergency.md.j2",
+            **_header(state),
+            since=state.alerts.emergency_since,
+            level=state.alerts.level,
+            level_name=LEVEL_NAMES.get(state.alerts.level, "escalated"),
+            escalations=open_esc,
+            unacked=unacked,
+            alert_path=alert_path,
+        )
+    return dict(sorted(files.items()))
+
+
+def write_outputs(workspace: Workspace | Path, files: dict[str, str]) -> list[str]:
+    """Write rendered files under the workspace, only those whose bytes changed.
+
+    Removes ``memory/emergency.md`` and ``alerts/ALERT-*.md`` files that are not in ``files``
+    (they are derived: a resolved emergency's file goes away). Returns the changed paths.
+    """
+    root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
+    changed = []
+    for rel, content in files.items():
+        if write_atomic(root / rel, content.encode("utf-8")):
+            changed.append(rel)
+    stale = [root / EMERGENCY_PATH, *sorted((root / "alerts").glob("ALERT-*.md"))]
+    for path in stale:
+        rel = path.relative_to(root).as_posix()
+        if rel not in files and path.exists():
+            path.unlink()
+            changed.append(rel)
+    return changed

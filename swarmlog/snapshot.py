@@ -1,0 +1,165 @@
+"""Projection snapshots under ``memory/snapshots/``: save the folded state, start from the newest.
+
+A snapshot file is msgpack: ``{schema, seq, digest, digests, sha256, state}`` where ``state`` is
+the encoded ``SwarmState`` and ``sha256`` covers those bytes, so damage is caught without
+re-hashing the state. A damaged, truncated or outdated-schema snapshot is never trusted: it is
+skipped (the reason is logged and returned) and the state is rebuilt from the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+
+from swarmlog.events import Event, EventBase
+from swarmlog.log.protocol import EventLog
+from swarmlog.state import EMPTY, SwarmState, apply, digests
+from swarmlog.workspace import write_atomic
+
+__all__ = [
+    "SCHEMA",
+    "Snapshot",
+    "fold_tail",
+    "list_snapshots",
+    "load_snapshot",
+    "load_state",
+    "newest_snapshot",
+    "write_snapshot",
+]
+
+SCHEMA = 1  # bump whenever SwarmState's shape or any fold's meaning changes
+KEEP = 3  # snapshots kept after a new one is written
+_NAME = re.compile(r"^snapshot-(\d{12})\.msgpack$")
+
+log = logging.getLogger(__name__)
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot file's envelope; ``state`` stays raw bytes until its checksum is checked."""
+
+    schema: int
+    seq: int
+    digest: str
+    digests: dict[str, str]
+    sha256: str
+    state: msgspec.Raw
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_ENVELOPE = msgspec.msgpack.Decoder(Snapshot)
+_STATE = msgspec.msgpack.Decoder(SwarmState)
+
+
+def _name(seq: int) -> str:
+    return f"snapshot-{seq:012d}.msgpack"
+
+
+def list_snapshots(folder: Path) -> list[tuple[int, Path]]:
+    """Return (seq, path) of every snapshot file, newest first."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        m = _NAME.match(path.name)
+        if m:
+            found.append((int(m.group(1)), path))
+    return sorted(found, reverse=True)
+
+
+def write_snapshot(folder: Path, state: SwarmState, *, keep: int = KEEP) -> Path:
+    """Write ``state`` as a snapshot (atomically) and prune all but the newest ``keep``."""
+    body = _ENCODER.encode(state)
+    sums = digests(state)
+    snap = Snapshot(
+        schema=SCHEMA,
+        seq=state.seq,
+        digest=sums["state"],
+        digests=sums,
+        sha256=hashlib.sha256(body).hexdigest(),
+        state=msgspec.Raw(body),
+    )
+    path = folder / _name(state.seq)
+    write_atomic(path, _ENCODER.encode(snap))
+    for _seq, old in list_snapshots(folder)[keep:]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_snapshot(path: Path) -> tuple[Snapshot, SwarmState]:
+    """Read one snapshot; raises ``ValueError`` saying why it cannot be trusted."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"unreadable ({exc.strerror})") from exc
+    try:
+        snap = _ENVELOPE.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise ValueError(f"damaged envelope ({exc})") from exc
+    if snap.schema != SCHEMA:
+        raise ValueError(f"schema {snap.schema}, this swarmlog reads schema {SCHEMA}")
+    body = bytes(snap.state)
+    if hashlib.sha256(body).hexdigest() != snap.sha256:
+        raise ValueError("checksum mismatch (the file was damaged)")
+    try:
+        state = _STATE.decode(body)
+    except msgspec.MsgspecError as exc:
+        raise ValueError(f"state does not decode ({exc})") from exc
+    if state.seq != snap.seq:
+        raise ValueError(f"holds seq {state.seq} but is named for seq {snap.seq}")
+    return snap, state
+
+
+def newest_snapshot(
+    folder: Path, *, until: int | None = None
+) -> tuple[SwarmState | None, list[str]]:
+    """Return the newest valid snapshot at or before ``until``, and why others were skipped."""
+    reasons: list[str] = []
+    for seq, path in list_snapshots(folder):
+        if until is not None and seq > until:
+            continue
+        try:
+            _snap, state = load_snapshot(path)
+        except ValueError as exc:
+            reason = f"{path.name}: ignored: {exc}; it will be rebuilt"
+            log.warning("%s", reason)
+            reasons.append(reason)
+            continue
+        return state, reasons
+    return None, reasons
+
+
+def load_state(
+    log_: EventLog,
+    folder: Path | None,
+    *,
+    until: int | None = None,
+) -> tuple[SwarmState, list[str]]:
+    """Start from the newest valid snapshot (if any) and fold the log's tail up to ``until``.
+
+    Returns the state and the reasons snapshots were skipped (empty when all was well).
+    """
+    state, reasons = newest_snapshot(folder, until=until) if folder else (None, [])
+    if state is not None and state.seq > log_.last_seq():
+        reasons.append(
+            f"snapshot at seq {state.seq} is ahead of the log (ends at {log_.last_seq()}); "
+            "ignored and rebuilt from the log"
+        )
+        log.warning("%s", reasons[-1])
+        state = None
+    return fold_tail(log_.read(after=state.seq if state else 0), state or EMPTY, until), reasons
+
+
+def fold_tail(
+    events: Iterable[Event | EventBase], state: SwarmState, until: int | None = None
+) -> SwarmState:
+    """Fold ``events`` into ``state``, stopping after seq ``until``."""
+    for event in events:
+        if until is not None and event.seq > until:
+            break
+        state = apply(state, event)
+    return state

@@ -1,0 +1,704 @@
+"""Fold events into ``SwarmState``: pure, deterministic, one cheap handler per event type.
+
+``apply`` dispatches on the event's type through a dict (cheaper than a long ``match``); events
+no projection cares about (hardware and server samples, most heartbeats) only advance ``seq``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from functools import reduce
+from typing import Any
+
+from msgspec.structs import replace
+
+from swarmlog.events import (
+    AgentRegistered,
+    AgentStatusChanged,
+    AlertDelivered,
+    AlertRaised,
+    CheckpointWritten,
+    CircuitClosed,
+    CircuitOpened,
+    ConfigLoaded,
+    DecisionMade,
+    DetectorFired,
+    EscalationRaised,
+    EscalationResolved,
+    Event,
+    EventBase,
+    Heartbeat,
+    HumanCommand,
+    MessageRejected,
+    MessageSent,
+    ModelCallFinished,
+    Note,
+    PhaseCompleted,
+    PhaseEntered,
+    PositionTaken,
+    ReviewOpened,
+    RoundClosed,
+    RunEnded,
+    RunStarted,
+    TaskBatched,
+    TaskCancelled,
+    TaskClaimed,
+    TaskCompleted,
+    TaskFailed,
+    TaskRouted,
+    TaskStarted,
+    TaskSubmitted,
+    TaskTimedOut,
+    TrustChanged,
+)
+from swarmlog.state.model import (
+    EMPTY,
+    LATENCY_BUCKETS,
+    AgentState,
+    Alerts,
+    AlertState,
+    CheckpointInfo,
+    DecisionRecord,
+    EscalationState,
+    MessageInfo,
+    ModelStats,
+    NoteInfo,
+    PendingDecision,
+    PhaseSpan,
+    ReviewState,
+    Span,
+    SwarmState,
+    TaskState,
+    Team,
+    TrustChange,
+)
+
+__all__ = [
+    "MAX_NOTES",
+    "MAX_RECENT_MESSAGES",
+    "MAX_SPANS",
+    "MAX_TEXT",
+    "TERMINAL",
+    "apply",
+    "latency_bucket",
+    "project",
+    "role_of",
+]
+
+MAX_RECENT_MESSAGES = 50
+MAX_SPANS = 300
+MAX_NOTES = 50
+MAX_TEXT = 2000  # longest free text kept in a projection (summaries, errors, message content)
+TERMINAL = frozenset({"done", "cancelled"})  # later lifecycle events do not reopen these
+
+_Handler = Callable[[SwarmState, Any], SwarmState]
+
+
+def role_of(agent: str) -> str:
+    """Return the role an agent id names: ``builder-2`` -> ``builder``."""
+    head, sep, tail = agent.rpartition("-")
+    return head if sep and tail.isdigit() else agent
+
+
+def latency_bucket(ms: float) -> int:
+    """Return the histogram bucket of a latency: quarter-octaves from 1 ms."""
+    if ms < 1.0:
+        return 0
+    return min(int(math.log2(ms) * 4), LATENCY_BUCKETS - 1)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+# Team
+
+
+def _agent(team: Team, agent: str) -> AgentState:
+    return team.agents.get(agent) or AgentState(agent=agent, role=role_of(agent))
+
+
+def _with_agent(team: Team, agent: AgentState, seq: int) -> Team:
+    return replace(team, seq=seq, agents={**team.agents, agent.agent: agent})
+
+
+def _run_started(s: SwarmState, e: RunStarted) -> SwarmState:
+    t = s.team
+    team = replace(
+        t,
+        seq=e.seq,
+        run=e.run or t.run,
+        goal=e.goal,
+        scenario=e.scenario,
+        started_ts=t.started_ts if e.resumed and t.started_ts else e.ts,
+        ended_ts=0.0,
+        outcome="",
+        end_reason="",
+        budget_tokens=e.budget_tokens,
+        budget_cost=e.budget_cost,
+    )
+    return replace(s, seq=e.seq, ts=e.ts, team=team)
+
+
+def _run_ended(s: SwarmState, e: RunEnded) -> SwarmState:
+    team = replace(s.team, seq=e.seq, ended_ts=e.ts, outcome=e.outcome, end_reason=e.reason)
+    return replace(s, seq=e.seq, ts=e.ts, team=team)
+
+
+def _config_loaded(s: SwarmState, e: ConfigLoaded) -> SwarmState:
+    team = replace(s.team, seq=e.seq, config_digest=e.digest)
+    return replace(s, seq=e.seq, ts=e.ts, team=team)
+
+
+def _phase_entered(s: SwarmState, e: PhaseEntered) -> SwarmState:
+    team = replace(s.team, seq=e.seq, phase=e.phase, iteration=e.iteration, phase_ts=e.ts)
+    span = PhaseSpan(
+        phase=e.phase, iteration=e.iteration, seq=e.seq, entered_ts=e.ts, expected_s=e.expected_s
+    )
+    phases = replace(s.phases, seq=e.seq, spans=(*s.phases.spans, span))
+    return replace(s, seq=e.seq, ts=e.ts, team=team, phases=phases)
+
+
+def _phase_completed(s: SwarmState, e: PhaseCompleted) -> SwarmState:
+    spans = s.phases.spans
+    for i in range(len(spans) - 1, -1, -1):
+        sp = spans[i]
+        if sp.phase == e.phase and sp.iteration == e.iteration and not sp.completed_ts:
+            done = replace(sp, completed_ts=e.ts, outcome=e.outcome)
+            phases = replace(s.phases, seq=e.seq, spans=(*spans[:i], done, *spans[i + 1 :]))
+            return replace(s, seq=e.seq, ts=e.ts, phases=phases)
+    return replace(s, seq=e.seq, ts=e.ts)
+
+
+def _agent_registered(s: SwarmState, e: AgentRegistered) -> SwarmState:
+    a = _agent(s.team, e.agent)
+    a = replace(a, role=e.role or a.role, model=e.model or a.model, status="idle", since=e.ts)
+    return replace(s, seq=e.seq, ts=e.ts, team=_with_agent(s.team, a, e.seq))
+
+
+def _agent_status(s: SwarmState, e: AgentStatusChanged) -> SwarmState:
+    a = replace(
+        _agent(s.team, e.agent), status=e.status, task_id=e.task_id, detail=_cut(e.detail),
+        since=e.ts,
+    )  # fmt: skip
+    return replace(s, seq=e.seq, ts=e.ts, team=_with_agent(s.team, a, e.seq))
+
+
+def _checkpoint(s: SwarmState, e: CheckpointWritten) -> SwarmState:
+    info = CheckpointInfo(
+        checkpoint_id=e.checkpoint_id,
+        seq=e.seq,
+        ts=e.ts,
+        trigger=_cut(e.trigger),
+        summary=_cut(e.summary),
+        phase=e.phase,
+        decision=e.decision,
+        state_digest=e.state_digest,
+    )
+    team = replace(
+        s.team,
+        seq=e.seq,
+        last_checkpoint=info,
+        next_trigger=_cut(e.next_trigger) if e.next_trigger else s.team.next_trigger,
+    )
+    return replace(s, seq=e.seq, ts=e.ts, team=team)
+
+
+def _circuit_opened(s: SwarmState, e: CircuitOpened) -> SwarmState:
+    text = f"Circuit open for {e.scope} {e.target}: {e.reason}".rstrip(": ")
+    team = replace(s.team, seq=e.seq, blockers={**s.team.blockers, f"circuit:{e.target}": text})
+    return replace(s, seq=e.seq, ts=e.ts, team=team)
+
+
+def _circuit_closed(s: SwarmState, e: CircuitClosed) -> SwarmState:
+    key = f"circuit:{e.target}"
+    if key not in s.team.blockers:
+        return replace(s, seq=e.seq, ts=e.ts)
+    blockers = {k: v for k, v in s.team.blockers.items() if k != key}
+    return replace(s, seq=e.seq, ts=e.ts, team=replace(s.team, seq=e.seq, blockers=blockers))
+
+
+# Tasks
+
+
+def _count(counts: dict[str, int], old: str | None, new: str) -> dict[str, int]:
+    out = counts.copy()
+    if old is not None:
+        left = out[old] - 1
+        if left:
+            out[old] = left
+        else:
+            del out[old]
+    out[new] = out.get(new, 0) + 1
+    return out
+
+
+def _put(
+    s: SwarmState,
+    e: EventBase,
+    old: TaskState | None,
+    task: TaskState,
+    *,
+    team: Team | None = None,
+    leases: dict[str, float] | None = None,
+    **board_fields: Any,
+) -> SwarmState:
+    b = s.board
+    counts = b.counts
+    if old is None or old.state != task.state:
+        counts = _count(counts, None if old is None else old.state, task.state)
+    board = replace(
+        b,
+        seq=e.seq,
+        tasks=b.tasks.set(task.task_id, task),
+        counts=counts,
+        leases=b.leases if leases is None else leases,
+        **board_fields,
+    )
+    return replace(s, seq=e.seq, ts=e.ts, board=board, team=team or s.team)
+
+
+def _task(s: SwarmState, task_id: str, seq: int) -> TaskState:
+    return s.board.tasks.get(task_id) or TaskState(task_id=task_id, seq=seq)
+
+
+def _drop_lease(leases: dict[str, float], task_id: str) -> dict[str, float]:
+    if task_id not in leases:
+        return leases
+    return {k: v for k, v in leases.items() if k != task_id}
+
+
+def _task_submitted(s: SwarmState, e: TaskSubmitted) -> SwarmState:
+    old = s.board.tasks.get(e.task_id)
+    if old is not None and old.submitted_ts:
+        return replace(s, seq=e.seq, ts=e.ts)  # a resubmission of a known task changes nothing
+    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    task = replace(
+        base,
+        seq=e.seq,
+        title=_cut(e.title),
+        task_kind=e.task_kind,
+        role=e.role,
+        phase=e.phase,
+        deps=e.deps,
+        priority=e.priority,
+        max_attempts=e.max_attempts,
+        parent=e.parent,
+        submitted_ts=e.ts,
+    )
+    return _put(s, e, old, task)
+
+
+def _task_routed(s: SwarmState, e: TaskRouted) -> SwarmState:
+    old = s.board.tasks.get(e.task_id)
+    if old is not None and old.state in TERMINAL:
+        return replace(s, seq=e.seq, ts=e.ts)
+    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    task = replace(
+        base, seq=e.seq, state="routed", model=e.model, routed_ts=e.ts,
+        batch_id=e.batch_id or base.batch_id,
+    )  # fmt: skip
+    return _put(s, e, old, task)
+
+
+def _task_batched(s: SwarmState, e: TaskBatched) -> SwarmState:
+    for task_id in e.task_ids:
+        old = s.board.tasks.get(task_id)
+        if old is None or old.state in TERMINAL:
+            continue
+        s = _put(s, e, old, replace(old, seq=e.seq, batch_id=e.batch_id, model=e.model))
+    return replace(s, seq=e.seq, ts=e.ts)
+
+
+def _task_claimed(s: SwarmState, e: TaskClaimed) -> SwarmState:
+    old = s.board.tasks.get(e.task_id)
+    if old is not None and old.state in TERMINAL:
+        return replace(s, seq=e.seq, ts=e.ts)
+    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    task = replace(
+        base, seq=e.seq, state="claimed", agent=e.agent, claimed_ts=e.ts,
+        attempts=max(base.attempts, e.attempt), started_ts=0.0, finished_ts=0.0,
+    )  # fmt: skip
+    a = replace(_agent(s.team, e.agent), task_id=e.task_id)
+    leases = {**s.board.leases, e.task_id: e.lease_until}
+    return _put(s, e, old, task, team=_with_agent(s.team, a, e.seq), leases=leases)
+
+
+def _task_started(s: SwarmState, e: TaskStarted) -> SwarmState:
+    old = s.board.tasks.get(e.task_id)
+    if old is not None and old.state in TERMINAL:
+        return replace(s, seq=e.seq, ts=e.ts)
+    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    task = replace(
+        base, seq=e.seq, state="running", agent=e.agent, started_ts=e.ts,
+        attempts=max(base.attempts, e.attempt), model=e.model or base.model,
+    )  # fmt: skip
+    a = replace(_agent(s.team, e.agent), task_id=e.task_id, status="working", since=e.ts)
+    return _put(s, e, old, task, team=_with_agent(s.team, a, e.seq))
+
+
+def _heartbeat(s: SwarmState, e: Heartbeat) -> SwarmState:
+    leases = s.board.leases
+    if e.lease_until and e.task_id in leases and leases[e.task_id] != e.lease_until:
+        board = replace(s.board, seq=e.seq, leases={**leases, e.task_id: e.lease_until})
+        return replace(s, seq=e.seq, ts=e.ts, board=board)
+    return replace(s, seq=e.seq, ts=e.ts)
+
+
+def _finish(
+    s: SwarmState, e: EventBase, old: TaskState | None, task: TaskState, agent: str, outcome: str,
+    **board_fields: Any,
+) -> SwarmState:  # fmt: skip
+    """Record the end of an attempt: free the agent, drop the lease, add a timeline span."""
+    team = s.team
+    if agent:
+        a = _agent(team, agent)
+        if a.task_id == task.task_id:
+            a = replace(a, task_id="", status="idle" if a.status == "working" else a.status)
+            team = _with_agent(team, a, e.seq)
+    start = task.started_ts or task.claimed_ts
+    if agent and start:
+        span = Span(
+            agent=agent, task_id=task.task_id, seq=e.seq, start=start, end=e.ts,
+            outcome=outcome, title=task.title[:80],
+        )  # fmt: skip
+        tl = s.timeline
+        spans = (*tl.spans, span)
+        dropped = tl.dropped
+        if len(spans) > MAX_SPANS:
+            dropped += len(spans) - MAX_SPANS
+            spans = spans[-MAX_SPANS:]
+        s = replace(s, timeline=replace(tl, seq=e.seq, spans=spans, dropped=dropped))
+    leases = _drop_lease(s.board.leases, task.task_id)
+    return _put(s, e, old, task, team=team, leases=leases, **board_fields)
+
+
+def _task_completed(s: SwarmState, e: TaskCompleted) -> SwarmState:
+    old = s.board.tasks.get(e.task_id)
+    if old is not None and old.state in TERMINAL:
+        return replace(s, seq=e.seq, ts=e.ts)  # a duplicate completion is not counted twice
+    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    task = replace(
+        base, seq=e.seq, state="done", agent=e.agent or base.agent, finished_ts=e.ts,
+        attempts=max(base.attempts, e.attempt), summary=_cut(e.summary), error="",
+        tokens_in=base.tokens_in + e.tokens_in, tokens_out=base.tokens_out + e.tokens_out,
+        cost=base.cost + e.cost,
+    )  # fmt: skip
+    b = s.board
+    return _finish(
+        s, e, old, task, e.agent, "done",
+        tokens_in=b.tokens_in + e.tokens_in, tokens_out=b.tokens_out + e.tokens_out,
+        cost=b.cost + e.cost,
+    )  # fmt: skip
+
+
+def _task_failed(s: SwarmState, e: TaskFailed) -> SwarmState:
+    old = s.board.tasks.get(e.task_id)
+    if old is not None and old.state in TERMINAL:
+        return replace(s, seq=e.seq, ts=e.ts)
+    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    task = replace(
+        base, seq=e.seq, state="failed", agent=e.agent or base.agent, finished_ts=e.ts,
+        attempts=max(base.attempts, e.attempt), error=_cut(e.error),
+    )  # fmt: skip
+    return _finish(s, e, old, task, e.agent, "failed")
+
+
+def _task_timed_out(s: SwarmState, e: TaskTimedOut) -> SwarmState:
+    old = s.board.tasks.get(e.task_id)
+    if old is not None and old.state in TERMINAL:
+        return replace(s, seq=e.seq, ts=e.ts)
+    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    agent = e.agent or base.agent
+    task = replace(
+        base, seq=e.seq, state="timed_out", agent=agent, finished_ts=e.ts,
+        attempts=max(base.attempts, e.attempt), error="lease expired",
+    )  # fmt: skip
+    return _finish(s, e, old, task, agent, "timed_out")
+
+
+def _task_cancelled(s: SwarmState, e: TaskCancelled) -> SwarmState:
+    old = s.board.tasks.get(e.task_id)
+    if old is not None and old.state in TERMINAL:
+        return replace(s, seq=e.seq, ts=e.ts)
+    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    task = replace(base, seq=e.seq, state="cancelled", finished_ts=e.ts, error=_cut(e.reason))
+    return _finish(s, e, old, task, "", "cancelled")
+
+
+# Model calls
+
+
+def _model_call(s: SwarmState, e: ModelCallFinished) -> SwarmState:
+    models = s.models.models
+    m = models.get(e.model) or ModelStats(model=e.model)
+    hist = m.latency or (0,) * LATENCY_BUCKETS
+    i = latency_bucket(e.total_ms)
+    hist = (*hist[:i], hist[i] + 1, *hist[i + 1 :])
+    outcome = e.outcome if e.outcome in _OUTCOMES else "other"
+    is_ok = outcome == "ok"
+    m = replace(
+        m,
+        seq=e.seq,
+        calls=m.calls + 1,
+        total_ms=m.total_ms + e.total_ms,
+        ttft_ms=m.ttft_ms + e.ttft_ms,
+        max_ms=max(m.max_ms, e.total_ms),
+        latency=hist,
+        prompt_tokens=m.prompt_tokens + e.prompt_tokens,
+        completion_tokens=m.completion_tokens + e.completion_tokens,
+        ok_ms=m.ok_ms + e.total_ms if is_ok else m.ok_ms,
+        ok_completion_tokens=m.ok_completion_tokens + e.completion_tokens
+        if is_ok
+        else m.ok_completion_tokens,
+        cost=m.cost + e.cost,
+        **{outcome: getattr(m, outcome) + 1},
+    )
+    ms = replace(s.models, seq=e.seq, models={**models, e.model: m})
+    return replace(s, seq=e.seq, ts=e.ts, models=ms)
+
+
+_OUTCOMES = frozenset({"ok", "error", "timeout", "invalid", "rejected"})
+
+
+# Messages, trust, reviews, decisions
+
+
+def _bump(d: dict[str, int], key: str) -> dict[str, int]:
+    return {**d, key: d.get(key, 0) + 1}
+
+
+def _recent(msgs: tuple[MessageInfo, ...], info: MessageInfo) -> tuple[MessageInfo, ...]:
+    out = (*msgs, info)
+    return out[-MAX_RECENT_MESSAGES:] if len(out) > MAX_RECENT_MESSAGES else out
+
+
+def _message_sent(s: SwarmState, e: MessageSent) -> SwarmState:
+    m = s.messages
+    info = MessageInfo(
+        seq=e.seq, ts=e.ts, sender=e.sender, to=e.to, type=e.type, priority=e.priority,
+        content=_cut(e.content),
+    )  # fmt: skip
+    m = replace(
+        m, seq=e.seq, sent=m.sent + 1, by_type=_bump(m.by_type, e.type),
+        by_priority=_bump(m.by_priority, e.priority), recent=_recent(m.recent, info),
+    )  # fmt: skip
+    return replace(s, seq=e.seq, ts=e.ts, messages=m)
+
+
+def _message_rejected(s: SwarmState, e: MessageRejected) -> SwarmState:
+    m = s.messages
+    info = MessageInfo(
+        seq=e.seq, ts=e.ts, sender=e.sender, to=e.to, type=e.type, priority=e.priority,
+        content=_cut(e.content), rejected=_cut(e.reason) or "rejected",
+    )  # fmt: skip
+    m = replace(m, seq=e.seq, rejected=m.rejected + 1, recent=_recent(m.recent, info))
+    return replace(s, seq=e.seq, ts=e.ts, messages=m)
+
+
+def _trust_changed(s: SwarmState, e: TrustChanged) -> SwarmState:
+    change = TrustChange(
+        seq=e.seq, ts=e.ts, agent=e.agent, old=e.old, new=e.new, reason=_cut(e.reason),
+        evidence_seq=e.evidence_seq,
+    )  # fmt: skip
+    trust = replace(s.trust, seq=e.seq, changes=(*s.trust.changes, change))
+    a = replace(_agent(s.team, e.agent), trust=e.new)
+    return replace(s, seq=e.seq, ts=e.ts, trust=trust, team=_with_agent(s.team, a, e.seq))
+
+
+def _review_opened(s: SwarmState, e: ReviewOpened) -> SwarmState:
+    r = ReviewState(
+        review_id=e.review_id, subject=_cut(e.subject), seq=e.seq, opened_ts=e.ts,
+        task_id=e.task_id, participants=e.participants,
+    )  # fmt: skip
+    d = replace(s.decisions, seq=e.seq, reviews={**s.decisions.reviews, e.review_id: r})
+    return replace(s, seq=e.seq, ts=e.ts, decisions=d)
+
+
+def _position_taken(s: SwarmState, e: PositionTaken) -> SwarmState:
+    r = s.decisions.reviews.get(e.review_id)
+    if r is None:
+        return replace(s, seq=e.seq, ts=e.ts)
+    r = replace(r, seq=e.seq, positions=r.positions + 1, rounds=max(r.rounds, e.round))
+    d = replace(s.decisions, seq=e.seq, reviews={**s.decisions.reviews, e.review_id: r})
+    return replace(s, seq=e.seq, ts=e.ts, decisions=d)
+
+
+def _round_closed(s: SwarmState, e: RoundClosed) -> SwarmState:
+    r = s.decisions.reviews.get(e.review_id)
+    if r is None:
+        return replace(s, seq=e.seq, ts=e.ts)
+    r = replace(
+        r, seq=e.seq, rounds=max(r.rounds, e.round), converged=e.converged,
+        rule=e.rule or r.rule,
+    )  # fmt: skip
+    d = replace(s.decisions, seq=e.seq, reviews={**s.decisions.reviews, e.review_id: r})
+    return replace(s, seq=e.seq, ts=e.ts, decisions=d)
+
+
+def _decision_made(s: SwarmState, e: DecisionMade) -> SwarmState:
+    rec = DecisionRecord(
+        seq=e.seq, ts=e.ts, decision_id=e.decision_id, subject=_cut(e.subject),
+        outcome=_cut(e.outcome), rule=e.rule, by=e.by, rationale=_cut(e.rationale),
+        dissent=e.dissent, controversy=_cut(e.controversy), review_id=e.review_id,
+        pending=e.pending,
+    )  # fmt: skip
+    d = replace(s.decisions, seq=e.seq, records=(*s.decisions.records, rec))
+    pending = s.team.pending
+    if e.pending:
+        p = PendingDecision(
+            decision_id=e.decision_id, subject=rec.subject, seq=e.seq, rationale=rec.rationale
+        )
+        pending = {**pending, e.decision_id: p}
+    elif e.decision_id in pending:
+        pending = {k: v for k, v in pending.items() if k != e.decision_id}
+    team = s.team if pending is s.team.pending else replace(s.team, seq=e.seq, pending=pending)
+    return replace(s, seq=e.seq, ts=e.ts, decisions=d, team=team)
+
+
+# Alerts and escalation
+
+
+def _settle(a: Alerts, seq: int) -> Alerts:
+    """Recompute the escalation level and whether an emergency is open."""
+    level = max((x.level for x in a.open.values()), default=0)
+    is_open = level >= 2 or any(x.level >= 3 and not x.acked for x in a.alerts.values())
+    since = (a.emergency_since or seq) if is_open else 0
+    return replace(
+        a, seq=seq, level=level, max_level=max(a.max_level, level), emergency_since=since
+    )
+
+
+def _detector_fired(s: SwarmState, e: DetectorFired) -> SwarmState:
+    a = replace(s.alerts, seq=e.seq, detectors=_bump(s.alerts.detectors, e.detector))
+    return replace(s, seq=e.seq, ts=e.ts, alerts=a)
+
+
+def _escalation_raised(s: SwarmState, e: EscalationRaised) -> SwarmState:
+    x = EscalationState(
+        escalation_id=e.escalation_id, seq=e.seq, ts=e.ts, level=e.level, rule=e.rule,
+        reason=_cut(e.reason), agent=e.agent, task_id=e.task_id, evidence=e.evidence,
+    )  # fmt: skip
+    a = _settle(replace(s.alerts, open={**s.alerts.open, e.escalation_id: x}), e.seq)
+    text = f"Escalation level {e.level} ({e.rule}): {x.reason}".rstrip(": ")
+    blockers = {**s.team.blockers, f"escalation:{e.escalation_id}": text}
+    team = replace(s.team, seq=e.seq, blockers=blockers)
+    return replace(s, seq=e.seq, ts=e.ts, alerts=a, team=team)
+
+
+def _escalation_resolved(s: SwarmState, e: EscalationResolved) -> SwarmState:
+    if e.escalation_id not in s.alerts.open:
+        return replace(s, seq=e.seq, ts=e.ts)
+    still = {k: v for k, v in s.alerts.open.items() if k != e.escalation_id}
+    a = _settle(replace(s.alerts, open=still, resolved=s.alerts.resolved + 1), e.seq)
+    key = f"escalation:{e.escalation_id}"
+    blockers = {k: v for k, v in s.team.blockers.items() if k != key}
+    team = replace(s.team, seq=e.seq, blockers=blockers)
+    return replace(s, seq=e.seq, ts=e.ts, alerts=a, team=team)
+
+
+def _alert_raised(s: SwarmState, e: AlertRaised) -> SwarmState:
+    if e.alert_id in s.alerts.alerts:
+        return replace(s, seq=e.seq, ts=e.ts)
+    x = AlertState(
+        alert_id=e.alert_id, seq=e.seq, ts=e.ts, level=e.level, rule=e.rule,
+        title=_cut(e.title), summary=_cut(e.summary), evidence=e.evidence,
+        actions=tuple(_cut(t) for t in e.actions), advice=tuple(_cut(t) for t in e.advice),
+        escalation_id=e.escalation_id,
+    )  # fmt: skip
+    a = _settle(replace(s.alerts, alerts={**s.alerts.alerts, e.alert_id: x}), e.seq)
+    return replace(s, seq=e.seq, ts=e.ts, alerts=a)
+
+
+def _alert_delivered(s: SwarmState, e: AlertDelivered) -> SwarmState:
+    x = s.alerts.alerts.get(e.alert_id)
+    if x is None:
+        return replace(s, seq=e.seq, ts=e.ts)
+    if e.ok:
+        if e.channel in x.delivered:
+            return replace(s, seq=e.seq, ts=e.ts)
+        x = replace(x, delivered=(*x.delivered, e.channel))
+    else:
+        x = replace(x, failed_deliveries=x.failed_deliveries + 1)
+    a = replace(s.alerts, seq=e.seq, alerts={**s.alerts.alerts, e.alert_id: x})
+    return replace(s, seq=e.seq, ts=e.ts, alerts=a)
+
+
+def _human_command(s: SwarmState, e: HumanCommand) -> SwarmState:
+    cmd = e.command.lower()
+    if cmd == "ack":
+        alerts = dict(s.alerts.alerts)
+        hit = False
+        for key, x in s.alerts.alerts.items():
+            if not x.acked and e.target in (x.alert_id, x.escalation_id, "all"):
+                alerts[key] = replace(x, acked=True, acked_by=e.actor, acked_seq=e.seq)
+                hit = True
+        if not hit:
+            return replace(s, seq=e.seq, ts=e.ts)
+        a = _settle(replace(s.alerts, alerts=alerts), e.seq)
+        return replace(s, seq=e.seq, ts=e.ts, alerts=a)
+    if cmd in ("pause", "resume"):
+        blockers = {k: v for k, v in s.team.blockers.items() if k != "human:pause"}
+        if cmd == "pause":
+            blockers["human:pause"] = f"Paused by {e.actor or 'a human'}: {e.text}".rstrip(": ")
+        team = replace(s.team, seq=e.seq, paused=cmd == "pause", blockers=blockers)
+        return replace(s, seq=e.seq, ts=e.ts, team=team)
+    return replace(s, seq=e.seq, ts=e.ts)
+
+
+def _note(s: SwarmState, e: Note) -> SwarmState:
+    notes = (*s.notes, NoteInfo(seq=e.seq, ts=e.ts, actor=e.actor, text=_cut(e.text)))
+    return replace(s, seq=e.seq, ts=e.ts, notes=notes[-MAX_NOTES:])
+
+
+_HANDLERS: dict[type, _Handler] = {
+    RunStarted: _run_started,
+    RunEnded: _run_ended,
+    ConfigLoaded: _config_loaded,
+    PhaseEntered: _phase_entered,
+    PhaseCompleted: _phase_completed,
+    AgentRegistered: _agent_registered,
+    AgentStatusChanged: _agent_status,
+    Heartbeat: _heartbeat,
+    TaskSubmitted: _task_submitted,
+    TaskRouted: _task_routed,
+    TaskBatched: _task_batched,
+    TaskClaimed: _task_claimed,
+    TaskStarted: _task_started,
+    TaskCompleted: _task_completed,
+    TaskFailed: _task_failed,
+    TaskTimedOut: _task_timed_out,
+    TaskCancelled: _task_cancelled,
+    ModelCallFinished: _model_call,
+    MessageSent: _message_sent,
+    MessageRejected: _message_rejected,
+    TrustChanged: _trust_changed,
+    CheckpointWritten: _checkpoint,
+    ReviewOpened: _review_opened,
+    PositionTaken: _position_taken,
+    RoundClosed: _round_closed,
+    DecisionMade: _decision_made,
+    DetectorFired: _detector_fired,
+    EscalationRaised: _escalation_raised,
+    EscalationResolved: _escalation_resolved,
+    AlertRaised: _alert_raised,
+    AlertDelivered: _alert_delivered,
+    CircuitOpened: _circuit_opened,
+    CircuitClosed: _circuit_closed,
+    HumanCommand: _human_command,
+    Note: _note,
+}
+
+
+def apply(state: SwarmState, event: Event | EventBase) -> SwarmState:
+    """Return the state after one event (events no projection uses only advance ``seq``)."""
+    handler = _HANDLERS.get(type(event))
+    if handler is None:
+        return replace(state, seq=event.seq, ts=event.ts)
+    return handler(state, event)
+
+
+def project(events: Iterable[Event | EventBase], state: SwarmState = EMPTY) -> SwarmState:
+    """Fold ``events`` into ``state``: ``project(a + b) == project(b, project(a))``."""
+    return reduce(apply, events, state)
