@@ -10,14 +10,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from swarmlog.cli import humancmds, initcmd, logcmds, routecmds
+from swarmlog.cli import humancmds, initcmd, logcmds, rendercmds, routecmds, runcmds
 from swarmlog.cli.common import COMMON, CommandModule
 from swarmlog.errors import SwarmlogError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Each module adds its sub-commands; order here is the order in --help.
-COMMANDS: list[CommandModule] = [initcmd, logcmds, humancmds, routecmds]
+COMMANDS: list[CommandModule] = [
+    initcmd,
+    runcmds,
+    logcmds,
+    rendercmds,
+    humancmds,
+    routecmds,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
