@@ -198,6 +198,7 @@ class AgentProcess:
         """Call the model until its reply validates (or the invalid-reply limit is reached)."""
         previous_error = ""
         text = ""
+        calls: list[EventBase] = []
         for _ in range(self.max_invalid + 1):
             prompt = render_prompt(
                 role=self.role,
@@ -208,8 +209,8 @@ class AgentProcess:
                 previous_error=previous_error,
             )
             outcome = await self.call_model(profile_name, profile, task, prompt)
-            self.append(outcome.events)
             if outcome.error:
+                self.append(outcome.events)
                 return [
                     TaskFailed(
                         task_id=task.task_id,
@@ -220,20 +221,16 @@ class AgentProcess:
                 ]
             text = outcome.text
             data, previous_error = parse_reply(task.task_kind, text)
+            events = list(outcome.events)
+            if data is None and events and isinstance(events[-1], ModelCallFinished):
+                # The call worked but its reply did not validate: record it as such.
+                events[-1] = msgspec.structs.replace(
+                    events[-1], outcome="invalid", error=previous_error, reply=text[:4000]
+                )
+            self.append(events)
+            calls += events
             if data is not None:
-                return self._results(task, data)
-            self.append(
-                [
-                    ModelCallFinished(
-                        model=profile_name,
-                        task_id=task.task_id,
-                        agent=self.agent,
-                        outcome="invalid",
-                        error=previous_error,
-                        reply=text[:4000],
-                    )
-                ]
-            )
+                return self._results(task, data, calls)
         return [
             TaskFailed(
                 task_id=task.task_id,
@@ -244,7 +241,9 @@ class AgentProcess:
             )
         ]
 
-    def _results(self, task: TaskView, data: dict[str, Any]) -> list[EventBase]:
+    def _results(
+        self, task: TaskView, data: dict[str, Any], calls: Sequence[EventBase] = ()
+    ) -> list[EventBase]:
         """Turn a validated reply into the events that record it."""
         out: list[EventBase] = []
         kind = task.task_kind
@@ -307,6 +306,9 @@ class AgentProcess:
                 attempt=task.attempt,
                 summary=summary[:2000],
                 output=data,
+                tokens_in=sum(getattr(c, "prompt_tokens", 0) for c in calls),
+                tokens_out=sum(getattr(c, "completion_tokens", 0) for c in calls),
+                cost=round(sum(getattr(c, "cost", 0.0) for c in calls), 6),
                 key=f"done:{self.ctx.run}:{task.task_id}",
             )
         )

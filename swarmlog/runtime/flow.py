@@ -137,7 +137,16 @@ def next_steps(view: FlowView, now: float, settings: FlowSettings) -> list[Event
     phase, it = ctx.phase, ctx.iteration
     tag = f"{phase}#{it}"
     steps = _PHASES[phase](view, run, it, tag, settings)
-    return out + steps
+    return out + [_with_role_capabilities(e, ctx.config) for e in steps]
+
+
+def _with_role_capabilities(event: EventBase, config: Mapping[str, Any]) -> EventBase:
+    """A role's tasks need the capabilities ``[agents.ROLE].capabilities`` lists (e.g. the
+    Director's tasks go only to a model tagged ``director``)."""
+    if not isinstance(event, TaskSubmitted) or event.capabilities:
+        return event
+    caps = config.get("agents", {}).get(event.role, {}).get("capabilities") or ()
+    return msgspec.structs.replace(event, capabilities=tuple(caps)) if caps else event
 
 
 def _enter(run: str, phase: str, it: int, settings: FlowSettings, reason: str) -> PhaseEntered:

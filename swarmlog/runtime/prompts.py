@@ -8,35 +8,22 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
 import jinja2
 
+from swarmlog.render import make_environment
 from swarmlog.runtime.board import Board, TaskView
 from swarmlog.runtime.context import RunContext
 from swarmlog.runtime.replies import reply_schema
 
-__all__ = ["context_summary", "packaged_templates", "render_prompt", "review_material"]
+__all__ = ["context_summary", "render_prompt", "review_material"]
 
 _CHARS_PER_TOKEN = 4
 
 
-def packaged_templates() -> Path:
-    """The templates shipped with swarmlog (inside the wheel, or the repo's templates/)."""
-    inside = Path(__file__).resolve().parent.parent / "templates"
-    if inside.is_dir():
-        return inside
-    return Path(__file__).resolve().parent.parent.parent / "templates"
-
-
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(packaged_templates()),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    return make_environment(None)
 
 
 def context_summary(ctx: RunContext, budget_tokens: int) -> str:

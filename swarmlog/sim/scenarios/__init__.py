@@ -224,7 +224,7 @@ SCENARIOS: dict[str, Scenario] = {
             reviews=(
                 {r: _pos("approve") for r in ("inspector", "refactorer", "architect", "director")},
             ),
-            faults={"gpu1": {"die_after_requests": 6}},
+            faults={"gpu1": {"die_at_s": 150.0}},
             max_iterations=1,
         ),
     )

@@ -1,0 +1,167 @@
+"""Sub-commands that run the team: run, agent, scheduler, monitor."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from swarmlog.cli.common import add_command, workspace
+from swarmlog.cli.initcmd import init_workspace
+from swarmlog.errors import UsageError
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        sub,
+        "run",
+        "start the team on a goal (or --resume a run after a crash)",
+        "swarmlog run --sim demo",
+        description="Start the scheduler, one process per agent role, the monitor and the "
+        "renderer, and supervise them until the run ends. Progress is printed as it happens; "
+        "the Markdown state is in memory/ and alerts/.",
+    )
+    p.add_argument("goal", nargs="?", help="what the team should achieve tonight")
+    p.add_argument(
+        "--sim",
+        metavar="SCENARIO",
+        help="run on the built-in simulated model servers (demo, outage, stuck, conflict)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the open run from the log")
+    p.add_argument("--config", help="config file (default: swarmlog.toml in the workspace)")
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.05,
+        help="with --sim: real seconds per simulated second (default 0.05)",
+    )
+    p.add_argument(
+        "--workers",
+        action="append",
+        default=[],
+        metavar="ROLE=N",
+        help="run N processes for a role (repeatable), e.g. builder=2",
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = add_command(
+        sub,
+        "agent",
+        "run one stateless agent process (started by 'swarmlog run')",
+        "swarmlog agent --role builder",
+    )
+    p.add_argument("--role", required=True, help="director, architect, scout, builder, …")
+    p.add_argument("--id", help="agent identity (default: the role)")
+    p.set_defaults(func=cmd_agent)
+
+    p = add_command(
+        sub,
+        "scheduler",
+        "run the scheduler process (started by 'swarmlog run')",
+        "swarmlog scheduler",
+    )
+    p.set_defaults(func=cmd_scheduler)
+
+    p = add_command(
+        sub,
+        "monitor",
+        "run the monitor: hardware and server samples, detectors, escalation, alert delivery",
+        "swarmlog monitor",
+    )
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
+    p.set_defaults(func=cmd_monitor)
+
+
+def _workers(specs: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for spec in specs:
+        role, _, count = spec.partition("=")
+        if not count.isdigit() or int(count) < 1:
+            raise UsageError(f"--workers {spec!r}: expected ROLE=N with N >= 1, e.g. builder=2")
+        out[role] = int(count)
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from swarmlog.config import load_config, parse_config
+    from swarmlog.runtime.supervisor import Supervisor
+
+    ws = workspace(args)
+    init_workspace(ws)
+    fleet = None
+    scenario_name = ""
+    if args.sim:
+        from swarmlog.sim.scenarios import get_scenario
+        from swarmlog.sim.scenarios.launch import start_fleet
+
+        scenario = get_scenario(args.sim)
+        scenario_name = scenario.name
+        fleet = start_fleet(scenario, time_scale=args.time_scale)
+        config_dict = parse_config(fleet.config, where=f"scenario {scenario.name}").to_event_dict()
+        goal = args.goal or scenario.goal
+        config_path = f"(simulated: {scenario.name})"
+        print(
+            f"simulated servers for scenario {scenario.name!r}: "
+            + ", ".join(f"{n} {s.url}" for n, s in sorted(fleet.servers.items())),
+            flush=True,
+        )
+    else:
+        path = Path(args.config) if args.config else ws.config
+        cfg = load_config(path)
+        config_dict = cfg.to_event_dict()
+        goal = args.goal or ""
+        config_path = str(path)
+        if not goal and not args.resume:
+            raise UsageError("run needs a GOAL (or --resume, or --sim SCENARIO)")
+    try:
+        supervisor = Supervisor(
+            ws,
+            goal=goal,
+            config=config_dict,
+            config_path=config_path,
+            scenario=scenario_name,
+            resume=args.resume,
+            workers=_workers(args.workers),
+        )
+        outcome = supervisor.run()
+    finally:
+        if fleet is not None:
+            fleet.stop()
+    _final_render(ws)
+    print(
+        f"run {outcome}. Read {ws.memory / 'team-state.md'}, {ws.memory / 'report.md'} and "
+        f"{ws.alerts}/",
+        flush=True,
+    )
+    return 0 if outcome not in ("failed", "interrupted") else 1
+
+
+def _final_render(ws: Any) -> None:
+    from swarmlog.cli import main
+
+    main(["--dir", str(ws.root), "render"])
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from swarmlog.runtime.process import serve_agent
+
+    serve_agent(workspace(args), args.role, args.id or args.role)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from swarmlog.runtime.process import serve_scheduler
+
+    outcome = serve_scheduler(workspace(args))
+    print(f"scheduler: run {outcome or 'stopped'}", file=sys.stderr)
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from swarmlog.runtime.monitor import serve_monitor
+
+    serve_monitor(workspace(args), interval_s=args.interval)
+    return 0

@@ -1,0 +1,164 @@
+"""The monitor process: samples hardware and model servers, runs the detectors and the escalation
+rules over the log, and delivers alerts (file first, then the log line, then webhooks).
+
+Every sample is appended before any rule reads it, and the rules are pure folds of the log
+(``escalation.pipeline.react``), so a replay reaches the same firings. Delivery runs in the
+background: a dead or slow webhook never holds up the team.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+from swarmlog.escalation.delivery import deliver
+from swarmlog.escalation.pipeline import EMPTY as EMERGENCY_EMPTY
+from swarmlog.escalation.pipeline import EmergencyState, react
+from swarmlog.escalation.settings import alert_settings, escalation_settings
+from swarmlog.events import AlertDelivered, AlertRaised, ConfigLoaded, Event, EventBase
+from swarmlog.hardware import Probe
+from swarmlog.log import FileLog
+from swarmlog.render import alert_path, make_environment, render_all
+from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
+from swarmlog.runtime.doorbell import Doorbell
+from swarmlog.servers import probe_server
+from swarmlog.state import EMPTY as STATE_EMPTY
+from swarmlog.state import SwarmState
+from swarmlog.state import apply as state_apply
+from swarmlog.workspace import Workspace, write_atomic
+
+__all__ = ["Monitor", "serve_monitor"]
+
+
+class Monitor:
+    """Watch the run; append what the rules conclude; tell the human."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        log: FileLog,
+        *,
+        interval_s: float = 5.0,
+        probe: Probe | None = None,
+        clock: Callable[[], float] = time.time,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.ws = ws
+        self.log = log
+        self.interval_s = interval_s
+        self.probe = probe or Probe()
+        self.clock = clock
+        self.client = client
+        self.ctx: RunContext = EMPTY_CONTEXT
+        self.emergency: EmergencyState = EMERGENCY_EMPTY
+        self.state: SwarmState = STATE_EMPTY
+        self.delivered: set[str] = set()
+        self._reader = log.reader(0)
+        self._stop = asyncio.Event()
+        self._deliveries: set[asyncio.Task[Any]] = set()
+        self._env = make_environment(ws)
+        self._settings = escalation_settings({})
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def append(self, events: Sequence[EventBase]) -> list[Event]:
+        stamped = [
+            msgspec.structs.replace(e, run=e.run or self.ctx.run, actor=e.actor or "monitor")
+            for e in events
+        ]
+        return self.log.append(stamped)
+
+    def step(self) -> list[AlertRaised]:
+        """Fold new events, append the rules' reactions; return alerts not yet delivered."""
+        alerts: list[AlertRaised] = []
+        while batch := self._reader.poll():
+            for event in batch:
+                self.ctx = apply_context(self.ctx, event)
+                if isinstance(event, ConfigLoaded):
+                    self._settings = escalation_settings(event.config.get("escalation") or {})
+                self.state = state_apply(self.state, event)
+                self.emergency, out = react(self.emergency, event, self._settings)
+                if out:
+                    self.append(out)
+                if isinstance(event, AlertDelivered) and event.channel == "file":
+                    self.delivered.add(event.alert_id)
+                if isinstance(event, AlertRaised):
+                    alerts.append(event)
+        return [a for a in alerts if a.alert_id not in self.delivered]
+
+    async def sample(self, client: httpx.AsyncClient) -> None:
+        """Append one hardware sample and one sample per configured model server."""
+        events: list[EventBase] = [self.probe.sample()]
+        seen: set[str] = set()
+        for profile in self.ctx.config.get("models", {}).values():
+            endpoint, api = str(profile.get("endpoint", "")), str(profile.get("api", "ollama"))
+            if not endpoint or endpoint in seen or api == "anthropic":
+                continue
+            seen.add(endpoint)
+            events.append(await probe_server(client, endpoint, "ollama" if api == "sim" else api))
+        self.append(events)
+
+    def _write_alert(self, alert: AlertRaised) -> Path:
+        rel = next(
+            (alert_path(a) for a in self.state.alerts.alerts.values() if a.seq == alert.seq), ""
+        )
+        files = render_all(self.state, self._env)
+        path = self.ws.root / rel
+        write_atomic(path, files[rel].encode("utf-8"))
+        return path
+
+    async def _deliver(self, alert: AlertRaised, client: httpx.AsyncClient) -> None:
+        hooks = alert_settings(self.ctx.config.get("alerts", {})).webhooks
+        await deliver(
+            alert,
+            write_file=self._write_alert,
+            webhooks=hooks,
+            client=client,
+            append=self.append,
+            run_log=self.ws.memory / "logs" / "run.log",
+            rng=random.Random(alert.seq),
+        )
+
+    async def run(self) -> None:
+        """Monitor until the run ends or ``stop()`` is called."""
+        client = self.client or httpx.AsyncClient(timeout=5.0)
+        next_sample = 0.0
+        try:
+            async with Doorbell(self.log.directory) as bell:
+                while not self._stop.is_set():
+                    for alert in self.step():
+                        self.delivered.add(alert.alert_id)
+                        task = asyncio.create_task(self._deliver(alert, client))
+                        self._deliveries.add(task)
+                        task.add_done_callback(self._deliveries.discard)
+                    if self.ctx.ended:
+                        break
+                    if self.ctx.run and time.monotonic() >= next_sample:
+                        next_sample = time.monotonic() + self.interval_s
+                        await self.sample(client)
+                    await bell.wait(min(self.interval_s, 1.0))
+            if self._deliveries:  # let alerts raised at the very end reach the human
+                await asyncio.wait(self._deliveries, timeout=10.0)
+        finally:
+            for task in self._deliveries:
+                task.cancel()
+            if self.client is None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+
+def serve_monitor(ws: Workspace, *, interval_s: float = 5.0) -> None:
+    """Run the monitor process until the run ends."""
+    from swarmlog.runtime.process import serve
+
+    log = FileLog(ws.events, create=False)
+    asyncio.run(serve(lambda: Monitor(ws, log, interval_s=interval_s)))
