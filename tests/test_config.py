@@ -1,0 +1,123 @@
+"""Config loading: the seed's example, defaults, errors naming file, key path and value."""
+
+from __future__ import annotations
+
+import pytest
+
+from swarmlog.cli import main
+from swarmlog.config import ConfigInvalid, config_digest, load_config
+from swarmlog.errors import ConfigError
+from swarmlog.routing.profile import parse_duration, router_config
+
+SEED = """
+[models.fast]
+endpoint = "http://localhost:8001/v1"
+model = "Qwen/Qwen3.5-1.5B"
+capabilities = ["syntax", "format", "lint"]
+
+[models.deep]
+endpoint = "http://localhost:8002/v1"
+model = "Qwen/Qwen3.5-32B"
+capabilities = ["architecture", "refactor", "security"]
+"""
+
+
+def test_seed_example_loads_as_written(tmp_path):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(SEED)
+    cfg = load_config(path)
+    assert cfg.models["fast"].api == "openai"  # endpoint ends in /v1
+    assert cfg.models["deep"].capabilities == ["architecture", "refactor", "security"]
+    assert cfg.limits.max_concurrent == 2
+    timeouts = {r: a.timeout_s for r, a in cfg.agents.items()}
+    assert timeouts == {
+        "director": 120,
+        "architect": 180,
+        "scout": 300,
+        "builder": 900,
+        "refactorer": 600,
+        "inspector": 600,
+        "scribe": 60,
+    }
+    assert cfg.agents["director"].priority == "highest"
+    assert cfg.agents["scribe"].priority == "low"
+
+
+def test_overrides_merge_with_role_defaults_and_costs_normalise(tmp_path):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(
+        SEED
+        + """
+cost_per_1k_tokens = 0.5
+keep_alive = "60m"
+parallel = 2
+[models.local]
+endpoint = "http://localhost:11434"
+model = "qwen3:32b"
+[agents.builder]
+model = "deep"
+[limits.batching]
+max_size = 4
+[escalation]
+anything = {goes = 1}
+"""
+    )
+    cfg = load_config(path)
+    assert cfg.models["local"].api == "ollama"
+    assert cfg.models["deep"].cost_per_1k_tokens.output == 0.5
+    assert cfg.agents["builder"].model == "deep"
+    assert cfg.agents["builder"].timeout_s == 900  # default kept
+    assert cfg.section("escalation") == {"anything": {"goes": 1}}
+    assert cfg.section("limits")["batching"]["max_size"] == 4
+    rc = router_config(cfg.to_event_dict())
+    deep = rc.profile("deep")
+    assert deep is not None and deep.keep_alive_s == 3600 and deep.slots == 2
+
+
+def test_errors_name_file_key_path_and_value(tmp_path):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(SEED + 'parallel = 0\ntypo_key = 1\n[agents.builder]\ntimeout_s = "soon"\n')
+    with pytest.raises(ConfigInvalid) as info:
+        load_config(path)
+    problems = info.value.problems
+    assert any(str(path) in p and "models.deep.parallel = 0" in p for p in problems)
+    assert any("models.deep.typo_key" in p and "unknown key" in p for p in problems)
+    assert any("agents.builder.timeout_s = 'soon'" in p for p in problems)
+
+
+def test_unknown_model_reference_and_missing_file(tmp_path):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(SEED + '[agents.scout]\nmodel = "huge"\n')
+    with pytest.raises(ConfigInvalid, match=r"agents\.scout\.model = 'huge'.*known: deep, fast"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "absent.toml")
+    assert load_config(tmp_path / "absent.toml", missing_ok=True).models == {}
+
+
+def test_digest_is_stable_and_sensitive(tmp_path):
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text(SEED)
+    b.write_text(SEED.replace('"lint"]', '"lint", "typecheck"]'))
+    assert config_digest(load_config(a)) == config_digest(load_config(a))
+    assert config_digest(load_config(a)) != config_digest(load_config(b))
+
+
+def test_parse_duration():
+    assert parse_duration("60m") == 3600
+    assert parse_duration(30) == 30
+    assert parse_duration("-1") == float("inf")
+    with pytest.raises(ValueError, match="'soon'"):
+        parse_duration("soon")
+
+
+def test_config_check_command(tmp_path, capsys):
+    (tmp_path / "swarmlog.toml").write_text(SEED)
+    assert main(["config", "check", "--dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("OK:")
+    (tmp_path / "swarmlog.toml").write_text(SEED + "parallel = -3\n")
+    assert main(["config", "check", "--dir", str(tmp_path)]) == 1
+    assert "models.deep.parallel = -3" in capsys.readouterr().out
+    (tmp_path / "swarmlog.toml").write_text("[models\n")
+    assert main(["config", "check", "--dir", str(tmp_path), "--json"]) == 1
+    assert "not valid TOML" in capsys.readouterr().out
