@@ -357,3 +357,17 @@ def test_redaction() -> None:
     text = redact_text(f"ConnectError: cannot reach {url} (pw123, s3cret)", url)
     for secret in ("pw123", "s3cret", "abcd1234efgh", "bob"):
         assert secret not in text
+
+
+def test_human_commands_take_effect_when_folded_before_the_monitor_reacts() -> None:
+    run = Run()
+    run.add(RunStarted(goal="g", budget_tokens=1), ModelCallFinished(model="m", prompt_tokens=5))
+    assert breakers.is_halted(run.state.breakers)
+    for command, directive in (("pause", "paused"), ("resume", "run"), ("abort", "aborting")):
+        cmd = HumanCommand(command=command, seq=100)
+        assert team_directive(levels.apply(run.esc, cmd)) == directive
+    resumed = breakers.apply(run.state.breakers, HumanCommand(command="resume", seq=100))
+    assert not breakers.is_halted(resumed)
+    out = run.add(HumanCommand(command="resume"))
+    assert [c.scope for c in kinds(out, CircuitClosed)] == ["run"]
+    assert len(kinds(out, EscalationResolved)) == 1

@@ -101,6 +101,9 @@ def _apply(state: BreakerState, event: Event | EventBase) -> BreakerState:
             return replace(state, levels=levels)
         case HumanCommand(command="abort"):
             return replace(state, aborted=True)
+        case HumanCommand(command="resume") if not state.aborted:
+            # Effective when folded; the circuit_closed events that follow only record it.
+            return replace(state, circuits={})
         case CircuitOpened(scope="phase" | "run"):
             circuit = OpenCircuit(
                 scope=event.scope, target=event.target, reason=event.reason, seq=event.seq
@@ -175,8 +178,8 @@ def _react(before: BreakerState, state: BreakerState, event: Event | EventBase) 
         case HumanCommand(command="resume"):
             if state.aborted:
                 return []
-            return _close(state, "phase", "the human resumed", run) + _close(
-                state, "run", "the human resumed", run
+            return _close(before, "phase", "the human resumed", run) + _close(
+                before, "run", "the human resumed", run
             )
         case EscalationResolved():
             if state.aborted or any(level >= 3 for level in state.levels.values()):

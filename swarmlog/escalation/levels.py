@@ -206,21 +206,7 @@ def _apply(state: EscalationState, event: Event | EventBase) -> EscalationState:
                 next_escalation=nxt,
             )
         case EscalationResolved():
-            if event.escalation_id not in state.open:
-                return state
-            status = "acked" if event.by == "human" else "resolved"
-            alerts = {
-                a.alert_id: replace(a, status=status, closed_by=event.by, closed_seq=event.seq)
-                if a.escalation_id == event.escalation_id and a.status == "open"
-                else a
-                for a in state.alerts.values()
-            }
-            return replace(
-                state,
-                open={k: v for k, v in state.open.items() if k != event.escalation_id},
-                by_subject={k: v for k, v in state.by_subject.items() if v != event.escalation_id},
-                alerts=alerts,
-            )
+            return _close(state, event.escalation_id, event.by, event.seq)
         case AlertRaised():
             nxt = max(state.next_alert, _number(event.alert_id) + 1)
             prior_alert = state.alerts.get(event.alert_id)
@@ -243,18 +229,43 @@ def _apply(state: EscalationState, event: Event | EventBase) -> EscalationState:
         case HumanCommand(command="pause"):
             return replace(state, paused=True)
         case HumanCommand(command="resume"):
+            # The human's word takes effect when the fold sees it; the monitor's
+            # escalation_resolved events that follow only record it.
+            for eid in [e for e, esc in state.open.items() if esc.level >= 3]:
+                state = _close(state, eid, "human", event.seq)
             return replace(state, paused=False)
+        case HumanCommand(command="abort"):
+            return replace(state, aborted=True)
         case HumanCommand(command="ack"):
             target = event.target
+            for eid in _ack_targets(state, target):
+                state = _close(state, eid, "human", event.seq)
             alerts = {
                 a.alert_id: replace(a, status="acked", closed_by="human", closed_seq=event.seq)
-                if a.status == "open"
-                and (target in ("all", a.alert_id, a.escalation_id) or not target)
+                if a.status == "open" and target in ("", "all", a.alert_id, a.escalation_id)
                 else a
                 for a in state.alerts.values()
             }
             return replace(state, alerts=alerts)
     return state
+
+
+def _close(state: EscalationState, eid: str, by: str, seq: int) -> EscalationState:
+    if eid not in state.open:
+        return state
+    status = "acked" if by == "human" else "resolved"
+    alerts = {
+        a.alert_id: replace(a, status=status, closed_by=by, closed_seq=seq)
+        if a.escalation_id == eid and a.status == "open"
+        else a
+        for a in state.alerts.values()
+    }
+    return replace(
+        state,
+        open={k: v for k, v in state.open.items() if k != eid},
+        by_subject={k: v for k, v in state.by_subject.items() if v != eid},
+        alerts=alerts,
+    )
 
 
 def project(events: Iterable[Event], state: EscalationState = EMPTY) -> EscalationState:
