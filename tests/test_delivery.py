@@ -263,3 +263,53 @@ def test_backoff_doubles_and_caps() -> None:
     delays = [backoff_delay(n, 1.0, 5.0, rng) for n in range(1, 6)]
     ceilings = [1, 2, 4, 5, 5]
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+
+
+@pytest.mark.parametrize("server_up", [True, False])
+async def test_outage_alert_reaches_file_log_and_webhook(
+    tmp_path: Path, hook: Hook, dead_port: int, server_up: bool
+) -> None:
+    """From a hardware sample in the log to an alert file and a webhook, through the pipeline."""
+    from swarmlog.escalation import pipeline
+    from swarmlog.events import HardwareSampled, RunStarted
+    from swarmlog.log import FileLog
+
+    log = FileLog(tmp_path / "memory" / "events", sync="none")
+    sink = Sink(tmp_path)
+    url = hook.url("/ntfy-topic") if server_up else f"http://127.0.0.1:{dead_port}/x"
+    hooks = [Webhook(name="phone", url=url, kind="ntfy", max_attempts=2, timeout_s=1.0)]
+    log.append(
+        [RunStarted(goal="g", run="outage"), HardwareSampled(ram_percent=99.0, run="outage")]
+    )
+    state, reader, alerts = pipeline.EMPTY, log.reader(), []
+    while batch := reader.poll():
+        for event in batch:
+            state, out = pipeline.react(state, event)
+            stored = log.append(out) if out else []
+            alerts += [e for e in stored if isinstance(e, AlertRaised)]
+    assert [(a.level, a.rule) for a in alerts] == [(3, "memory")]
+
+    async with httpx.AsyncClient() as client:
+        await deliver(
+            alerts[0],
+            write_file=sink.write_file,
+            webhooks=hooks,
+            client=client,
+            append=log.append,
+            stderr=sink.stderr,
+            sleep=sink.sleep,
+        )
+    assert sink.path.exists()
+    records = [e for e in log.read() if isinstance(e, AlertDelivered)]
+    log.close()
+    got = [(r.channel, r.attempt, r.ok) for r in records]
+    if server_up:
+        assert got == [("file", 1, True), ("log", 1, True), ("webhook:phone", 1, True)]
+        assert len(hook.requests) == 1 and b"memory use" in hook.requests[0]["body"]
+    else:
+        assert got == [
+            ("file", 1, True),
+            ("log", 1, True),
+            ("webhook:phone", 1, False),
+            ("webhook:phone", 2, False),
+        ]
