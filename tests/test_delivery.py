@@ -313,3 +313,20 @@ async def test_outage_alert_reaches_file_log_and_webhook(
             ("webhook:phone", 1, False),
             ("webhook:phone", 2, False),
         ]
+
+
+def test_announce_prints_every_escalation_line(tmp_path: Path) -> None:
+    from swarmlog.escalation.delivery import announce
+    from swarmlog.events import EscalationRaised, Note, RunEnded
+
+    err = io.StringIO()
+    run_log = tmp_path / "run.log"
+    raised = EscalationRaised(escalation_id="E1", level=1, rule="stuck_calls", reason="r", run="n")
+    assert announce(raised, run_log=run_log, stderr=err) == (
+        "ESCALATE level=1 rule=stuck_calls run=n seq=0 r"
+    )
+    assert announce(Note(text="x"), run_log=run_log, stderr=err) is None
+    announce(RunEnded(outcome="aborted", run="n"), run_log=run_log, stderr=err)
+    lines = run_log.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["ESCALATE", "ABORT"]
+    assert err.getvalue().splitlines() == lines

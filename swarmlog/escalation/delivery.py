@@ -24,7 +24,7 @@ from swarmlog.escalation.levels import alert_line
 from swarmlog.escalation.settings import Webhook, redact_text, redact_url
 from swarmlog.events import AlertDelivered, AlertRaised, EventBase
 
-__all__ = ["backoff_delay", "deliver", "webhook_request"]
+__all__ = ["announce", "backoff_delay", "deliver", "webhook_request"]
 
 _NTFY_PRIORITY = {1: "2", 2: "3", 3: "4", 4: "5"}  # min, low, default, high, max(urgent)
 _ERROR_WIDTH = 300
@@ -89,6 +89,25 @@ def webhook_request(alert: AlertRaised, hook: Webhook) -> dict[str, Any]:
     }
 
 
+def announce(
+    event: EventBase, *, run_log: Path | None = None, stderr: TextIO | None = None
+) -> str | None:
+    """Print an escalation's greppable line (EMERGENCY/ESCALATE/ABORT) to stderr and the run log.
+
+    Returns the line, or None for events that have none. The runtime calls this for every
+    ``escalation_raised`` and an aborted ``run_ended``; ``deliver`` calls it for each alert.
+    """
+    line = alert_line(event)
+    if line is None:
+        return None
+    print(line, file=stderr or sys.stderr, flush=True)
+    if run_log is not None:
+        run_log.parent.mkdir(parents=True, exist_ok=True)
+        with run_log.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    return line
+
+
 async def deliver(
     alert: AlertRaised,
     *,
@@ -142,13 +161,8 @@ async def deliver(
         record("file", False, error=f"{type(exc).__name__}: {exc}")
 
     # 2. The greppable line: stderr and the run's log file.
-    line = alert_line(alert) or f"EMERGENCY level={alert.level} rule={alert.rule} run={alert.run}"
     try:
-        print(line, file=stderr or sys.stderr, flush=True)
-        if run_log is not None:
-            run_log.parent.mkdir(parents=True, exist_ok=True)
-            with run_log.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+        announce(alert, run_log=run_log, stderr=stderr)
         record("log", True)
     except Exception as exc:
         record("log", False, error=f"{type(exc).__name__}: {exc}")
