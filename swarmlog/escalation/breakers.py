@@ -130,6 +130,8 @@ def step(state: BreakerState, event: Event | EventBase) -> tuple[BreakerState, l
     before = state
     state = apply(state, event)
     out = _react(before, state, event)
+    if event.ts:  # stamp reactions with their trigger's time so a replay derives the same events
+        out = [replace(e, ts=event.ts) for e in out]
     for transition in out:
         state = _apply(state, transition)
     return state, out

@@ -287,6 +287,8 @@ def step(
     before = state
     state = apply(state, event)
     out = _react(before, state, event, settings)
+    if event.ts:  # stamp reactions with their trigger's time so a replay derives the same events
+        out = [replace(e, ts=event.ts) for e in out]
     for reaction in out:
         state = _apply(state, reaction)
     return state, out
