@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from swarmlog.errors import SwarmlogError
+from swarmlog.escalation import levels
 from swarmlog.events import (
     AgentRegistered,
     AgentStatusChanged,
@@ -39,6 +40,7 @@ from swarmlog.log import FileLog
 from swarmlog.runtime.board import EMPTY_BOARD, Board, TaskView, apply_board, claimable
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.doorbell import Doorbell
+from swarmlog.runtime.flow import is_emergency_task, team_may_work
 from swarmlog.runtime.prompts import render_prompt
 from swarmlog.runtime.replies import parse_reply
 from swarmlog.runtime.tools import ToolError, run_tests, write_files
@@ -88,6 +90,7 @@ class AgentProcess:
         self.exit_when_done = exit_when_done
         self.board: Board = EMPTY_BOARD
         self.ctx: RunContext = EMPTY_CONTEXT
+        self.esc: levels.EscalationState = levels.EMPTY
         self._reader = log.reader(0)
         self._stop = asyncio.Event()
 
@@ -101,6 +104,7 @@ class AgentProcess:
             for event in batch:
                 self.board = apply_board(self.board, event)
                 self.ctx = apply_context(self.ctx, event)
+                self.esc = levels.apply(self.esc, event)
 
     def append(self, events: Sequence[EventBase]) -> list[Event]:
         stamped = [_with_envelope(e, run=self.ctx.run, actor=self.agent) for e in events]
@@ -121,17 +125,20 @@ class AgentProcess:
         async with Doorbell(self.log.directory) as bell:
             while not self._stop.is_set():
                 self.catch_up()
-                if self.ctx.ended or self.ctx.abort:
+                directive = levels.team_directive(self.esc)
+                if self.ctx.ended or directive == "aborting":
                     break
-                task = None if self.ctx.paused else self._pick()
+                task = self._pick(emergency_only=not team_may_work(self.esc))
                 if task is not None and self._claim(task):
                     await self._work(self.board.tasks[task.task_id])
                     continue
                 await bell.wait(self.idle_wait_s)
         self.append([AgentStatusChanged(agent=self.agent, status="stopped")])
 
-    def _pick(self) -> TaskView | None:
+    def _pick(self, *, emergency_only: bool) -> TaskView | None:
         tasks = claimable(self.board, self.role, self.clock())
+        if emergency_only:
+            tasks = [t for t in tasks if is_emergency_task(t.task_id)]
         return tasks[0] if tasks else None
 
     def _claim(self, task: TaskView) -> bool:

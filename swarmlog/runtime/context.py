@@ -1,7 +1,8 @@
 """What every runtime process needs to know about the run, folded from the log.
 
-The config in force, the goal, the phase, Scribe's latest summary and the human's last word all
-come from events, so a restarted process knows exactly what its predecessor knew.
+The config in force, the goal, the phase and Scribe's latest summaries come from events, so a
+restarted process knows exactly what its predecessor knew. (Whether the team may work, the human's
+pause and abort included, is the escalation fold's ``team_directive``.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from swarmlog.events import (
     CheckpointWritten,
     ConfigLoaded,
     Event,
-    HumanCommand,
     PhaseCompleted,
     PhaseEntered,
     RunEnded,
@@ -42,8 +42,6 @@ class RunContext(msgspec.Struct, frozen=True, kw_only=True):
     phase_since: float = 0.0
     phases_done: tuple[str, ...] = ()
     summaries: tuple[str, ...] = ()  # Scribe's checkpoint summaries, oldest first
-    paused: bool = False
-    abort: bool = False
 
 
 EMPTY_CONTEXT = RunContext()
@@ -77,12 +75,6 @@ def apply_context(ctx: RunContext, event: Event) -> RunContext:
             return replace(ctx, seq=event.seq, phases_done=(*ctx.phases_done, event.phase))
         case CheckpointWritten():
             return replace(ctx, seq=event.seq, summaries=(*ctx.summaries, event.summary)[-8:])
-        case HumanCommand(command="pause"):
-            return replace(ctx, seq=event.seq, paused=True)
-        case HumanCommand(command="resume"):
-            return replace(ctx, seq=event.seq, paused=False)
-        case HumanCommand(command="abort"):
-            return replace(ctx, seq=event.seq, abort=True)
         case RunEnded():
             return replace(ctx, seq=event.seq, ended=True, outcome=event.outcome)
     return replace(ctx, seq=event.seq)

@@ -7,6 +7,8 @@ means wait), and a task no configured model could ever serve fails at once with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from swarmlog.errors import NoRouteAvailable, QueueFull
 from swarmlog.events import Event, EventBase, TaskFailed, TaskRouted, TaskSubmitted
 from swarmlog.routing import EMPTY, RouterState, apply, choose_route
@@ -27,9 +29,13 @@ class Dispatcher:
         if isinstance(event, TaskSubmitted):
             self.submitted[event.task_id] = event
 
-    def next_decision(self, board: Board) -> EventBase | None:
+    def next_decision(
+        self, board: Board, *, only: Callable[[str], bool] | None = None
+    ) -> EventBase | None:
         """The next ``task_routed`` (or ``task_failed`` for an unroutable task), if any."""
         for task in ready_to_route(board):
+            if only is not None and not only(task.task_id):
+                continue
             submitted = self.submitted.get(task.task_id)
             if submitted is None:
                 continue

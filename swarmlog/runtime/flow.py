@@ -18,8 +18,10 @@ from typing import Any
 
 import msgspec
 
+from swarmlog.escalation import levels
 from swarmlog.events import (
     DecisionMade,
+    EscalationResolved,
     EventBase,
     PhaseCompleted,
     PhaseEntered,
@@ -34,7 +36,14 @@ from swarmlog.runtime.context import RunContext
 from swarmlog.team import reviews as team_reviews
 from swarmlog.team.settings import TeamSettings
 
-__all__ = ["FlowSettings", "FlowView", "next_steps"]
+__all__ = [
+    "EMERGENCY_PREFIXES",
+    "FlowSettings",
+    "FlowView",
+    "is_emergency_task",
+    "next_steps",
+    "team_may_work",
+]
 
 WORKERS = ("architect", "scout", "builder", "refactorer", "inspector")
 CRITICS = ("inspector", "refactorer", "architect")
@@ -62,6 +71,7 @@ class FlowView(msgspec.Struct, frozen=True, kw_only=True):
     board: Board
     ctx: RunContext
     reviews: team_reviews.ReviewState
+    escalation: levels.EscalationState = levels.EMPTY
     trust: Mapping[str, float] = msgspec.field(default_factory=dict)
     team: TeamSettings = msgspec.field(default_factory=TeamSettings)
 
@@ -124,14 +134,18 @@ def next_steps(view: FlowView, now: float, settings: FlowSettings) -> list[Event
         )
         for t in expired_leases(board, now)
     ]
-    if ctx.abort:
+    directive = levels.team_directive(view.escalation)
+    if directive == "aborting":
         live = [t for t in board.tasks.values() if t.status not in FINISHED]
         out += [
-            TaskCancelled(task_id=t.task_id, reason="aborted by a human", key=f"cancel:{t.task_id}")
+            TaskCancelled(task_id=t.task_id, reason="run aborted", key=f"cancel:{run}:{t.task_id}")
             for t in live
         ]
-        out.append(RunEnded(outcome="aborted", reason="human abort", key=f"end:{run}"))
+        out.append(RunEnded(outcome="aborted", reason="escalation level 4", key=f"end:{run}"))
         return out
+    out += _emergencies(view, run)
+    if not team_may_work(view.escalation):
+        return out  # paused, in an emergency meeting, or waiting for a human
     if not ctx.phase:
         return [*out, _enter(run, "planning", 0, settings, "run started")]
     phase, it = ctx.phase, ctx.iteration
@@ -472,6 +486,79 @@ def _final(view: FlowView, run: str, approved: bool) -> list[EventBase]:
     lessons = board.tasks["final"].output.get("lessons", [])
     reason = "; ".join(str(x) for x in lessons) if isinstance(lessons, list) else ""
     return [RunEnded(outcome=outcome, reason=reason, key=f"end:{run}")]
+
+
+EMERGENCY_PREFIXES = ("mediate-", "dump-", "brief-")
+
+
+def team_may_work(esc: levels.EscalationState) -> bool:
+    """Whether regular work goes on: not paused, no emergency meeting (level 2), no level 3."""
+    return levels.team_directive(esc) == "run" and esc.level < 2
+
+
+def is_emergency_task(task_id: str) -> bool:
+    """Emergency work (mediation, state dump, human summary) goes on while the team is paused."""
+    return task_id.startswith(EMERGENCY_PREFIXES)
+
+
+def _emergencies(view: FlowView, run: str) -> list[EventBase]:
+    """The seed's responses to levels 2 and 3 (guide §4), as tasks for the Director and Scribe.
+
+    Level 2: an emergency meeting; the Director mediates and the escalation is resolved with the
+    Director's call. Level 3: Scribe writes a full state dump and the Director a human-readable
+    summary; the escalation stays open until a human acks or resumes. (Level 1 is the
+    supervisor's: it restarts the agent.)
+    """
+    board = view.board
+    out: list[EventBase] = []
+    for esc in sorted(view.escalation.open.values(), key=lambda e: e.seq):
+        eid = esc.escalation_id
+        if esc.level == 2:
+            task_id = f"mediate-{eid}"
+            task = board.tasks.get(task_id)
+            if task is None:
+                out.append(
+                    _task(
+                        run,
+                        task_id,
+                        f"Emergency meeting on {eid} ({esc.rule})",
+                        "checkpoint_decide",
+                        "director",
+                        f"emergency#{eid}",
+                        parent=task_id,
+                        prompt=f"Level 2: {esc.reason}\nMediate: continue, revise or escalate.",
+                    )
+                )
+            elif task.status in FINISHED:
+                call = str(task.output.get("decision", "continue")) if task.output else "failed"
+                why = str(task.output.get("rationale", "")) if task.output else task.error
+                out.append(
+                    EscalationResolved(
+                        escalation_id=eid,
+                        resolution=f"the director mediated: {call}. {why}".strip(),
+                        by="director",
+                        key=f"resolve:{run}:{eid}:{task_id}",
+                    )
+                )
+        elif esc.level == 3:
+            for task_id, title, kind, role in (
+                (f"dump-{eid}", "Full state dump", "checkpoint_summary", "scribe"),
+                (f"brief-{eid}", "Summary for the human", "summary", "director"),
+            ):
+                if task_id not in board.tasks:
+                    out.append(
+                        _task(
+                            run,
+                            task_id,
+                            f"{title} ({eid}: {esc.rule})",
+                            kind,
+                            role,
+                            f"emergency#{eid}",
+                            parent=task_id,
+                            prompt=f"Level 3: {esc.reason}\nThe team waits for a human.",
+                        )
+                    )
+    return out
 
 
 _PHASES = {

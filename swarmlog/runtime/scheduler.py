@@ -15,13 +15,20 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from swarmlog.errors import SeqConflict
+from swarmlog.escalation import levels
 from swarmlog.events import Event, EventBase
 from swarmlog.log import FileLog
 from swarmlog.runtime.board import EMPTY_BOARD, Board, apply_board
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.dispatch import Dispatcher
 from swarmlog.runtime.doorbell import Doorbell
-from swarmlog.runtime.flow import FlowSettings, FlowView, next_steps
+from swarmlog.runtime.flow import (
+    FlowSettings,
+    FlowView,
+    is_emergency_task,
+    next_steps,
+    team_may_work,
+)
 from swarmlog.team import reviews as team_reviews
 from swarmlog.team import trust as team_trust
 from swarmlog.team.settings import TeamSettings
@@ -50,6 +57,7 @@ class Scheduler:
         self.reviews: team_reviews.ReviewState = team_reviews.EMPTY
         self.trust: team_trust.TrustState = team_trust.EMPTY
         self.team = team or TeamSettings()
+        self.esc: levels.EscalationState = levels.EMPTY
         self.dispatch = Dispatcher()
         self._reader = log.reader(0)
         self._pending_trust: list[EventBase] = []
@@ -67,6 +75,7 @@ class Scheduler:
         self.board = apply_board(self.board, event)
         self.ctx = apply_context(self.ctx, event)
         self.reviews = team_reviews.apply(self.reviews, event)
+        self.esc = levels.apply(self.esc, event)
         self.dispatch.observe(event)
         self._pending_trust.extend(team_trust.trust_events(self.trust, event, self.team))
         self.trust = team_trust.apply(self.trust, event)
@@ -94,6 +103,7 @@ class Scheduler:
             reviews=self.reviews,
             trust=self.trust.scores,
             team=self.team,
+            escalation=self.esc,
         )
         decided += next_steps(view, now, self.settings)
         appended = False
@@ -101,11 +111,10 @@ class Scheduler:
             stored = self.append(decided)
             # Keys the log already held come back as the stored events: nothing new happened.
             appended = any(e.seq > self.board.seq for e in stored)
-        if not self.ctx.paused:
-            appended = self._route_one() or appended
-        return appended
+        emergency_only = not team_may_work(self.esc)
+        return self._route_one(emergency_only=emergency_only) or appended
 
-    def _route_one(self, attempts: int = 20) -> bool:
+    def _route_one(self, *, emergency_only: bool = False, attempts: int = 20) -> bool:
         """Append the next routing decision, made on exactly the log it follows.
 
         The append names the last seq the decision saw (optimistic concurrency): if any other
@@ -114,7 +123,9 @@ class Scheduler:
         """
         for _ in range(attempts):
             self.catch_up()
-            decision = self.dispatch.next_decision(self.board)
+            decision = self.dispatch.next_decision(
+                self.board, only=is_emergency_task if emergency_only else None
+            )
             if decision is None:
                 return False
             try:

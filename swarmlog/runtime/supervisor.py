@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from swarmlog.errors import SwarmlogError
-from swarmlog.events import ConfigLoaded, Note, RunStarted
+from swarmlog.escalation import levels
+from swarmlog.events import AgentStatusChanged, ConfigLoaded, DetectorFired, Event, Note, RunStarted
 from swarmlog.log import FileLog
 from swarmlog.runtime.board import EMPTY_BOARD, FINISHED, Board, apply_board, in_flight_by_model
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context, project_context
@@ -190,13 +191,16 @@ class Supervisor:
         reader = self.log.reader(0)
         board: Board = EMPTY_BOARD
         ctx: RunContext = EMPTY_CONTEXT
+        esc: levels.EscalationState = levels.EMPTY
         started = time.monotonic()
         try:
             while not self._stopping:
                 for event in reader.poll():
                     board = apply_board(board, event)
                     ctx = apply_context(ctx, event)
-                self._progress(board, ctx)
+                    esc = levels.apply(esc, event)
+                    self._recover(event)
+                self._progress(board, ctx, esc)
                 if ctx.run == run and ctx.ended:
                     break
                 if stop_after_s is not None and time.monotonic() - started > stop_after_s:
@@ -224,6 +228,27 @@ class Supervisor:
                 child.next_start = 0.0
                 child.start({**env, "SWARMLOG_AGENT": child.name})
 
+    def _recover(self, event: Event) -> None:
+        """Level 1 (seed guide §4): the supervisor restarts the agent a detector caught."""
+        if not (isinstance(event, DetectorFired) and event.level == 1 and event.agent):
+            return
+        child = next((c for c in self.children if c.name == event.agent), None)
+        if child is None or child.proc is None or child.proc.poll() is not None:
+            return
+        self._say(f"level 1 ({event.detector}): restarting {child.name}")
+        child.proc.terminate()
+        self.log.append(
+            [
+                AgentStatusChanged(
+                    agent=event.agent,
+                    status="restarted",
+                    detail=f"level-1 recovery: {event.message}"[:200],
+                    run=event.run,
+                    actor="supervisor",
+                )
+            ]
+        )
+
     def _on_signal(self, signum: int, frame: object) -> None:
         self._stopping = True
 
@@ -248,12 +273,13 @@ class Supervisor:
 
     # Progress
 
-    def _progress(self, board: Board, ctx: RunContext) -> None:
+    def _progress(self, board: Board, ctx: RunContext, esc: levels.EscalationState) -> None:
         tasks = board.tasks.values()
         done = sum(1 for t in tasks if t.status in FINISHED)
         flight = ", ".join(f"{m}:{n}" for m, n in sorted(in_flight_by_model(board).items()) if m)
         phase = f"{ctx.phase}#{ctx.iteration}" if ctx.phase else "starting"
-        state = " PAUSED" if ctx.paused else ""
+        directive = levels.team_directive(esc)
+        state = "" if directive == "run" else f" {directive.upper().replace('_', ' ')}"
         line = f"[{phase}]{state} tasks {done}/{len(board.tasks)} in flight {flight or '-'}"
         if line != self._last_progress:
             self._last_progress = line

@@ -207,11 +207,17 @@ SCENARIOS: dict[str, Scenario] = {
             goal="Add authentication to the service",
             profiles=_STANDARD_PROFILES,
             agents={"director": "director"},
-            plan=_PLAN[:1],
+            plan=tuple(
+                {**_PLAN[0], "id": name, "title": f"Implement the {name} module"}
+                for name in ("auth", "session", "tokens")
+            ),
             reviews=(
                 {r: _pos("approve") for r in ("inspector", "refactorer", "architect", "director")},
             ),
-            failures={"w-auth": "ImportError: cannot import name 'jwt' from 'auth'"},
+            failures={
+                f"w-{name}": "ImportError: cannot import name 'jwt' from 'auth'"
+                for name in ("auth", "session", "tokens")
+            },
             max_iterations=1,
         ),
         Scenario(
