@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nats_fixtures import nats_log_factory, nats_server  # noqa: F401 - the "nats" store
 
 from swarmlog.log import FileLog, MemoryLog
 
@@ -31,14 +32,16 @@ def anyio_backend() -> str:
 FIXED_TS = 1_795_000_000.0
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "nats"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryLog | FileLog]:
     """Every ``EventLog`` backend, so one contract suite runs against each (clock fixed)."""
     log: MemoryLog | FileLog
     if request.param == "memory":
         log = MemoryLog(clock=lambda: FIXED_TS)
-    else:
+    elif request.param == "file":
         log = FileLog(tmp_path / "events", clock=lambda: FIXED_TS)
+    else:  # a fresh stream on a real nats-server (skips when it is not installed)
+        log = request.getfixturevalue("nats_log_factory")(clock=lambda: FIXED_TS)
     try:
         yield log
     finally:

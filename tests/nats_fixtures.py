@@ -75,7 +75,7 @@ class NatsServer:
     def _config(self) -> Path:
         lines = [
             f'server_name: "{self.name}"',
-            'listen: "127.0.0.1:%d"' % self.port,
+            f'listen: "127.0.0.1:{self.port}"',
             f'jetstream {{ store_dir: "{self.store}" }}',
         ]
         if self.cluster_port is not None:
@@ -91,7 +91,7 @@ class NatsServer:
     def start(self, timeout: float = 10.0) -> None:
         """Start the server and wait until it accepts connections."""
         self.store.mkdir(parents=True, exist_ok=True)
-        log = open(self.store.with_suffix(".log"), "ab")  # noqa: SIM115 - the child keeps it
+        log = open(self.store.with_suffix(".log"), "ab")
         try:
             self.proc = subprocess.Popen(
                 [self.binary, "-c", str(self._config())],

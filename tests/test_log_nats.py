@@ -15,16 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from nats_fixtures import (  # noqa: F401 - fixtures
-    NatsServer,
-    nats_log_factory,
-    nats_server,
-    require_nats_server,
-    start_cluster,
-)
+from nats_fixtures import NatsServer, free_port, require_nats_server, start_cluster
 
 from swarmlog.errors import LogCorrupt, LogError, SeqConflict, UsageError
-from swarmlog.events import Note, TaskClaimed, TaskSubmitted
+from swarmlog.events import Note, TaskSubmitted
 from swarmlog.log import FileLog
 from swarmlog.log.framing import frame
 from swarmlog.log.nats import NatsLog, archive_to_files, parse_nats_url
@@ -105,8 +99,6 @@ def test_open_log_picks_nats_for_a_url(nats_server: NatsServer) -> None:
 
 def test_unreachable_server_is_a_clear_log_error() -> None:
     require_nats_server()
-    from nats_fixtures import free_port
-
     port = free_port()
     t0 = time.monotonic()
     with pytest.raises(LogError, match=f"cannot connect to NATS at nats://127.0.0.1:{port}/S"):
@@ -269,3 +261,262 @@ def test_verify_reports_a_damaged_record(nats_log_factory: Factory) -> None:
     assert report.problems[0].path.endswith("#2")  # the second message
     with pytest.raises(LogCorrupt):
         list(log.read())
+
+
+# Many processes, one stream
+
+_WRITER = """
+import sys
+from swarmlog.events import Note
+from swarmlog.log.nats import NatsLog
+url, stream, wid, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+log = NatsLog(url, stream, timeout_s=20)
+for i in range(n):
+    size = 1 + i % 3
+    evs = log.append([Note(text=f"{wid}-{i}-{j}") for j in range(size)])
+    print(" ".join(str(e.seq) for e in evs), flush=True)
+log.close()
+"""
+
+
+def test_eight_writer_processes_get_dense_unique_seqs_and_atomic_batches(
+    nats_server: NatsServer, nats_log_factory: Factory
+) -> None:
+    log = nats_log_factory()
+    procs = [_run_py(_WRITER, nats_server.url, log.target.stream, f"w{w}", "25") for w in range(8)]
+    outs = _wait_all(procs)
+    acked = [[int(s) for s in line.split()] for out in outs for line in out.split("\n") if line]
+    events = list(log.read())
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert len(events) == 8 * sum(1 + i % 3 for i in range(25)) == sum(len(b) for b in acked)
+    texts = [e.text for e in events if isinstance(e, Note)]
+    assert len(set(texts)) == len(texts)
+    by_seq = {e.seq: e for e in events}
+    for batch in acked:  # each batch is contiguous and holds one writer's append, in order
+        assert batch == list(range(batch[0], batch[0] + len(batch)))
+        owner = {by_seq[s].text.rsplit("-", 1)[0] for s in batch}  # type: ignore[union-attr]
+        assert len(owner) == 1
+    assert log.verify().ok
+
+
+_KEYED = """
+import sys
+from swarmlog.events import Note
+from swarmlog.log.nats import NatsLog
+url, stream, wid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+log = NatsLog(url, stream, timeout_s=20)
+order = list(range(20)) if wid % 2 else list(reversed(range(20)))
+for i in order:
+    (ev,) = log.append([Note(text=f"from {wid}", key=f"task-{i}")])
+    print(f"task-{i} {ev.seq}", flush=True)
+log.close()
+"""
+
+
+def test_idempotency_keys_hold_across_processes(
+    nats_server: NatsServer, nats_log_factory: Factory
+) -> None:
+    log = nats_log_factory()
+    procs = [_run_py(_KEYED, nats_server.url, log.target.stream, str(w)) for w in range(6)]
+    outs = _wait_all(procs)
+    answers: dict[str, set[int]] = {}
+    for out in outs:
+        for line in out.split("\n"):
+            if line:
+                key, seq = line.split()
+                answers.setdefault(key, set()).add(int(seq))
+    events = list(log.read())
+    assert sorted(e.key or "" for e in events) == sorted(f"task-{i}" for i in range(20))
+    by_key = {e.key: e.seq for e in events}
+    assert answers == {k: {s} for k, s in by_key.items()}  # every process got the stored event
+
+
+# Failures
+
+
+def _append_in_background(
+    log: NatsLog, n: int, acked: list[int], errors: list[BaseException]
+) -> threading.Thread:
+    def run() -> None:
+        try:
+            for i in range(n):
+                acked.extend(e.seq for e in log.append([Note(text=f"bg-{i}")]))
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["restart", "crash"])
+def test_server_restart_mid_run_keeps_every_acknowledged_event(tmp_path: Path, crash: bool) -> None:
+    server = NatsServer(tmp_path / "store")
+    server.start()
+    log = NatsLog(server.url, "restart", timeout_s=15)
+    try:
+        acked: list[int] = []
+        errors: list[BaseException] = []
+        t = _append_in_background(log, 300, acked, errors)
+        _wait_for(lambda: len(acked) >= 100)
+        server.kill() if crash else server.stop()
+        time.sleep(0.2)
+        server.start()
+        t.join(30)
+        assert not t.is_alive() and not errors
+        events = list(log.read())
+        assert [e.seq for e in events] == list(range(1, 301)) == acked
+        assert sorted(e.text for e in events) == sorted(f"bg-{i}" for i in range(300))  # type: ignore[union-attr]
+        assert log.verify().ok
+    finally:
+        log.close()
+        server.stop()
+
+
+def test_three_node_cluster_survives_a_killed_node_and_recovers_from_lost_quorum(
+    tmp_path: Path,
+) -> None:
+    nodes = start_cluster(tmp_path)
+    urls = [n.url for n in nodes]
+    log = None
+    try:
+        log = NatsLog(urls, "r3", replicas=3, timeout_s=20)
+        acked: list[int] = []
+        errors: list[BaseException] = []
+        t = _append_in_background(log, 200, acked, errors)
+        _wait_for(lambda: len(acked) >= 50, timeout=20)
+        info = log._call(log._js_info("r3"))
+        leader = next(
+            n for n in nodes if info.cluster is not None and n.name == info.cluster.leader
+        )
+        leader.kill()  # the stream's leader dies during appends: the other two keep quorum
+        t.join(40)
+        assert not t.is_alive() and not errors
+        assert acked == list(range(1, 201))
+
+        second = next(n for n in nodes if n is not leader)
+        second.kill()  # one node of three left: no quorum, a clear error in bounded time
+        log.timeout_s = 2.0
+        t0 = time.monotonic()
+        with pytest.raises(LogError, match="no quorum"):
+            log.append([Note(text="while down")])
+        assert time.monotonic() - t0 < 10
+
+        leader.start()
+        second.start()
+        log.timeout_s = 30.0
+        (after,) = log.append([Note(text="after recovery", key="after")])
+        events = list(log.read())
+        seqs = [e.seq for e in events]
+        assert seqs == list(range(1, len(events) + 1))
+        texts = [e.text for e in events if isinstance(e, Note)]
+        assert len(set(texts)) == len(texts)  # the failed append was stored at most once
+        assert set(texts) >= {f"bg-{i}" for i in range(200)} | {"after recovery"}
+        assert after == events[-1] and log.verify().ok
+    finally:
+        if log is not None:
+            log.close()
+        for node in nodes:
+            node.stop()
+
+
+# Hosts that share nothing but the stream
+
+_DIRECTOR = """
+import sys, threading
+from swarmlog.events import TaskClaimed, TaskSubmitted
+from swarmlog.log.select import open_log
+log = open_log(sys.argv[1], timeout_s=20)
+for i in range(6):
+    log.append([TaskSubmitted(task_id=f"t{i}", title=f"task {i}", actor="director")])
+claimed = {}
+stop = threading.Event()
+for ev in log.subscribe(stop=stop, poll_s=0.05):
+    if isinstance(ev, TaskClaimed):
+        claimed.setdefault(ev.task_id, ev.agent)
+        if len(claimed) == 6:
+            stop.set()
+print(" ".join(f"{t}={a}" for t, a in sorted(claimed.items())), flush=True)
+log.close()
+"""
+
+_AGENT = """
+import sys, threading
+from swarmlog.events import TaskClaimed, TaskSubmitted
+from swarmlog.log.select import open_log
+url, me = sys.argv[1], sys.argv[2]
+log = open_log(url, timeout_s=20)
+won, seen = [], set()
+stop = threading.Event()
+for ev in log.subscribe(stop=stop, poll_s=0.05):
+    if isinstance(ev, TaskSubmitted):
+        claim = TaskClaimed(task_id=ev.task_id, agent=me, lease_until=ev.ts + 60,
+                            key=f"claim-{ev.task_id}")
+        (stored,) = log.append([claim])
+        if stored.agent == me:
+            won.append(ev.task_id)
+    if isinstance(ev, TaskClaimed):
+        seen.add(ev.task_id)
+        if len(seen) == 6:
+            stop.set()
+print(" ".join(won), flush=True)
+log.close()
+"""
+
+
+def test_processes_in_separate_folders_cooperate_through_the_stream_alone(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    url = f"{nats_server.url}/coop_{os.getpid()}"
+    homes = [tmp_path / name for name in ("director", "agent-a", "agent-b")]
+    for home in homes:
+        home.mkdir()
+    agents = [
+        _run_py(_AGENT, url, name, cwd=home)
+        for name, home in zip(("a", "b"), homes[1:], strict=True)
+    ]
+    director = _run_py(_DIRECTOR, url, cwd=homes[0])
+    (summary,) = _wait_all([director])
+    won = _wait_all(agents)
+    claims = dict(pair.split("=") for pair in summary.split())
+    assert sorted(claims) == [f"t{i}" for i in range(6)]
+    for name, out in zip(("a", "b"), won, strict=True):  # each task went to exactly one agent
+        assert sorted(out.split()) == sorted(t for t, a in claims.items() if a == name)
+    assert all(not any(home.iterdir()) for home in homes)  # nothing shared through folders
+
+
+# Archive
+
+
+def test_archive_copies_the_stream_into_verifiable_segments(
+    tmp_path: Path, nats_log_factory: Factory
+) -> None:
+    log = nats_log_factory()
+    log.append(_notes(5))
+    log.append([TaskSubmitted(task_id="t1", title="x", key="k"), Note(text="é ünïcode")])
+    folder = tmp_path / "memory" / "events"
+    assert archive_to_files(log, folder, segment_bytes=300) == 7
+    archived = FileLog(folder, create=False)
+    assert archived.verify().ok and archived.verify().segments >= 2
+    assert list(archived.read()) == list(log.read())
+    raw = b"".join(p.read_bytes() for p in sorted(folder.glob("*.ndjson")))
+    assert raw == b"".join(frame(e) for e in log.read())  # byte-compatible records
+    assert all(p.stat().st_mode & 0o222 == 0 for p in folder.glob("*.ndjson"))  # sealed
+
+    log.append(_notes(3, prefix="more"))
+    assert archive_to_files(log, folder) == 3  # incremental
+    assert archive_to_files(log, folder) == 0
+    assert list(FileLog(folder).read()) == list(log.read())
+    assert FileLog(folder).verify().ok
+
+    other = nats_log_factory()
+    other.append(_notes(9, prefix="other"))
+    with pytest.raises(LogError, match="does not hold"):
+        archive_to_files(other, folder)

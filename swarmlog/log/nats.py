@@ -67,7 +67,7 @@ from swarmlog.errors import LogCorrupt, LogError, SeqConflict, UsageError
 from swarmlog.events import Event, EventBase, decode
 from swarmlog.log.file import SEGMENT_SUFFIX, list_segments
 from swarmlog.log.framing import check_line, decode_lines, frame, line_seq
-from swarmlog.log.protocol import Problem, VerifyReport
+from swarmlog.log.protocol import Problem, RepairReport, VerifyReport
 
 __all__ = ["NatsLog", "NatsReader", "NatsTarget", "archive_to_files", "parse_nats_url"]
 
@@ -656,6 +656,14 @@ class NatsLog:
     def verify(self) -> VerifyReport:
         """Check every message: checksums, decoding, dense seq, and no stream gaps."""
         return self._call(self._verify(), timeout=None if self._closed else 3600)
+
+    def repair(self) -> RepairReport:
+        """Report that there is nothing to cut: JetStream stores each message whole or not at all.
+
+        Damage inside a stored message (``verify`` lists it) is not a torn tail; restore the
+        stream from a replica or a backup.
+        """
+        return RepairReport(removed_bytes=0, saved_to="", segment=self.target.display)
 
     async def _verify(self) -> VerifyReport:
         info = await self._retrying(
