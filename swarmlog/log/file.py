@@ -254,9 +254,14 @@ class FileLog:
     def _write_all(self, data: bytes) -> None:
         before = self._size
         try:
-            written = os.write(self._seg_fd, data)
-            if written != len(data):
-                raise OSError(errno.ENOSPC, "short write (disk full?)")
+            view = memoryview(data)
+            while view:
+                # A short write (disk full, a signal) is retried so that the error, if any, is
+                # the real one: ENOSPC, EFBIG, EROFS, …
+                written = os.write(self._seg_fd, view)
+                if written <= 0:
+                    raise OSError(errno.EIO, "write returned no progress")
+                view = view[written:]
         except OSError as exc:
             self._undo_write(before)
             raise LogError(
@@ -562,8 +567,8 @@ class FileReader:
         self._first = 0
         self._offset = 0
         self._line_no = 0
-        self._fh: object = None
         self._started = False
+        self._known: list[tuple[int, Path]] = []  # segments seen at the last listing
 
     @property
     def position(self) -> int:
@@ -571,7 +576,7 @@ class FileReader:
         return max(self.next_seq - 1, self.after)
 
     def _start(self) -> bool:
-        segments = list_segments(self.directory)
+        segments = self._known = list_segments(self.directory)
         if not segments:
             return False
         target = self.after + 1
@@ -645,12 +650,21 @@ class FileReader:
             if not self._advance():
                 return out
 
+    def _newer_segment(self) -> tuple[int, Path] | None:
+        """Return the segment after the current one, listing the folder only when needed."""
+        for _ in range(2):
+            for first, path in self._known:
+                if first > self._first:
+                    return first, path
+            self._known = list_segments(self.directory)
+        return None
+
     def _check_unsealed_tail(self, rechecked: bool) -> bool:
         """Return True to read again when a newer segment exists (so ours should be whole).
 
         A record still incomplete after that second read sits in a sealed segment: damage.
         """
-        if not any(first > self._first for first, _ in list_segments(self.directory)):
+        if self._newer_segment() is None:
             return False
         if rechecked:
             raise LogCorrupt(
@@ -660,25 +674,26 @@ class FileReader:
 
     def _advance(self) -> bool:
         """Move to the next segment if the current one is sealed by a newer one."""
-        for first, path in list_segments(self.directory):
-            if first > self._first:
-                # A newer segment exists, so ours is final: but records may have been appended
-                # to it after our last read and before the roll. Read those first.
-                assert self._path is not None
-                if os.stat(self._path).st_size > self._offset:
-                    return True
-                if first != self.next_seq:
-                    raise LogCorrupt(
-                        str(path),
-                        1,
-                        f"segment starts at seq {first} but the previous one ended at "
-                        f"seq {self.next_seq - 1}",
-                    )
-                self._first, self._path = first, path
-                self._offset = 0
-                self._line_no = 0
-                return True
-        return False
+        newer = self._newer_segment()
+        if newer is None:
+            return False
+        # A newer segment exists, so ours is final: but records may have been appended to it
+        # after our last read and before the roll. Read those first.
+        assert self._path is not None
+        if os.stat(self._path).st_size > self._offset:
+            return True
+        first, path = newer
+        if first != self.next_seq:
+            raise LogCorrupt(
+                str(path),
+                1,
+                f"segment starts at seq {first} but the previous one ended at "
+                f"seq {self.next_seq - 1}",
+            )
+        self._first, self._path = first, path
+        self._offset = 0
+        self._line_no = 0
+        return True
 
 
 # Whole-folder checks (used by verify and repair; they read every byte)
