@@ -407,6 +407,7 @@ class MessageRejected(EventBase, frozen=True, tag="message_rejected"):
     priority: str = "NORMAL"
     content: str = ""
     phase: str = ""
+    msg_id: str = ""  # the refused message's id (issue 6)
 
 
 class TrustChanged(EventBase, frozen=True, tag="trust_changed"):

@@ -15,10 +15,23 @@ from swarmlog.cli.common import (
     iso,
     open_log,
     wants_json,
+    workspace,
 )
+from swarmlog.config import load_config
 from swarmlog.errors import EventDecodeError, UsageError
 from swarmlog.escalation.levels import alert_line
-from swarmlog.events import ALL_KINDS, ENCODER, Event, EventBase, Note, decode, kind_of
+from swarmlog.events import (
+    ALL_KINDS,
+    ENCODER,
+    Event,
+    EventBase,
+    MessageSent,
+    Note,
+    decode,
+    kind_of,
+)
+from swarmlog.team.messaging import AppendableLog, admit
+from swarmlog.team.settings import team_settings
 
 __all__ = ["alert_line", "format_event", "parse_event", "register"]
 
@@ -85,6 +98,8 @@ def parse_event(obj: Any, *, where: str = "") -> EventBase:
         if field in obj:
             raise EventDecodeError(f"{prefix}'{field}' is assigned by the log; remove it")
     obj.setdefault("actor", actor_identity())
+    if kind == "message_sent":  # the sender is the appending process (issue 6)
+        obj.setdefault("sender", actor_identity())
     try:
         return decode(ENCODER.encode(obj))
     except msgspec.ValidationError as exc:
@@ -108,9 +123,9 @@ def cmd_append(args: argparse.Namespace) -> int:
             if not raw.strip():
                 continue
             event = parse_event(_load_json(raw, f"stdin line {n}"), where=f"stdin line {n}")
-            stored = log.append([event], expected_seq=expect)
-            expect = None if expect is None else stored[-1].seq
-            _print_appended(args, stored[0])
+            stored = _append_one(args, log, event, expect)
+            expect = None if expect is None else stored.seq
+            _print_appended(args, stored)
         return 0
     if not args.kind:
         raise UsageError("append needs KIND [JSON] or --stdin; see 'swarmlog append --help'")
@@ -118,9 +133,18 @@ def cmd_append(args: argparse.Namespace) -> int:
     if not isinstance(fields, dict):
         raise EventDecodeError(f"fields must be a JSON object, got {args.fields!r:.60}")
     event = parse_event({**fields, "kind": args.kind})
-    stored = log.append([event], expected_seq=args.expect_seq)
-    _print_appended(args, stored[0])
+    _print_appended(args, _append_one(args, log, event, args.expect_seq))
     return 0
+
+
+def _append_one(
+    args: argparse.Namespace, log: AppendableLog, event: EventBase, expected_seq: int | None
+) -> Event:
+    """Append one event; a message_sent must pass the team's topology first (issue 6)."""
+    if isinstance(event, MessageSent):
+        team = team_settings(load_config(workspace(args).config, missing_ok=True).team)
+        return admit(log, event, actor_identity(), settings=team, expected_seq=expected_seq)
+    return log.append([event], expected_seq=expected_seq)[0]
 
 
 def _print_appended(args: argparse.Namespace, event: Event) -> None:

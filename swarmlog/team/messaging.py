@@ -72,6 +72,7 @@ def judge(
         reason = check_message(identity, to, msg_type, priority, phase, settings.topology)
     if reason is not None:
         return MessageRejected(
+            msg_id=event.msg_id,
             sender=identity,
             to=event.to,
             type=event.type,

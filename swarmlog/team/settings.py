@@ -129,8 +129,7 @@ def _peer_rules() -> tuple[TopologyRule, ...]:
             reason="builder, refactorer and inspector talk to each other during review phases",
         )
         for a in _PEERS
-        for b in _PEERS
-        if a != b
+        for b in _PEERS  # b == a too: two builders (builder-1, builder-2) are peers
     )
 
 
