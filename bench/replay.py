@@ -59,11 +59,8 @@ from swarmlog.events import (
     TrustChanged,
 )
 from swarmlog.log import FileLog
-try:
-    from swarmlog.render import make_environment, render_team_state
-    from swarmlog.snapshot import load_state, write_snapshot
-except ImportError:
-    pass
+from swarmlog.render import make_environment, render_team_state
+from swarmlog.snapshot import load_state, write_snapshot
 from swarmlog.state import EMPTY, apply, project
 
 AGENTS = ("architect", "scout", "builder", "builder-2", "refactorer", "inspector", "scribe")
@@ -100,106 +97,288 @@ def synthetic_night(n: int, *, seed: int = 7, t0: float = 1_790_000_000.0) -> It
             next_task += 1
             tid = f"T{next_task:06d}"
             model = rng.choice(MODELS)
-            yield ev(TaskSubmitted(ts=ts, run=run, actor="director", task_id=tid,
-                                   title=f"{rng.choice(KINDS)} module {next_task % 97}",
-                                   task_kind=rng.choice(KINDS), role=agent.split("-")[0]))
-            cands = tuple(CandidateScore(model=m, score=rng.random(), expected_s=rng.random() * 60)
-                          for m in MODELS)
-            yield ev(TaskRouted(ts=ts, run=run, actor="scheduler", task_id=tid, model=model,
-                                candidates=cands))
-            yield ev(TaskClaimed(ts=ts, run=run, actor=agent, task_id=tid, agent=agent,
-                                 lease_until=ts + 60))
-            yield ev(TaskStarted(ts=ts, run=run, actor=agent, task_id=tid, agent=agent,
-                                 model=model))
+            yield ev(
+                TaskSubmitted(
+                    ts=ts,
+                    run=run,
+                    actor="director",
+                    task_id=tid,
+                    title=f"{rng.choice(KINDS)} module {next_task % 97}",
+                    task_kind=rng.choice(KINDS),
+                    role=agent.split("-")[0],
+                )
+            )
+            cands = tuple(
+                CandidateScore(model=m, score=rng.random(), expected_s=rng.random() * 60)
+                for m in MODELS
+            )
+            yield ev(
+                TaskRouted(
+                    ts=ts, run=run, actor="scheduler", task_id=tid, model=model, candidates=cands
+                )
+            )
+            yield ev(
+                TaskClaimed(
+                    ts=ts, run=run, actor=agent, task_id=tid, agent=agent, lease_until=ts + 60
+                )
+            )
+            yield ev(
+                TaskStarted(ts=ts, run=run, actor=agent, task_id=tid, agent=agent, model=model)
+            )
             active[tid] = {"agent": agent, "model": model, "left": rng.randint(2, 12)}
         elif active and r < 0.45:
             tid = rng.choice(sorted(active))
             info = active[tid]
             agent, model = str(info["agent"]), str(info["model"])
             if rng.random() < 0.55:
-                yield ev(Heartbeat(ts=ts, run=run, actor=agent, agent=agent, task_id=tid,
-                                   lease_until=ts + 60))
+                yield ev(
+                    Heartbeat(
+                        ts=ts, run=run, actor=agent, agent=agent, task_id=tid, lease_until=ts + 60
+                    )
+                )
             else:
                 ms = rng.lognormvariate(8, 0.6)
-                yield ev(ModelCallFinished(ts=ts, run=run, actor=agent, model=model, task_id=tid,
-                                           agent=agent, total_ms=ms, ttft_ms=ms / 10,
-                                           prompt_tokens=rng.randint(200, 4000),
-                                           completion_tokens=rng.randint(50, 800),
-                                           outcome="ok" if rng.random() < 0.95 else "timeout"))
+                yield ev(
+                    ModelCallFinished(
+                        ts=ts,
+                        run=run,
+                        actor=agent,
+                        model=model,
+                        task_id=tid,
+                        agent=agent,
+                        total_ms=ms,
+                        ttft_ms=ms / 10,
+                        prompt_tokens=rng.randint(200, 4000),
+                        completion_tokens=rng.randint(50, 800),
+                        outcome="ok" if rng.random() < 0.95 else "timeout",
+                    )
+                )
                 info["left"] = int(str(info["left"])) - 1
                 if int(str(info["left"])) <= 0:
                     del active[tid]
                     free.append(agent)
                     x = rng.random()
                     if x < 0.9:
-                        yield ev(TaskCompleted(ts=ts, run=run, actor=agent, task_id=tid,
-                                               agent=agent, summary="done; tests pass",
-                                               tokens_in=rng.randint(500, 9000),
-                                               tokens_out=rng.randint(100, 2000)))
+                        yield ev(
+                            TaskCompleted(
+                                ts=ts,
+                                run=run,
+                                actor=agent,
+                                task_id=tid,
+                                agent=agent,
+                                summary="done; tests pass",
+                                tokens_in=rng.randint(500, 9000),
+                                tokens_out=rng.randint(100, 2000),
+                            )
+                        )
                     elif x < 0.97:
-                        yield ev(TaskFailed(ts=ts, run=run, actor=agent, task_id=tid, agent=agent,
-                                            error="reply failed validation"))
+                        yield ev(
+                            TaskFailed(
+                                ts=ts,
+                                run=run,
+                                actor=agent,
+                                task_id=tid,
+                                agent=agent,
+                                error="reply failed validation",
+                            )
+                        )
                     else:
-                        yield ev(TaskTimedOut(ts=ts, run=run, actor="scheduler", task_id=tid,
-                                              agent=agent, lease_until=ts))
+                        yield ev(
+                            TaskTimedOut(
+                                ts=ts,
+                                run=run,
+                                actor="scheduler",
+                                task_id=tid,
+                                agent=agent,
+                                lease_until=ts,
+                            )
+                        )
         elif r < 0.65:
-            yield ev(Heartbeat(ts=ts, run=run, actor=rng.choice(AGENTS),
-                               agent=rng.choice(AGENTS)))
+            yield ev(Heartbeat(ts=ts, run=run, actor=rng.choice(AGENTS), agent=rng.choice(AGENTS)))
         elif r < 0.80:
-            gpus = (GpuSample(index=0, name="H100", mem_total=80 << 30,
-                              mem_used=rng.randint(20, 70) << 30, util_gpu=rng.randint(0, 100)),)
-            yield ev(HardwareSampled(ts=ts, run=run, actor="monitor", host="box", gpus=gpus,
-                                     ram_percent=rng.random() * 100))
+            gpus = (
+                GpuSample(
+                    index=0,
+                    name="H100",
+                    mem_total=80 << 30,
+                    mem_used=rng.randint(20, 70) << 30,
+                    util_gpu=rng.randint(0, 100),
+                ),
+            )
+            yield ev(
+                HardwareSampled(
+                    ts=ts,
+                    run=run,
+                    actor="monitor",
+                    host="box",
+                    gpus=gpus,
+                    ram_percent=rng.random() * 100,
+                )
+            )
         elif r < 0.88:
-            yield ev(ModelServerSampled(ts=ts, run=run, actor="monitor",
-                                        endpoint="http://127.0.0.1:11434", running=len(active)))
-        elif r < 0.96:
+            yield ev(
+                ModelServerSampled(
+                    ts=ts,
+                    run=run,
+                    actor="monitor",
+                    endpoint="http://127.0.0.1:11434",
+                    running=len(active),
+                )
+            )
+        elif r < 0.975:
             a = rng.choice(AGENTS)
-            yield ev(MessageSent(ts=ts, run=run, actor=a, msg_id=f"m{count}", sender=a,
-                                 to="director", type=rng.choice(("STATUS", "REQUEST", "RESPONSE")),
-                                 content=f"progress report {count}"))
-        elif r < 0.97:
+            yield ev(
+                MessageSent(
+                    ts=ts,
+                    run=run,
+                    actor=a,
+                    msg_id=f"m{count}",
+                    sender=a,
+                    to="director",
+                    type=rng.choice(("STATUS", "REQUEST", "RESPONSE")),
+                    content=f"progress report {count}",
+                )
+            )
+        elif r < 0.99:
             a = rng.choice(AGENTS)
-            yield ev(AgentStatusChanged(ts=ts, run=run, actor=a, agent=a,
-                                        status=rng.choice(("idle", "working", "paused"))))
+            yield ev(
+                AgentStatusChanged(
+                    ts=ts,
+                    run=run,
+                    actor=a,
+                    agent=a,
+                    status=rng.choice(("idle", "working", "paused")),
+                )
+            )
         else:
             k = rng.randrange(1000)
             if k < 300:
                 a = rng.choice(AGENTS)
                 old = rng.randint(3, 9)
-                yield ev(TrustChanged(ts=ts, run=run, actor="director", agent=a, old=old,
-                                      new=old + rng.choice((-1, 1)), reason="review outcome"))
+                yield ev(
+                    TrustChanged(
+                        ts=ts,
+                        run=run,
+                        actor="director",
+                        agent=a,
+                        old=old,
+                        new=old + rng.choice((-1, 1)),
+                        reason="review outcome",
+                    )
+                )
             elif k < 500:
                 rid = f"R{count}"
-                yield ev(ReviewOpened(ts=ts, run=run, actor="director", review_id=rid,
-                                      subject="auth module", participants=AGENTS[:4]))
+                yield ev(
+                    ReviewOpened(
+                        ts=ts,
+                        run=run,
+                        actor="director",
+                        review_id=rid,
+                        subject="auth module",
+                        participants=AGENTS[:4],
+                    )
+                )
                 for a in AGENTS[:4]:
-                    yield ev(PositionTaken(ts=ts, run=run, actor=a, review_id=rid, agent=a,
-                                           round=1, stance="approve"))
-                yield ev(RoundClosed(ts=ts, run=run, actor="director", review_id=rid, round=1,
-                                     converged=True, rule="unanimous"))
-                yield ev(DecisionMade(ts=ts, run=run, actor="director", decision_id=f"D{count}",
-                                      subject="merge auth refactor", outcome="approve",
-                                      rule="unanimous", review_id=rid))
+                    yield ev(
+                        PositionTaken(
+                            ts=ts,
+                            run=run,
+                            actor=a,
+                            review_id=rid,
+                            agent=a,
+                            round=1,
+                            stance="approve",
+                        )
+                    )
+                yield ev(
+                    RoundClosed(
+                        ts=ts,
+                        run=run,
+                        actor="director",
+                        review_id=rid,
+                        round=1,
+                        converged=True,
+                        rule="unanimous",
+                    )
+                )
+                yield ev(
+                    DecisionMade(
+                        ts=ts,
+                        run=run,
+                        actor="director",
+                        decision_id=f"D{count}",
+                        subject="merge auth refactor",
+                        outcome="approve",
+                        rule="unanimous",
+                        review_id=rid,
+                    )
+                )
             elif k < 600:
-                yield ev(CheckpointWritten(ts=ts, run=run, actor="scribe",
-                                           checkpoint_id=f"C{count}", trigger="milestone",
-                                           summary="steady progress", next_trigger="review"))
+                yield ev(
+                    CheckpointWritten(
+                        ts=ts,
+                        run=run,
+                        actor="scribe",
+                        checkpoint_id=f"C{count}",
+                        trigger="milestone",
+                        summary="steady progress",
+                        next_trigger="review",
+                    )
+                )
             elif k < 640:
                 phase = PHASES[phase_i % 4]
-                yield ev(PhaseCompleted(ts=ts, run=run, actor="scheduler", phase=phase,
-                                        iteration=phase_i // 4))
+                yield ev(
+                    PhaseCompleted(
+                        ts=ts, run=run, actor="scheduler", phase=phase, iteration=phase_i // 4
+                    )
+                )
                 phase_i += 1
-                yield ev(PhaseEntered(ts=ts, run=run, actor="scheduler",
-                                      phase=PHASES[phase_i % 4], iteration=phase_i // 4))
+                yield ev(
+                    PhaseEntered(
+                        ts=ts,
+                        run=run,
+                        actor="scheduler",
+                        phase=PHASES[phase_i % 4],
+                        iteration=phase_i // 4,
+                    )
+                )
             elif k < 660:
                 eid, aid = f"E{count}", f"A{count}"
-                yield ev(DetectorFired(ts=ts, run=run, actor="monitor", detector="stuck_agent",
-                                       level=2, agent="scout", value=700, threshold=600))
-                yield ev(EscalationRaised(ts=ts, run=run, actor="monitor", escalation_id=eid,
-                                          level=2, rule="stuck_agent", agent="scout"))
-                yield ev(AlertRaised(ts=ts, run=run, actor="monitor", alert_id=aid, level=3,
-                                     rule="stuck_agent", title="scout stuck", escalation_id=eid))
+                yield ev(
+                    DetectorFired(
+                        ts=ts,
+                        run=run,
+                        actor="monitor",
+                        detector="stuck_agent",
+                        level=2,
+                        agent="scout",
+                        value=700,
+                        threshold=600,
+                    )
+                )
+                yield ev(
+                    EscalationRaised(
+                        ts=ts,
+                        run=run,
+                        actor="monitor",
+                        escalation_id=eid,
+                        level=2,
+                        rule="stuck_agent",
+                        agent="scout",
+                    )
+                )
+                yield ev(
+                    AlertRaised(
+                        ts=ts,
+                        run=run,
+                        actor="monitor",
+                        alert_id=aid,
+                        level=3,
+                        rule="stuck_agent",
+                        title="scout stuck",
+                        escalation_id=eid,
+                    )
+                )
                 yield ev(EscalationResolved(ts=ts, run=run, actor="director", escalation_id=eid))
                 yield ev(HumanCommand(ts=ts, run=run, actor="human", command="ack", target=aid))
             else:
@@ -219,8 +398,6 @@ def _measure(n: int, tail: int) -> dict[str, float]:
         log = FileLog(root / "memory" / "events", sync="none", segment_bytes=16 << 20)
         for i in range(0, len(events), 20_000):
             log.append(events[i : i + 20_000])
-        stored_head = project(log.read(after=0), EMPTY) if False else None
-        del stored_head
         # The snapshot is taken `tail` events before the end, then start-up folds the tail.
         head = project(_read(log, until=n - tail))
         write_snapshot(root / "memory" / "snapshots", head)
@@ -242,8 +419,9 @@ def _measure(n: int, tail: int) -> dict[str, float]:
     for i in range(200):
         e = Heartbeat(seq=s.seq + 1, ts=s.ts + 1, agent="builder", task_id="", run="night-1")
         if i % 2:
-            e = AgentStatusChanged(seq=s.seq + 1, ts=s.ts + 1, agent="scout", status="working",
-                                   detail=f"step {i}")  # type: ignore[assignment]
+            e = AgentStatusChanged(
+                seq=s.seq + 1, ts=s.ts + 1, agent="scout", status="working", detail=f"step {i}"
+            )  # type: ignore[assignment]
         t = time.perf_counter()
         s = apply(s, e)
         render_team_state(s, env)

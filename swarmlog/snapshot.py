@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import msgspec
 
 from swarmlog.events import Event, EventBase
+from swarmlog.log import FileLog, list_segments
+from swarmlog.log.framing import check_line, decode_lines, line_seq
 from swarmlog.log.protocol import EventLog
 from swarmlog.state import EMPTY, SwarmState, apply, digests
 from swarmlog.workspace import write_atomic
@@ -29,6 +31,7 @@ __all__ = [
     "load_snapshot",
     "load_state",
     "newest_snapshot",
+    "read_tail",
     "write_snapshot",
 ]
 
@@ -151,7 +154,55 @@ def load_state(
         )
         log.warning("%s", reasons[-1])
         state = None
-    return fold_tail(log_.read(after=state.seq if state else 0), state or EMPTY, until), reasons
+    return fold_tail(read_tail(log_, state.seq if state else 0), state or EMPTY, until), reasons
+
+
+def read_tail(log_: EventLog, after: int) -> Iterator[Event]:
+    """Yield the events after ``after``, finding the start in a file segment without decoding it.
+
+    A file reader decodes its segment from the start to reach ``after``; for a snapshot near the
+    end of a big segment that costs more than the tail itself. This finds the first record by its
+    ``"seq":N`` bytes (checked with its checksum) and decodes only from there; any surprise falls
+    back to the plain reader.
+    """
+    if not after or not isinstance(log_, FileLog):
+        yield from log_.read(after=after)
+        return
+    target = after + 1
+    segments = list_segments(log_.directory)
+    chosen = [(first, path) for first, path in segments if first <= target]
+    if not chosen or chosen[-1][0] == target:
+        yield from log_.read(after=after)
+        return
+    first, path = chosen[-1]
+    data = path.read_bytes()
+    needle = b',"seq":%d,' % target
+    pos = 0
+    start = -1
+    while (i := data.find(needle, pos)) >= 0:
+        begin = data.rfind(b"\n", 0, i) + 1
+        end = data.find(b"\n", i)
+        if end < 0:
+            break
+        line = data[begin:end]
+        if not check_line(line) and line_seq(line) == target:
+            start = begin
+            break
+        pos = i + 1
+    stop = data.rfind(b"\n")
+    if start < 0 or stop < start:
+        yield from log_.read(after=after)
+        return
+    events = decode_lines(
+        data[start:stop].split(b"\n"),
+        path=str(path),
+        first_line_no=data.count(b"\n", 0, start) + 1,
+        expected_seq=target,
+    )
+    yield from events
+    last = events[-1].seq if events else after
+    if any(f > first for f, _p in segments):
+        yield from log_.read(after=last)  # later segments start where this one ended
 
 
 def fold_tail(

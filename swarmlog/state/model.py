@@ -44,7 +44,7 @@ __all__ = [
 LATENCY_BUCKETS = 80
 
 
-class AgentState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class AgentState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One agent as the team sees it."""
 
     agent: str
@@ -57,7 +57,7 @@ class AgentState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     since: float = 0.0  # event time of the last status change
 
 
-class CheckpointInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class CheckpointInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The Scribe's latest checkpoint."""
 
     checkpoint_id: str
@@ -70,7 +70,7 @@ class CheckpointInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     state_digest: str = ""
 
 
-class PendingDecision(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class PendingDecision(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A decision the team still awaits."""
 
     decision_id: str
@@ -79,7 +79,7 @@ class PendingDecision(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     rationale: str = ""
 
 
-class Team(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Team(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The run, its phase, the agents, pending decisions, blockers and the next checkpoint."""
 
     seq: int = 0
@@ -104,7 +104,7 @@ class Team(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     config_digest: str = ""
 
 
-class TaskState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class TaskState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One task on the board: submitted, routed, claimed, running, done, failed, timed_out, …"""
 
     task_id: str
@@ -134,7 +134,7 @@ class TaskState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     cost: float = 0.0
 
 
-class Board(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Board(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The task board: every task, the live leases, counts per state, totals."""
 
     seq: int = 0
@@ -146,7 +146,7 @@ class Board(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     cost: float = 0.0
 
 
-class TrustChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class TrustChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One change of an agent's trust."""
 
     seq: int
@@ -158,14 +158,14 @@ class TrustChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     evidence_seq: int = 0
 
 
-class TrustHistory(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class TrustHistory(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Every trust change, in order."""
 
     seq: int = 0
     changes: tuple[TrustChange, ...] = ()
 
 
-class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A decision with the rule that made it and who dissented."""
 
     seq: int
@@ -182,7 +182,7 @@ class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     pending: bool = False
 
 
-class ReviewState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ReviewState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A review (debate): its rounds and the rule that closed it."""
 
     review_id: str
@@ -197,7 +197,7 @@ class ReviewState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     rule: str = ""
 
 
-class Decisions(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Decisions(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The decision log and the reviews that led to it."""
 
     seq: int = 0
@@ -205,7 +205,7 @@ class Decisions(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     reviews: dict[str, ReviewState] = {}
 
 
-class MessageInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class MessageInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A recent message (content cut to a bounded length)."""
 
     seq: int
@@ -218,7 +218,7 @@ class MessageInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     rejected: str = ""  # the topology rule that refused it, if any
 
 
-class Messages(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Messages(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Message counts and the most recent messages (bounded)."""
 
     seq: int = 0
@@ -229,7 +229,7 @@ class Messages(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     recent: tuple[MessageInfo, ...] = ()
 
 
-class AlertState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class AlertState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An alert, its deliveries and whether a human acknowledged it."""
 
     alert_id: str
@@ -250,7 +250,7 @@ class AlertState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     failed_deliveries: int = 0
 
 
-class EscalationState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class EscalationState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An escalation, open or resolved."""
 
     escalation_id: str
@@ -266,7 +266,7 @@ class EscalationState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     resolution: str = ""
 
 
-class Alerts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Alerts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Alerts, escalations and detector firings.
 
     An emergency is open while an escalation of level >= 2 is unresolved or an alert of level
@@ -283,7 +283,7 @@ class Alerts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     emergency_since: int = 0  # seq at which the current emergency opened (0: none)
 
 
-class ModelStats(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ModelStats(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Calls to one model: outcomes, latency histogram, tokens and cost."""
 
     model: str
@@ -306,14 +306,14 @@ class ModelStats(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     cost: float = 0.0
 
 
-class Models(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Models(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Model-call statistics per model."""
 
     seq: int = 0
     models: dict[str, ModelStats] = {}
 
 
-class PhaseSpan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class PhaseSpan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One pass through a phase."""
 
     phase: str
@@ -325,14 +325,14 @@ class PhaseSpan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     expected_s: float = 0.0
 
 
-class Phases(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Phases(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Every phase entered, in order."""
 
     seq: int = 0
     spans: tuple[PhaseSpan, ...] = ()
 
 
-class Span(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Span(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An agent working on a task from ``start`` to ``end`` (event times)."""
 
     agent: str
@@ -344,7 +344,7 @@ class Span(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     title: str = ""
 
 
-class Timeline(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Timeline(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Who did what when: the most recent finished attempts (bounded), for the Gantt chart."""
 
     seq: int = 0
@@ -352,7 +352,7 @@ class Timeline(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     dropped: int = 0  # older spans no longer kept
 
 
-class NoteInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class NoteInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """An operator's or agent's note."""
 
     seq: int
@@ -361,7 +361,7 @@ class NoteInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     text: str
 
 
-class SwarmState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class SwarmState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Every projection, folded to ``seq`` (the last event applied; ``ts`` is its time)."""
 
     seq: int = 0

@@ -25,7 +25,7 @@ def _slot(key: str) -> tuple[int, int]:
     return (h >> 4) & 0xF, h & 0xF
 
 
-class PMap(msgspec.Struct, Generic[V], frozen=True, array_like=True):
+class PMap(msgspec.Struct, Generic[V], frozen=True, array_like=True, gc=False):
     """An immutable mapping from str to ``V``; ``set`` and ``delete`` return a new map."""
 
     size: int = 0
