@@ -1,0 +1,195 @@
+"""The log commands as a user runs them: init, append, note, log, verify, repair."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swarmlog.cli import main
+from swarmlog.log import FileLog, list_segments
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    return tmp_path
+
+
+def run(ws: Path, *args: str) -> int:
+    return main([*args, "--dir", str(ws)])
+
+
+def segment(ws: Path) -> Path:
+    return list_segments(ws / "memory" / "events")[-1][1]
+
+
+def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    assert "created" in capsys.readouterr().out
+    (tmp_path / "swarmlog.toml").write_text("# mine\n")
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    assert (tmp_path / "swarmlog.toml").read_text() == "# mine\n"
+
+
+def test_append_and_note_print_the_seq(ws: Path, capsys: pytest.CaptureFixture[str]):
+    capsys.readouterr()
+    assert run(ws, "note", "the night begins") == 0
+    assert run(ws, "append", "task_submitted", '{"task_id": "t1", "title": "lint"}') == 0
+    assert run(ws, "append", "note", '{"text": "j"}', "--json", "--sync", "none") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["1", "2"]
+    assert json.loads(out[2]) == {"seq": 3, "kind": "note"}
+    events = list(FileLog(ws / "memory" / "events").read())
+    assert events[0].actor == "human" and events[1].title == "lint"  # type: ignore[union-attr]
+
+
+def test_append_stdin_appends_each_line(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    lines = '{"kind": "note", "text": "a"}\n\n{"kind": "note", "text": "b", "key": "k"}\n'
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    capsys.readouterr()
+    assert run(ws, "append", "--stdin", "--expect-seq", "0") == 0
+    assert capsys.readouterr().out.split() == ["1", "2"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"kind": "note", "text": "c", "key": "k"}\n'))
+    assert run(ws, "append", "--stdin") == 0
+    assert capsys.readouterr().out.split() == ["2"]  # the key was already stored
+
+
+def test_stdin_errors_name_the_line_and_field(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    bad = '{"kind": "note", "text": "ok"}\n{"kind": "task_claimed", "task_id": "t", "agent": 7}\n'
+    monkeypatch.setattr(sys, "stdin", io.StringIO(bad))
+    assert run(ws, "append", "--stdin") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("swarmlog: error: stdin line 2:")
+    assert "$.agent" in err and err.count("\n") == 1
+
+
+def test_expected_seq_conflict_exits_3(ws: Path, capsys: pytest.CaptureFixture[str]):
+    assert run(ws, "note", "one") == 0
+    capsys.readouterr()
+    assert run(ws, "append", "note", '{"text": "two"}', "--expect-seq", "0") == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "expected the log to end at seq 0 but it ends at seq 1" in captured.err
+    assert run(ws, "append", "note", '{"text": "two"}', "--expect-seq", "1") == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "needle"),
+    [
+        ("no_such_kind", "{}", "unknown event kind 'no_such_kind'"),
+        ("note", '{"text": 5}', "$.text"),
+        ("task_submitted", '{"task_id": "t", "title": "x", "deps": "t0"}', "$.deps"),
+        (
+            "task_routed",
+            '{"task_id": "t", "model": "m", "candidates": [{"model": 1}]}',
+            "$.candidates[0].model",
+        ),
+        ("task_claimed", '{"task_id": "t", "agent": "a"}', "lease_until"),
+        ("note", '{"text": "x", "seq": 9}', "'seq' is assigned by the log"),
+        ("note", "[1, 2]", "must be a JSON object"),
+        ("note", "{not json", "not JSON"),
+    ],
+)
+def test_bad_events_are_refused_with_the_field_path(
+    ws: Path, capsys: pytest.CaptureFixture[str], kind: str, fields: str, needle: str
+):
+    capsys.readouterr()
+    assert run(ws, "append", kind, fields) == 1
+    err = capsys.readouterr().err
+    assert needle in err and err.startswith("swarmlog: error:")
+    assert FileLog(ws / "memory" / "events").last_seq() == 0
+
+
+def test_usage_errors_exit_2(ws: Path, capsys: pytest.CaptureFixture[str]):
+    assert run(ws, "append") == 2
+    assert run(ws, "log", "--kind", "nope") == 2
+    assert main(["frobnicate"]) == 2
+    capsys.readouterr()
+
+
+def test_log_filters_and_json(ws: Path, capsys: pytest.CaptureFixture[str]):
+    run(ws, "note", "first")
+    run(ws, "append", "task_submitted", '{"task_id": "t1", "title": "lint the auth module"}')
+    run(ws, "note", "third")
+    capsys.readouterr()
+    assert run(ws, "log") == 0
+    text = capsys.readouterr().out.splitlines()
+    assert len(text) == 3 and "task_submitted" in text[1] and "title=lint the auth" in text[1]
+    assert run(ws, "log", "--after", "1", "--kind", "note", "--json") == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(r["seq"], r["kind"], r["text"]) for r in rows] == [(3, "note", "third")]
+
+
+def test_log_alerts_prints_the_greppable_lines(ws: Path, capsys: pytest.CaptureFixture[str]):
+    run(ws, "append", "escalation_raised", '{"escalation_id": "e1", "level": 3, "rule": "stuck"}')
+    run(ws, "note", "not an alert")
+    capsys.readouterr()
+    assert run(ws, "log", "--alerts") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("EMERGENCY level=3 rule=stuck")
+
+
+def test_verify_reports_damage_with_file_and_line(ws: Path, capsys: pytest.CaptureFixture[str]):
+    for text in ("a", "b", "c"):
+        run(ws, "note", text)
+    capsys.readouterr()
+    assert run(ws, "verify") == 0
+    assert capsys.readouterr().out.startswith("ok: 3 records in 1 segment(s), last seq 3")
+    seg = segment(ws)
+    data = bytearray(seg.read_bytes())
+    second = data.index(b"\n") + 12
+    data[second] ^= 0x04
+    seg.write_bytes(bytes(data))
+    assert run(ws, "verify", "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["problems"] == [f"{seg}:2: checksum mismatch"]
+    assert run(ws, "log") == 1
+    assert f"{seg}:2: checksum mismatch" in capsys.readouterr().err
+    assert run(ws, "repair") == 1  # damage followed by a valid record: not a torn tail
+    assert "not a torn tail" in capsys.readouterr().err
+    assert seg.read_bytes() == bytes(data)
+
+
+def test_repair_cuts_a_torn_tail_and_keeps_a_copy(ws: Path, capsys: pytest.CaptureFixture[str]):
+    run(ws, "note", "kept")
+    seg = segment(ws)
+    with open(seg, "ab") as fh:
+        fh.write(b'{"kind":"note","te')
+    capsys.readouterr()
+    assert run(ws, "verify") == 0
+    assert "torn tail of 18 bytes" in capsys.readouterr().out
+    assert run(ws, "repair") == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"removed 18 bytes from {seg}; kept in {seg}.removed-1")
+    assert Path(f"{seg}.removed-1").read_bytes() == b'{"kind":"note","te'
+    assert run(ws, "repair") == 0
+    assert "nothing to repair" in capsys.readouterr().out
+    assert run(ws, "note", "next") == 0 and capsys.readouterr().out == "2\n"
+
+
+def test_commands_on_a_missing_workspace_explain_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["log", "--dir", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert "swarmlog init" in err and err.count("\n") == 1
+
+
+def test_python_m_swarmlog_help_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "swarmlog", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0
+    assert "usage: swarmlog" in done.stdout
+    for command in ("init", "append", "note", "log", "verify", "repair"):
+        assert command in done.stdout
