@@ -100,7 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = get_scenario(args.sim)
         scenario_name = scenario.name
         fleet = start_fleet(scenario, time_scale=args.time_scale)
-        config_dict = parse_config(fleet.config, where=f"scenario {scenario.name}").to_event_dict()
+        own = _own_sections(Path(args.config) if args.config else ws.config)
+        config_dict = parse_config(
+            {**fleet.config, **own}, where=f"scenario {scenario.name}"
+        ).to_event_dict()
         goal = args.goal or scenario.goal
         config_path = f"(simulated: {scenario.name})"
         print(
@@ -137,6 +140,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 0 if outcome not in ("failed", "interrupted") else 1
+
+
+# Sections of the workspace's own swarmlog.toml that a simulated run keeps (the models and agents
+# come from the scenario): where alerts go, when to escalate, the team's rules, the budget.
+_KEPT_IN_SIM = ("alerts", "escalation", "team")
+
+
+def _own_sections(path: Path) -> dict[str, Any]:
+    from swarmlog.config import load_config
+
+    if not path.exists():
+        return {}
+    cfg = load_config(path)
+    return {name: cfg.section(name) for name in _KEPT_IN_SIM if cfg.section(name)}
 
 
 def _final_render(ws: Any) -> None:

@@ -19,6 +19,8 @@ from swarmlog.escalation.settings import DEFAULT_ESCALATION, EscalationSettings
 from swarmlog.events import (
     AgentRegistered,
     CheckpointWritten,
+    CircuitClosed,
+    CircuitOpened,
     DecisionMade,
     DetectorFired,
     Event,
@@ -68,6 +70,7 @@ DETECTOR_LEVELS: dict[str, int] = {
     "budget_tokens": 3,
     "budget_cost": 3,
     "budget_wall": 3,
+    "model_outage": 3,  # a model's circuit opened: repeated failures (seed §4, level 3)
 }
 
 _EVIDENCE = 10  # seqs kept per condition
@@ -304,6 +307,20 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
         case PhaseCompleted():
             if state.phase is not None and state.phase.phase == event.phase:
                 return replace(state, phase=None)
+            return state
+        case CircuitOpened(scope="model"):
+            out.fire(
+                "model_outage",
+                f"model_outage:{event.target}",
+                f"model {event.target} is out of service ({event.reason}); its work waits or "
+                f"goes to another model",
+                value=event.failures,
+                threshold=0,
+                model=event.target,
+            )
+            return state
+        case CircuitClosed(scope="model"):
+            out.clear(f"model_outage:{event.target}")
             return state
         case DetectorFired() if event.evidence:
             return replace(state, fired_through=max(state.fired_through, event.evidence[-1]))

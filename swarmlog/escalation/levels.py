@@ -85,6 +85,7 @@ _SUBJECT_FIELD = {
     "task_attempts": "task_id",
     "call_latency": "model",
     "offload": "model",
+    "model_outage": "model",
 }
 
 

@@ -9,9 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from swarmlog.errors import NoRouteAvailable, QueueFull
-from swarmlog.events import Event, EventBase, TaskFailed, TaskRouted, TaskSubmitted
-from swarmlog.routing import EMPTY, RouterState, apply, choose_route
+from swarmlog.events import (
+    CircuitClosed,
+    CircuitOpened,
+    Event,
+    EventBase,
+    ModelCallFinished,
+    TaskFailed,
+    TaskRouted,
+    TaskSubmitted,
+    kind_of,
+)
+from swarmlog.routing import EMPTY, RouterState, apply, breaker, choose_route
 from swarmlog.runtime.board import Board, ready_to_route
 
 __all__ = ["Dispatcher"]
@@ -23,9 +35,12 @@ class Dispatcher:
     def __init__(self) -> None:
         self.state: RouterState = EMPTY
         self.submitted: dict[str, TaskSubmitted] = {}
+        self._verdicts: dict[str, str] = {}  # model -> breaker verdict appended, not yet folded
 
     def observe(self, event: Event) -> None:
         self.state = apply(self.state, event)
+        if isinstance(event, CircuitOpened | CircuitClosed):
+            self._verdicts.pop(event.target, None)
         if isinstance(event, TaskSubmitted):
             self.submitted[event.task_id] = event
 
@@ -55,6 +70,17 @@ class Dispatcher:
                 continue  # a circuit is open or a server is down: wait
             return routed
         return None
+
+    def circuit_decision(self, call: ModelCallFinished, run: str) -> list[EventBase]:
+        """The model breaker's verdict on a call already folded (opens or closes a circuit)."""
+        circuit = self.state.circuits.get(call.model)
+        if circuit is None:
+            return []
+        verdict = breaker.decide(circuit, call, model=call.model)
+        if verdict is None or self._verdicts.get(call.model) == kind_of(verdict):
+            return []
+        self._verdicts[call.model] = kind_of(verdict)
+        return [msgspec.structs.replace(verdict, key=f"circuit:{run}:{call.model}:{call.seq}")]
 
 
 def _never_routable(state: RouterState, task: TaskSubmitted) -> bool:

@@ -19,11 +19,19 @@ from typing import Any
 import httpx
 import msgspec
 
-from swarmlog.escalation.delivery import deliver
+from swarmlog.escalation.delivery import announce, deliver
 from swarmlog.escalation.pipeline import EMPTY as EMERGENCY_EMPTY
 from swarmlog.escalation.pipeline import EmergencyState, react
 from swarmlog.escalation.settings import alert_settings, escalation_settings
-from swarmlog.events import AlertDelivered, AlertRaised, ConfigLoaded, Event, EventBase
+from swarmlog.events import (
+    AlertDelivered,
+    AlertRaised,
+    ConfigLoaded,
+    EscalationRaised,
+    Event,
+    EventBase,
+    RunEnded,
+)
 from swarmlog.hardware import Probe
 from swarmlog.log import FileLog
 from swarmlog.render import alert_path, make_environment, render_all
@@ -66,6 +74,7 @@ class Monitor:
         self._deliveries: set[asyncio.Task[Any]] = set()
         self._env = make_environment(ws)
         self._settings = escalation_settings({})
+        self._announced = log.last_seq()  # lines for older escalations were printed already
 
     def stop(self) -> None:
         self._stop.set()
@@ -93,6 +102,9 @@ class Monitor:
                     self.delivered.add(event.alert_id)
                 if isinstance(event, AlertRaised):
                     alerts.append(event)
+                elif isinstance(event, EscalationRaised | RunEnded) and event.seq > self._announced:
+                    announce(event, run_log=self.ws.memory / "logs" / "run.log")
+                    self._announced = event.seq
         return [a for a in alerts if a.alert_id not in self.delivered]
 
     async def sample(self, client: httpx.AsyncClient) -> None:

@@ -16,7 +16,7 @@ import msgspec
 
 from swarmlog.errors import SeqConflict
 from swarmlog.escalation import levels
-from swarmlog.events import Event, EventBase
+from swarmlog.events import Event, EventBase, ModelCallFinished
 from swarmlog.log import FileLog
 from swarmlog.runtime.board import EMPTY_BOARD, Board, apply_board
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
@@ -60,7 +60,7 @@ class Scheduler:
         self.esc: levels.EscalationState = levels.EMPTY
         self.dispatch = Dispatcher()
         self._reader = log.reader(0)
-        self._pending_trust: list[EventBase] = []
+        self._derived: list[EventBase] = []
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -77,7 +77,9 @@ class Scheduler:
         self.reviews = team_reviews.apply(self.reviews, event)
         self.esc = levels.apply(self.esc, event)
         self.dispatch.observe(event)
-        self._pending_trust.extend(team_trust.trust_events(self.trust, event, self.team))
+        if isinstance(event, ModelCallFinished) and event.model:
+            self._derived.extend(self.dispatch.circuit_decision(event, self.ctx.run))
+        self._derived.extend(team_trust.trust_events(self.trust, event, self.team))
         self.trust = team_trust.apply(self.trust, event)
 
     def append(self, events: Sequence[EventBase]) -> list[Event]:
@@ -94,9 +96,9 @@ class Scheduler:
             return False
         now = self.clock()
         decided: list[EventBase] = []
-        if self._pending_trust:
-            decided += self._pending_trust
-            self._pending_trust = []
+        if self._derived:
+            decided += self._derived
+            self._derived = []
         view = FlowView(
             board=self.board,
             ctx=self.ctx,

@@ -230,7 +230,7 @@ SCENARIOS: dict[str, Scenario] = {
             reviews=(
                 {r: _pos("approve") for r in ("inspector", "refactorer", "architect", "director")},
             ),
-            faults={"gpu1": {"die_at_s": 150.0}},
+            faults={"gpu1": {"die_after_requests": 4}},
             max_iterations=1,
         ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from swarmlog.sim import GIB, Faults, SimServer, sim_model
@@ -24,6 +25,26 @@ class SimFleet:
             server.stop()
 
 
+def _dying(server: SimServer, reply_fn: Any, after: int) -> Any:
+    """Wrap a reply function so the server dies once it has answered ``after`` requests.
+
+    Counting requests rather than seconds makes the outage land mid-run however long the
+    processes took to start.
+    """
+    answered = 0
+
+    def reply(model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> str:
+        nonlocal answered
+        answered += 1
+        if answered == after:
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.05, lambda: loop.create_task(server.akill()))
+        text: str = reply_fn(model, messages, options)
+        return text
+
+    return reply
+
+
 def start_fleet(scenario: Scenario, *, time_scale: float = 0.05, seed: int = 0) -> SimFleet:
     """Start one simulated Ollama server per scenario server name; return them with the config."""
     reply_fn = make_reply_fn(scenario)
@@ -44,7 +65,7 @@ def start_fleet(scenario: Scenario, *, time_scale: float = 0.05, seed: int = 0) 
             for p in profiles
         ]
         faults = {k: Faults(**v) for k, v in spec.get("models", {}).items()}
-        servers[name] = SimServer(
+        server = SimServer(
             models,
             vram_bytes=int(scenario.servers.get(name, 80.0) * GIB),
             time_scale=time_scale,
@@ -52,7 +73,10 @@ def start_fleet(scenario: Scenario, *, time_scale: float = 0.05, seed: int = 0) 
             faults=faults,
             die_at_s=spec.get("die_at_s"),
             seed=seed + n,
-        ).start()
+        )
+        if "die_after_requests" in spec:
+            server.reply_fn = _dying(server, reply_fn, int(spec["die_after_requests"]))
+        servers[name] = server.start()
     models_cfg: dict[str, Any] = {}
     for p in scenario.profiles:
         caps = list(p.capabilities) + ([LOCAL] if p.server != "api" else ["director"])
