@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import msgspec
 
 from swarmlog.errors import TemplateError
-from swarmlog.state import SwarmState, role_of
+from swarmlog.events import AlertRaised
+from swarmlog.state import SwarmState, project, role_of
 from swarmlog.state.model import AgentState, AlertState
 from swarmlog.state.stats import percentile_ms, tokens_per_s
 from swarmlog.workspace import Workspace, write_atomic
@@ -37,6 +39,7 @@ __all__ = [
     "md_inline",
     "md_mermaid",
     "packaged_templates",
+    "render_alert_event",
     "render_all",
     "render_team_state",
     "write_outputs",
@@ -373,6 +376,18 @@ def render_all(state: SwarmState, env: jinja2.Environment) -> dict[str, str]:
             alert_path=alert_path,
         )
     return dict(sorted(files.items()))
+
+
+def render_alert_event(event: AlertRaised, env: jinja2.Environment) -> tuple[str, str]:
+    """Render one alert from its event alone (for delivery before the renderer catches up).
+
+    Returns (relative path, content); the renderer later rewrites the file with what it knows
+    then (acknowledgement, deliveries, whether the escalation is still open).
+    """
+    state = project([event])
+    state = msgspec.structs.replace(state, team=msgspec.structs.replace(state.team, run=event.run))
+    alert = state.alerts.alerts[event.alert_id]
+    return alert_path(alert), _render(env, "alert.md.j2", **_alert_view(state, alert))
 
 
 def write_outputs(workspace: Workspace | Path, files: dict[str, str]) -> list[str]:

@@ -160,3 +160,14 @@ def test_write_outputs_writes_only_changes_and_removes_a_resolved_emergency(tmp_
     assert write_outputs(tmp_path, open_files) == []
     changed = write_outputs(tmp_path, render_all(project(scripted()), env))
     assert EMERGENCY_PATH in changed and not (tmp_path / EMERGENCY_PATH).exists()
+
+
+def test_an_alert_renders_from_its_event_alone_at_the_renderers_path():
+    from swarmlog.events import AlertRaised
+    from swarmlog.render import render_alert_event
+
+    event = next(e for e in scripted() if isinstance(e, AlertRaised))
+    path, text = render_alert_event(event, make_environment(None))
+    full = render_all(project(scripted(resolve=False)), make_environment(None))
+    assert path in full and text.splitlines()[0] == full[path].splitlines()[0]
+    assert "| Run | night-0128 |" in text
