@@ -53,6 +53,7 @@ class SimStats:
         self.max_busy: dict[str, int] = {}
         self.faults: list[tuple[str, str]] = []
         self.rejected: int = 0
+        self.abandoned: int = 0  # requests whose client went away before the reply was done
         self.deaths: int = 0
 
 
@@ -635,7 +636,11 @@ class SimServer:
 
         num_ctx = int(options.get("num_ctx") or model.context_length)
         ka = parse_keep_alive(keep_alive)
-        resident, load_s = await self._acquire(state, model, num_ctx)
+        try:
+            resident, load_s = await self._acquire(state, model, num_ctx)
+        except asyncio.CancelledError:
+            self.stats.abandoned += 1
+            raise
         try:
             if ka is not None:
                 resident.keep_alive_s = ka
@@ -648,6 +653,9 @@ class SimServer:
                     )
                 finally:
                     resident.busy -= 1
+        except asyncio.CancelledError:
+            self.stats.abandoned += 1
+            raise
         finally:
             self._release(state, resident)
 
