@@ -236,7 +236,7 @@ def test_closed_log_refuses_calls(nats_log_factory: Factory) -> None:
         log.append(_notes(1))
 
 
-def test_existing_stream_with_another_subject_is_refused(nats_log_factory: Factory) -> None:
+def test_missing_stream_without_create_is_a_clear_error(nats_log_factory: Factory) -> None:
     with pytest.raises(LogError, match="no stream"):
         nats_log_factory("absent", create=False)
 
