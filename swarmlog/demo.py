@@ -1,4 +1,8 @@
-"""``python -m swarmlog.demo DIR``: a short demonstration in a fresh workspace folder."""
+"""``python -m swarmlog.demo [DIR]``: the whole team on the simulated servers, in a fresh folder.
+
+This is what ``make demo`` runs. The folder (default ``demo-run/``, ignored by git) is emptied
+first, so the committed example history under ``memory/`` and ``alerts/`` is never touched.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +15,28 @@ from swarmlog.cli import main as cli
 __all__ = ["run_demo"]
 
 
-def run_demo(folder: Path) -> int:
-    """Create a fresh workspace in ``folder`` and exercise the log commands."""
+def run_demo(folder: Path, scenario: str = "demo") -> int:
+    """Run ``scenario`` in a fresh workspace ``folder``; print what to read afterwards."""
     if folder.exists():
         shutil.rmtree(folder)
-    steps = [
-        ["init"],
-        ["note", "the night begins"],
-        ["append", "task_submitted", '{"task_id": "t1", "title": "lint the auth module"}'],
-        ["verify"],
-        ["log"],
-    ]
-    for step in steps:
-        print(f"$ swarmlog {' '.join(step)}", flush=True)
-        code = cli(["--dir", str(folder), *step])
-        if code:
-            return code
+    print(f"$ swarmlog --dir {folder} run --sim {scenario}", flush=True)
+    code = cli(["--dir", str(folder), "run", "--sim", scenario])
+    if code:
+        return code
+    cli(["--dir", str(folder), "verify"])
+    print(
+        "\nOpen these to see what the team did tonight:\n"
+        f"  {folder / 'memory' / 'team-state.md'}   phase, agents, trust, decisions, blockers\n"
+        f"  {folder / 'memory' / 'report.md'}        the morning report (Mermaid timeline)\n"
+        f"  {folder / 'memory' / 'decisions.md'}     the Director's decision log\n"
+        f"  {folder / 'alerts'}/                    one ALERT-*.md per alert (none on a good night)\n"
+        f"Post-mortem: swarmlog --dir {folder} replay --verify\n"
+        f"             swarmlog --dir {folder} replay --explain w-auth",
+        flush=True,
+    )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_demo(Path(sys.argv[1] if len(sys.argv) > 1 else "demo-run")))
+    args = sys.argv[1:]
+    sys.exit(run_demo(Path(args[0] if args else "demo-run"), *(args[1:2] or ["demo"])))

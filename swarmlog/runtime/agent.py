@@ -25,6 +25,7 @@ from swarmlog.events import (
     AgentRegistered,
     AgentStatusChanged,
     CheckpointWritten,
+    ConfigLoaded,
     Event,
     EventBase,
     Heartbeat,
@@ -44,6 +45,8 @@ from swarmlog.runtime.flow import is_emergency_task, team_may_work
 from swarmlog.runtime.prompts import render_prompt
 from swarmlog.runtime.replies import parse_reply
 from swarmlog.runtime.tools import ToolError, run_tests, write_files
+from swarmlog.team.messaging import judge
+from swarmlog.team.settings import DEFAULT_SETTINGS, TeamSettings, team_settings
 
 __all__ = ["AgentProcess", "CallOutcome", "ModelCaller", "exec_caller"]
 
@@ -91,6 +94,7 @@ class AgentProcess:
         self.board: Board = EMPTY_BOARD
         self.ctx: RunContext = EMPTY_CONTEXT
         self.esc: levels.EscalationState = levels.EMPTY
+        self.team: TeamSettings = DEFAULT_SETTINGS
         self._reader = log.reader(0)
         self._stop = asyncio.Event()
 
@@ -105,6 +109,8 @@ class AgentProcess:
                 self.board = apply_board(self.board, event)
                 self.ctx = apply_context(self.ctx, event)
                 self.esc = levels.apply(self.esc, event)
+                if isinstance(event, ConfigLoaded):
+                    self.team = team_settings(event.config.get("team") or {})
 
     def append(self, events: Sequence[EventBase]) -> list[Event]:
         stamped = [_with_envelope(e, run=self.ctx.run, actor=self.agent) for e in events]
@@ -214,6 +220,7 @@ class AgentProcess:
                 board=self.board,
                 attempt=task.attempt,
                 previous_error=previous_error,
+                budget_tokens=self.team.context.budget_for(self.role),
             )
             outcome = await self.call_model(profile_name, profile, task, prompt)
             if outcome.error:
@@ -296,16 +303,16 @@ class AgentProcess:
                 )
             ]
         if kind in ("implement", "research", "refactor", "fix") and summary:
-            out.append(
-                MessageSent(
-                    msg_id=f"m-{task.task_id}-{task.attempt}",
-                    sender=self.agent,
-                    to="director",
-                    type="STATUS",
-                    content=f"Completed {task.title}. {summary}",
-                    phase=self.ctx.phase,
-                )
+            # The seed's status report to the Director, judged by the team's topology rules.
+            message = MessageSent(
+                msg_id=f"m-{task.task_id}-{task.attempt}",
+                sender=self.agent,
+                to="director",
+                type="STATUS",
+                content=f"Completed {task.title}. {summary}",
+                expected_response="Review when the phase's work is done.",
             )
+            out.append(judge(message, self.agent, self.ctx.phase, self.team))
         out.append(
             TaskCompleted(
                 task_id=task.task_id,

@@ -38,7 +38,6 @@ from swarmlog.team.settings import TeamSettings
 
 __all__ = [
     "EMERGENCY_PREFIXES",
-    "FlowSettings",
     "FlowView",
     "is_emergency_task",
     "next_steps",
@@ -47,22 +46,6 @@ __all__ = [
 
 WORKERS = ("architect", "scout", "builder", "refactorer", "inspector")
 CRITICS = ("inspector", "refactorer", "architect")
-
-
-class FlowSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """The knobs of the protocol (from ``[team]`` in swarmlog.toml)."""
-
-    max_iterations: int = 2
-    max_rounds: int = 3
-    expected_s: dict[str, float] = msgspec.field(
-        default_factory=lambda: {
-            "planning": 600.0,
-            "execution": 3600.0,
-            "review": 900.0,
-            "iteration": 1800.0,
-        }
-    )
-    checkpoints: bool = True
 
 
 class FlowView(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,7 +101,7 @@ def _phase_tasks(board: Board, phase: str, iteration: int) -> list[TaskView]:
     return [t for t in board.tasks.values() if t.phase == tag]
 
 
-def next_steps(view: FlowView, now: float, settings: FlowSettings) -> list[EventBase]:
+def next_steps(view: FlowView, now: float) -> list[EventBase]:
     """Return what the scheduler should append now (possibly nothing)."""
     board, ctx = view.board, view.ctx
     run = ctx.run
@@ -147,10 +130,10 @@ def next_steps(view: FlowView, now: float, settings: FlowSettings) -> list[Event
     if not team_may_work(view.escalation):
         return out  # paused, in an emergency meeting, or waiting for a human
     if not ctx.phase:
-        return [*out, _enter(run, "planning", 0, settings, "run started")]
+        return [*out, _enter(run, "planning", 0, view.team, "run started")]
     phase, it = ctx.phase, ctx.iteration
     tag = f"{phase}#{it}"
-    steps = _PHASES[phase](view, run, it, tag, settings)
+    steps = _PHASES[phase](view, run, it, tag, view.team)
     return out + [_with_role_capabilities(e, ctx.config) for e in steps]
 
 
@@ -163,11 +146,11 @@ def _with_role_capabilities(event: EventBase, config: Mapping[str, Any]) -> Even
     return msgspec.structs.replace(event, capabilities=tuple(caps)) if caps else event
 
 
-def _enter(run: str, phase: str, it: int, settings: FlowSettings, reason: str) -> PhaseEntered:
+def _enter(run: str, phase: str, it: int, settings: TeamSettings, reason: str) -> PhaseEntered:
     return PhaseEntered(
         phase=phase,
         iteration=it,
-        expected_s=settings.expected_s.get(phase, 0.0),
+        expected_s=settings.phases.expected_s.get(phase, 0.0),
         reason=reason,
         key=f"enter:{run}:{phase}:{it}",
     )
@@ -180,12 +163,10 @@ def _complete(run: str, phase: str, it: int, outcome: str = "done") -> PhaseComp
 
 
 def _checkpoint_then(
-    view: FlowView, run: str, cp: str, trigger: str, settings: FlowSettings
+    view: FlowView, run: str, cp: str, trigger: str, settings: TeamSettings
 ) -> tuple[list[EventBase], str | None]:
     """Run checkpoint ``cp``; return (events to append, the Director's decision once written)."""
     board = view.board
-    if not settings.checkpoints:
-        return [], "continue"
     reports = [f"{cp}-report-{role}" for role in WORKERS]
     decide, summary = f"{cp}-decide", f"{cp}-summary"
     if decide not in board.tasks:
@@ -234,7 +215,7 @@ def _checkpoint_then(
     return [], str(board.tasks[decide].output.get("decision", "continue"))
 
 
-def _planning(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+def _planning(view: FlowView, run: str, it: int, tag: str, s: TeamSettings) -> list[EventBase]:
     board = view.board
     ids = ["plan", "design", "research"]
     if "plan" not in board.tasks:
@@ -281,12 +262,12 @@ def _planning(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> l
     return _next_phase(run, "execution", 0, s, decision)
 
 
-def _next_phase(run: str, phase: str, it: int, s: FlowSettings, decision: str) -> list[EventBase]:
+def _next_phase(run: str, phase: str, it: int, s: TeamSettings, decision: str) -> list[EventBase]:
     reason = f"checkpoint decision: {decision}"
     return [_enter(run, phase, it, s, reason)]
 
 
-def _execution(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+def _execution(view: FlowView, run: str, it: int, tag: str, s: TeamSettings) -> list[EventBase]:
     board = view.board
     work = _phase_tasks(board, "execution", it)
     if not work:
@@ -318,7 +299,7 @@ def _execution(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> 
     return _next_phase(run, "review", it, s, decision)
 
 
-def _review(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+def _review(view: FlowView, run: str, it: int, tag: str, s: TeamSettings) -> list[EventBase]:
     """Round 1 present (Builder), round 2 critique (Inspector, Refactorer, Architect), round 3
     decide (Director); the convergence rules run after each round (seed guide §3, §6)."""
     board = view.board
@@ -338,7 +319,7 @@ def _review(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> lis
                 review_id=rv,
                 subject=f"the work of iteration {it}",
                 participants=(*CRITICS, "director"),
-                max_rounds=s.max_rounds,
+                max_rounds=s.review.max_rounds,
                 task_id=present,
                 key=f"review:{run}:{rv}",
             ),
@@ -417,11 +398,11 @@ def _close(view: FlowView, review: team_reviews.Review, run: str) -> list[EventB
 
 
 def _after_review(
-    view: FlowView, run: str, it: int, s: FlowSettings, decision: DecisionMade
+    view: FlowView, run: str, it: int, s: TeamSettings, decision: DecisionMade
 ) -> list[EventBase]:
     cp = f"cp-review-{it}"
     approved = decision.outcome == "approve"
-    last = approved or it + 1 >= s.max_iterations
+    last = approved or it + 1 >= s.phases.max_iterations
     nxt = "the end of the run" if last else "iteration"
     steps, call = _checkpoint_then(view, run, cp, f"phase transition: review → {nxt}", s)
     if call is None:
@@ -433,7 +414,7 @@ def _after_review(
     ]
 
 
-def _iteration(view: FlowView, run: str, it: int, tag: str, s: FlowSettings) -> list[EventBase]:
+def _iteration(view: FlowView, run: str, it: int, tag: str, s: TeamSettings) -> list[EventBase]:
     board = view.board
     fixes = _phase_tasks(board, "iteration", it)
     if not fixes:

@@ -18,8 +18,8 @@ from swarmlog.log import FileLog
 from swarmlog.runtime.agent import AgentProcess, exec_caller
 from swarmlog.runtime.calls import ModelCalls
 from swarmlog.runtime.context import project_context
-from swarmlog.runtime.flow import FlowSettings
 from swarmlog.runtime.scheduler import Scheduler
+from swarmlog.team.settings import team_settings
 from swarmlog.workspace import Workspace
 
 __all__ = ["serve", "serve_agent", "serve_scheduler"]
@@ -91,10 +91,6 @@ def serve_scheduler(ws: Workspace) -> str:
     """Run the scheduler until the run ends; return the outcome."""
     log = FileLog(ws.events, create=False)
     _, config = _limits(ws, log)
-    team = config.get("team", {})
-    settings = FlowSettings(
-        max_iterations=int(team.get("max_iterations", 2)),
-        max_rounds=int(team.get("max_rounds", 3)),
-    )
-    outcome: str = asyncio.run(serve(lambda: Scheduler(log, settings=settings)))
+    team = team_settings(config.get("team") or {})
+    outcome: str = asyncio.run(serve(lambda: Scheduler(log, team=team)))
     return outcome

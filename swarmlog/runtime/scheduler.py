@@ -23,7 +23,6 @@ from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.dispatch import Dispatcher
 from swarmlog.runtime.doorbell import Doorbell
 from swarmlog.runtime.flow import (
-    FlowSettings,
     FlowView,
     is_emergency_task,
     next_steps,
@@ -44,13 +43,11 @@ class Scheduler:
         log: FileLog,
         *,
         clock: Callable[[], float] = time.time,
-        settings: FlowSettings | None = None,
         team: TeamSettings | None = None,
         tick_s: float = 0.5,
     ) -> None:
         self.log = log
         self.clock = clock
-        self.settings = settings or FlowSettings()
         self.tick_s = tick_s
         self.board: Board = EMPTY_BOARD
         self.ctx: RunContext = EMPTY_CONTEXT
@@ -107,7 +104,7 @@ class Scheduler:
             team=self.team,
             escalation=self.esc,
         )
-        decided += next_steps(view, now, self.settings)
+        decided += next_steps(view, now)
         appended = False
         if decided:
             stored = self.append(decided)

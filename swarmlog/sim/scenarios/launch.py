@@ -109,6 +109,6 @@ def start_fleet(scenario: Scenario, *, time_scale: float = 0.05, seed: int = 0) 
         "agents": agents,
         "limits": {"max_concurrent": 4, "lease_s": 6.0, "heartbeat_s": 1.0, "queue_depth": 100},
         "run": {"work_dir": "work"},
-        "team": {"max_iterations": scenario.max_iterations},
+        "team": {"phases": {"max_iterations": scenario.max_iterations}},
     }
     return SimFleet(servers, config)
