@@ -441,3 +441,19 @@ def test_threaded_server_serves_sync_clients_and_can_be_killed() -> None:
         server.kill()
         with pytest.raises(httpx.ConnectError):
             httpx.get(server.url + "/", timeout=1.0)
+
+
+def test_a_threaded_server_that_cannot_bind_raises_and_cleans_up() -> None:
+    with SimServer([SMALL], time_scale=FAST) as first:
+        second = SimServer([SMALL], port=first.port)
+        with pytest.raises(OSError):
+            second.start()
+        assert second._thread is None  # no loop thread left behind
+
+
+def test_cli_model_sizes_come_from_the_tag() -> None:
+    from swarmlog.sim.__main__ import model_from_name
+
+    assert model_from_name("qwen3:32b", parallel=2, keep_alive_s=60).params_b == 32.0
+    assert model_from_name("qwen2.5:1.5b", parallel=1, keep_alive_s=60).params_b == 1.5
+    assert model_from_name("mystery", parallel=1, keep_alive_s=60).params_b == 7.0

@@ -274,7 +274,14 @@ class SimServer:
         self._thread = threading.Thread(target=run, name=f"sim-server-{id(self):x}", daemon=True)
         self._thread.start()
         ready.wait(timeout_s)
-        self._call(self.astart(), timeout_s)
+        try:
+            self._call(self.astart(), timeout_s)
+        except BaseException:
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join(timeout_s)
+            loop.close()
+            self._loop = self._thread = None
+            raise
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
