@@ -1,10 +1,17 @@
-"""``swarmlog init``: create a workspace without ever overwriting anything."""
+"""``swarmlog init``: detect servers and hardware, create a workspace, never overwrite anything."""
 
 from __future__ import annotations
 
 import argparse
 
 from swarmlog.cli.common import add_command, emit_json, wants_json, workspace
+from swarmlog.initconfig import (
+    DEFAULT_OLLAMA_URL,
+    DETECT_TIMEOUT_S,
+    Detection,
+    detect,
+    render_config,
+)
 from swarmlog.workspace import Workspace
 
 __all__ = ["init_workspace", "register"]
@@ -28,7 +35,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         sub,
         "init",
         "create swarmlog.toml, memory/ and alerts/ (never overwrites)",
-        "swarmlog init --dir ~/night-1",
+        "swarmlog init --dir ~/night-1 --openai http://127.0.0.1:8000/v1",
+        description="Create swarmlog.toml, memory/ and alerts/ and a .gitattributes; never "
+        "overwrites. The config is written from what can be detected: Ollama's models (loaded "
+        "or not), OpenAI-compatible servers named with --openai, GPUs and RAM. What could not be "
+        "detected is printed, and the config still loads and routes.",
+    )
+    p.add_argument(
+        "--ollama",
+        metavar="URL",
+        default=DEFAULT_OLLAMA_URL,
+        help=f"where to look for Ollama (default {DEFAULT_OLLAMA_URL})",
+    )
+    p.add_argument(
+        "--openai",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="an OpenAI-compatible server (vLLM, llama.cpp, LM Studio) to ask; repeatable",
+    )
+    p.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="detect nothing: write the seed's default config",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DETECT_TIMEOUT_S,
+        help=f"seconds to wait for each server (default {DETECT_TIMEOUT_S:g})",
     )
     p.set_defaults(func=cmd_init)
 
@@ -49,12 +84,27 @@ def init_workspace(ws: Workspace, config_text: str = STARTER_CONFIG) -> list[str
 
 def cmd_init(args: argparse.Namespace) -> int:
     ws = workspace(args)
-    created = init_workspace(ws)
+    missing: tuple[str, ...] = ()
+    config_text = STARTER_CONFIG
+    if not ws.config.exists():
+        if args.no_detect:
+            det = Detection(missing=("anything: detection skipped (--no-detect)",))
+        else:
+            det = detect(
+                ollama_url=args.ollama or None, openai_urls=args.openai, timeout_s=args.timeout
+            )
+        missing = det.missing
+        config_text = render_config(det)
+    created = init_workspace(ws, config_text)
     if wants_json(args):
-        emit_json({"workspace": str(ws.root), "created": created})
+        emit_json({"workspace": str(ws.root), "created": created, "not_detected": missing})
     else:
         for path in created:
             print(f"created {path}")
+        for line in missing:
+            print(f"not detected: {line}")
         if not created:
             print(f"{ws.root} is already a swarmlog workspace; nothing changed")
+        elif str(ws.config) in created:
+            print(f"next: review {ws.config}, then run 'swarmlog doctor'")
     return 0
