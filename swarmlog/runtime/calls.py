@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from swarmlog.errors import ProviderError
+from swarmlog.errors import ProviderError, SwarmlogError
 from swarmlog.events import EventBase
 from swarmlog.providers.base import ChatRequest, Message
 from swarmlog.providers.factory import make_provider

@@ -58,6 +58,7 @@ class Monitor:
         probe: Probe | None = None,
         clock: Callable[[], float] = time.time,
         client: httpx.AsyncClient | None = None,
+        sample: bool = True,
     ) -> None:
         self.ws = ws
         self.log = log
@@ -65,6 +66,7 @@ class Monitor:
         self.probe = probe or Probe()
         self.clock = clock
         self.client = client
+        self.sampling = sample
         self.ctx: RunContext = EMPTY_CONTEXT
         self.emergency: EmergencyState = EMERGENCY_EMPTY
         self.state: SwarmState = STATE_EMPTY
@@ -154,7 +156,7 @@ class Monitor:
                         task.add_done_callback(self._deliveries.discard)
                     if self.ctx.ended:
                         break
-                    if self.ctx.run and time.monotonic() >= next_sample:
+                    if self.sampling and self.ctx.run and time.monotonic() >= next_sample:
                         next_sample = time.monotonic() + self.interval_s
                         await self.sample(client)
                     await bell.wait(min(self.interval_s, 1.0))

@@ -8,7 +8,7 @@ from typing import Any
 from swarmlog.sim import GIB, Faults, SimServer, sim_model
 from swarmlog.sim.scenarios import Scenario, make_reply_fn
 
-__all__ = ["SimFleet", "start_fleet"]
+__all__ = ["SimFleet", "fleet_config", "start_fleet"]
 
 LOCAL = "local"  # capability of the local worker models; the Director's tasks need "director"
 
@@ -23,6 +23,45 @@ class SimFleet:
     def stop(self) -> None:
         for server in self.servers.values():
             server.stop()
+
+
+def fleet_config(scenario: Scenario, urls: dict[str, str]) -> dict[str, Any]:
+    """The swarmlog.toml (as a dict) that points the team at a scenario's servers."""
+    models_cfg: dict[str, Any] = {}
+    for p in scenario.profiles:
+        caps = list(p.capabilities) + ([LOCAL] if p.server != "api" else ["director"])
+        models_cfg[p.name] = {
+            "endpoint": urls[p.server],
+            "model": p.model,
+            "api": "sim",
+            "capabilities": caps,
+            "parallel": p.parallel,
+            "context_length": p.context_length,
+            "tier": p.tier or None,
+            "keep_alive": "60m",
+            "timeout_s": 60.0,
+            "cost_per_1k_tokens": {"input": p.cost_in, "output": p.cost_out},
+        }
+    agents: dict[str, Any] = {
+        role: {"capabilities": ["director"] if role == "director" else [LOCAL]}
+        for role in (
+            "director",
+            "architect",
+            "scout",
+            "builder",
+            "refactorer",
+            "inspector",
+            "scribe",
+        )
+    }
+    config = {
+        "models": models_cfg,
+        "agents": agents,
+        "limits": {"max_concurrent": 4, "lease_s": 6.0, "heartbeat_s": 1.0, "queue_depth": 100},
+        "run": {"work_dir": "work"},
+        "team": {"phases": {"max_iterations": scenario.max_iterations}},
+    }
+    return config
 
 
 def _dying(server: SimServer, reply_fn: Any, after: int) -> Any:
@@ -77,38 +116,5 @@ def start_fleet(scenario: Scenario, *, time_scale: float = 0.05, seed: int = 0) 
         if "die_after_requests" in spec:
             server.reply_fn = _dying(server, reply_fn, int(spec["die_after_requests"]))
         servers[name] = server.start()
-    models_cfg: dict[str, Any] = {}
-    for p in scenario.profiles:
-        caps = list(p.capabilities) + ([LOCAL] if p.server != "api" else ["director"])
-        models_cfg[p.name] = {
-            "endpoint": servers[p.server].url,
-            "model": p.model,
-            "api": "sim",
-            "capabilities": caps,
-            "parallel": p.parallel,
-            "context_length": p.context_length,
-            "tier": p.tier or None,
-            "keep_alive": "60m",
-            "timeout_s": 60.0,
-            "cost_per_1k_tokens": {"input": p.cost_in, "output": p.cost_out},
-        }
-    agents: dict[str, Any] = {
-        role: {"capabilities": ["director"] if role == "director" else [LOCAL]}
-        for role in (
-            "director",
-            "architect",
-            "scout",
-            "builder",
-            "refactorer",
-            "inspector",
-            "scribe",
-        )
-    }
-    config = {
-        "models": models_cfg,
-        "agents": agents,
-        "limits": {"max_concurrent": 4, "lease_s": 6.0, "heartbeat_s": 1.0, "queue_depth": 100},
-        "run": {"work_dir": "work"},
-        "team": {"phases": {"max_iterations": scenario.max_iterations}},
-    }
+    config = fleet_config(scenario, {name: server.url for name, server in servers.items()})
     return SimFleet(servers, config)
