@@ -47,9 +47,12 @@ class ModelCalls:
                 text="", error=f"model profile {name!r} is not in the config in force"
             )
         endpoint = str(profile["endpoint"])
-        provider = make_provider(
-            str(profile.get("api", "ollama")), endpoint, self._client(endpoint)
-        )
+        try:
+            provider = make_provider(
+                str(profile.get("api", "ollama")), endpoint, self._client(endpoint)
+            )
+        except SwarmlogError as exc:  # e.g. the Director's API key is not set
+            return CallOutcome(text="", error=str(exc))
         request = ChatRequest(
             model=str(profile["model"]),
             messages=(Message("user", prompt),),
