@@ -37,6 +37,7 @@ __all__ = [
     "adetect",
     "detect",
     "render_config",
+    "why_unreachable",
 ]
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
@@ -98,7 +99,8 @@ def _host(url: str) -> str:
     return parts.netloc or url
 
 
-def _why(error: str, timeout_s: float) -> str:
+def why_unreachable(error: str, timeout_s: float) -> str:
+    """Say in a few words why a server did not answer (from a probe's error text)."""
     low = error.lower()
     if "refused" in low or "all connection attempts failed" in low:
         return "connection refused"
@@ -150,7 +152,7 @@ async def _ollama(
 ) -> tuple[ServerSeen | None, list[str]]:
     sample: ModelServerSampled = await probe_ollama(client, url)
     if not sample.reachable:
-        return None, [f"no Ollama at {_host(url)}: {_why(sample.error, timeout_s)}"]
+        return None, [f"no Ollama at {_host(url)}: {why_unreachable(sample.error, timeout_s)}"]
     missing: list[str] = []
     try:
         tags = (await client.get(f"{base_url(url)}/api/tags")).json().get("models") or []
@@ -200,9 +202,8 @@ async def _openai(
 ) -> tuple[ServerSeen | None, list[str]]:
     sample = await probe_openai(client, url)
     if not sample.reachable:
-        return None, [
-            f"no OpenAI-compatible server at {_host(url)}: {_why(sample.error, timeout_s)}"
-        ]
+        why = why_unreachable(sample.error, timeout_s)
+        return None, [f"no OpenAI-compatible server at {_host(url)}: {why}"]
     endpoint = base_url(url) + "/v1"
     models = tuple(
         ServerModel(name=name, params_b=_params_b(name, {}, 0)) for name in sample.available

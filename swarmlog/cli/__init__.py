@@ -10,7 +10,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from swarmlog.cli import humancmds, initcmd, logcmds, rendercmds, routecmds, runcmds
+from swarmlog.cli import (
+    doctorcmd,
+    humancmds,
+    initcmd,
+    logcmds,
+    rendercmds,
+    routecmds,
+    runcmds,
+    watchcmd,
+)
 from swarmlog.cli.common import COMMON, CommandModule
 from swarmlog.errors import SwarmlogError
 
@@ -24,6 +33,8 @@ COMMANDS: list[CommandModule] = [
     rendercmds,
     humancmds,
     routecmds,
+    doctorcmd,
+    watchcmd,
 ]
 
 

@@ -5,12 +5,13 @@ Layout of ``memory/events/``::
     000000000001.ndjson   sealed segment (read-only, never rewritten)
     000000052117.ndjson   the active segment; its name is the seq of its first record
     .lock                 advisory lock serialising appends across processes
-    .synced               group-commit watermark: (segment, offset) known to be on disk
+    .synced               group-commit watermark: (generation, segment, offset) known on disk
 
 An append takes the lock, repairs a torn tail a crashed writer left, checks ``expected_seq``,
 assigns dense seqs, writes the whole batch with one ``write`` and releases the lock; then it waits
-for its durability policy. Under ``always`` a writer that finds its bytes already covered by another
-process's ``fdatasync`` returns at once, so concurrent writers share syncs (group commit).
+for its durability policy. Under ``always`` one writer at a time runs ``fdatasync``, covering every
+byte written before it began; a writer that finds its bytes already covered (the watermark, read
+without a lock) returns at once, so concurrent writers share syncs (group commit).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import stat
 import struct
 import threading
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -38,7 +41,9 @@ __all__ = ["SEGMENT_SUFFIX", "FileLog", "FileReader", "Sync", "list_segments"]
 
 Sync = Literal["always", "batch", "none"]
 SEGMENT_SUFFIX = ".ndjson"
-_WATERMARK = struct.Struct("<qq")
+_MARK_BODY = struct.Struct("<qqq")  # generation, segment (its first seq), bytes known durable
+_MARK = struct.Struct("<qqqI")  # ... and a crc32 of those 24 bytes, so a torn read is noticed
+_KEY_OF = attrgetter("key")
 _READ_CHUNK = 8 << 20
 _TAIL_PROBE = 64 << 10
 
@@ -180,6 +185,37 @@ class FileLog:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
+    def seal(self) -> str | None:
+        """Seal the active segment (fsync, read-only) so it never changes; return its path.
+
+        The next append starts a new segment. An empty active segment is left as it is (None).
+        """
+        with self._mutex:
+            self._open_control_files()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._refresh_active()
+                if self._size <= 0:
+                    return None
+                path = str(self._seg_path)
+                self._roll_seal()
+                return path
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _roll_seal(self) -> None:
+        try:
+            os.fsync(self._seg_fd)
+            os.fchmod(self._seg_fd, 0o444)
+        except OSError as exc:
+            raise LogError(
+                f"cannot seal log segment {self._seg_path}: {exc.strerror}; "
+                f"free disk space or fix permissions and retry"
+            ) from exc
+        os.close(self._seg_fd)
+        self._seg_fd = -1
+        self._size = -1
+
     def _open_control_files(self) -> None:
         if self._lock_fd >= 0:
             return
@@ -204,11 +240,13 @@ class FileLog:
             # wait for the same durability before answering with them.
             return result, self._size  # type: ignore[return-value]
         now = self._clock()
-        seq = self._last_seq
-        stamped: list[Event] = []
-        for ev in fresh:
-            seq += 1
-            stamped.append(msgspec.structs.replace(ev, seq=seq, ts=ev.ts or now))  # type: ignore[arg-type]
+        first = self._last_seq + 1
+        replace = msgspec.structs.replace
+        stamped: list[Event] = [
+            replace(ev, seq=seq, ts=ev.ts or now)  # type: ignore[misc]
+            for seq, ev in enumerate(fresh, first)
+        ]
+        seq = first + len(stamped) - 1
         data = frame_many(stamped)
         if self._size > 0 and self._size + len(data) > self.segment_bytes:
             self._roll(self._last_seq + 1)
@@ -224,7 +262,7 @@ class FileLog:
 
     def _dedupe(self, events: Sequence[EventBase]) -> tuple[list[EventBase], list[object]]:
         """Split a batch into events to write and the result list (stored events for known keys)."""
-        if all(ev.key is None for ev in events):
+        if list(map(_KEY_OF, events)).count(None) == len(events):
             return list(events), list(events)
         keys = self._catch_up_keys()
         fresh: list[EventBase] = []
@@ -287,9 +325,11 @@ class FileLog:
         """
         fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
         try:
-            mark = _WATERMARK.unpack(os.pread(self._sync_fd, 16, 0).ljust(16, b"\0"))
-            if mark[0] == self._seg_first and mark[1] > size:
-                os.pwrite(self._sync_fd, _WATERMARK.pack(self._seg_first, size), 0)
+            gen, seg, end = self._read_mark()
+            if (seg, end) > (self._seg_first, size):
+                seg, end = self._seg_first, size
+            # A new generation also voids the raise of any sync that measured the old size.
+            self._write_mark(gen + 1, seg, end)
         finally:
             fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
 
@@ -440,26 +480,58 @@ class FileLog:
     def _make_durable(self, fd: int, seg_first: int, end: int, policy: Sync) -> None:
         """Wait until bytes up to ``end`` of segment ``seg_first`` are on disk.
 
-        Group commit: the sync lock is held by whoever is syncing; a writer that gets it after a
-        sync that already covered its bytes returns without a syscall of its own.
+        Group commit: one writer at a time (holding the sync lock) runs ``fdatasync``, covering
+        every byte written before it began, then raises the watermark. The others wait for that
+        sync with a shared lock, all waking together, and return if the watermark covers them;
+        only a writer still uncovered becomes the next syncer. No covered writer ever queues
+        behind a sync it does not need.
         """
-        fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
-        try:
-            mark = _WATERMARK.unpack(os.pread(self._sync_fd, 16, 0).ljust(16, b"\0"))
-            if mark >= (seg_first, end):
+        if policy == "batch" and self.group_window_s > 0:
+            _gen, seg, done = self._read_mark()
+            if (seg, done) >= (seg_first, end):
                 return
-            if policy == "batch" and self.group_window_s > 0:
-                time.sleep(self.group_window_s)
-            target = os.fstat(fd).st_size
-            os.fdatasync(fd)
-            if (seg_first, target) > mark:
-                os.pwrite(self._sync_fd, _WATERMARK.pack(seg_first, target), 0)
+            time.sleep(self.group_window_s)  # let more writers join the next sync
+        sync_fd = self._sync_fd
+        try:
+            while True:
+                gen, seg, done = self._read_mark()
+                if (seg, done) >= (seg_first, end):
+                    return
+                try:
+                    fcntl.flock(sync_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    fcntl.flock(sync_fd, fcntl.LOCK_SH)  # wait for the sync in progress
+                    fcntl.flock(sync_fd, fcntl.LOCK_UN)
+                    continue
+                try:
+                    gen, seg, done = self._read_mark()
+                    if (seg, done) >= (seg_first, end):
+                        return
+                    target = os.fstat(fd).st_size
+                    os.fdatasync(fd)
+                    if (seg_first, target) > (seg, done):
+                        self._write_mark(gen, seg_first, target)
+                    return
+                finally:
+                    fcntl.flock(sync_fd, fcntl.LOCK_UN)
         except OSError as exc:
             raise LogError(
                 f"cannot sync {self.directory}: {exc.strerror}; the append may not be durable"
             ) from exc
-        finally:
-            fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+
+    def _read_mark(self) -> tuple[int, int, int]:
+        """Return (generation, segment, durable bytes); all zero when unset or torn."""
+        raw = os.pread(self._sync_fd, _MARK.size, 0)
+        if len(raw) != _MARK.size:
+            return 0, 0, 0
+        gen, seg, end, crc = _MARK.unpack(raw)
+        if zlib.crc32(raw[: _MARK_BODY.size]) != crc:
+            return 0, 0, 0  # read while another process wrote it: assume nothing is covered
+        return gen, seg, end
+
+    def _write_mark(self, gen: int, seg: int, end: int) -> None:
+        body = _MARK_BODY.pack(gen, seg, end)
+        os.pwrite(self._sync_fd, body + struct.pack("<I", zlib.crc32(body)), 0)
 
     # Reading
 
@@ -615,7 +687,8 @@ class FileReader:
                 ) from exc
             end = data.rfind(b"\n")
             if end >= 0:
-                lines = data[:end].split(b"\n")
+                lines = data.split(b"\n")
+                del lines[-1]  # what follows the last newline: b"" or a record being written
                 events = decode_lines(
                     lines,
                     path=str(self._path),

@@ -1,0 +1,318 @@
+"""``swarmlog watch``: a live terminal view folded from the log alone.
+
+The view is three pure folds of the log (the team projection, the router's state and the
+escalation fold) plus the last hardware sample; ``render_view`` turns them into lines for a given
+terminal size and clock, and ``summary_line`` into one plain line for pipes and log files. The loop
+in ``watch`` only reads new records with its own cursor and redraws; it never asks another
+process anything.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+import msgspec
+from msgspec.structs import replace
+
+from swarmlog.escalation import levels
+from swarmlog.events import Event, EventBase, HardwareSampled
+from swarmlog.log import FileLog
+from swarmlog.render import LEVEL_NAMES, ROLE_ORDER, fmt_duration, fmt_ts
+from swarmlog.routing import stats as router
+from swarmlog.state import EMPTY as SWARM_EMPTY
+from swarmlog.state import SwarmState
+from swarmlog.state import apply as swarm_apply
+from swarmlog.workspace import Workspace
+
+__all__ = [
+    "CLEAR",
+    "EMPTY_VIEW",
+    "SECTIONS",
+    "View",
+    "fold_view",
+    "render_view",
+    "summary_line",
+    "watch",
+]
+
+CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen: works on any ANSI terminal over ssh
+SECTIONS = ("PHASE", "AGENTS", "MODELS", "GPU", "ALERTS")
+_GB = 1e9
+
+
+class View(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the live view shows, folded from the log."""
+
+    swarm: SwarmState = SWARM_EMPTY
+    router: router.RouterState = router.EMPTY
+    escalation: levels.EscalationState = levels.EMPTY
+    hardware: HardwareSampled | None = None
+
+
+EMPTY_VIEW = View()
+
+
+def fold_view(view: View, events: Iterable[Event | EventBase]) -> View:
+    """Fold events into the view."""
+    swarm, rs, esc, hw = view.swarm, view.router, view.escalation, view.hardware
+    for event in events:
+        swarm = swarm_apply(swarm, event)
+        rs = router.apply(rs, event)
+        esc = levels.apply(esc, event)
+        if isinstance(event, HardwareSampled):
+            hw = event
+    return replace(view, swarm=swarm, router=rs, escalation=esc, hardware=hw)
+
+
+# Rendering (pure: the clock and the size are arguments)
+
+
+def _phase_lines(view: View, now: float) -> list[str]:
+    s = view.swarm
+    t = s.team
+    if not t.run:
+        return ["no run yet: start one with 'swarmlog run'"]
+    end = t.ended_ts or now
+    lines = []
+    outcome = f", ended: {t.outcome}" if t.outcome else ""
+    paused = ", PAUSED" if t.paused else ""
+    lines.append(
+        f"run {t.run} started {fmt_ts(t.started_ts)}Z, {fmt_duration(end - t.started_ts)} "
+        f"elapsed{outcome}{paused}"
+    )
+    if s.phases.spans:
+        span = s.phases.spans[-1]
+        stop = span.completed_ts or end
+        elapsed = stop - span.entered_ts
+        it = f" (iteration {span.iteration})" if span.iteration else ""
+        if span.expected_s:
+            ratio = elapsed / span.expected_s
+            over = "  OVERRUN" if ratio > 1 else ""
+            against = f" of expected {fmt_duration(span.expected_s)} ({ratio:.0%}){over}"
+        else:
+            against = " (no expected duration)"
+        done = f", {span.outcome or 'done'}" if span.completed_ts else ""
+        lines.append(f"phase {span.phase}{it}: {fmt_duration(elapsed)}{against}{done}")
+    else:
+        lines.append("phase: not started")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(s.board.counts.items())) or "none"
+    lines.append(f"tasks: {counts}")
+    return lines
+
+
+def _role_rank(agent: str) -> tuple[int, str]:
+    role = agent.split("-")[0]
+    return (ROLE_ORDER.index(role) if role in ROLE_ORDER else len(ROLE_ORDER), agent)
+
+
+def _agent_lines(view: View) -> list[str]:
+    agents = view.swarm.team.agents
+    if not agents:
+        return ["no agents registered yet"]
+    lines = [f"{'agent':<14} {'status':<11} {'task':<22} trust"]
+    for name in sorted(agents, key=_role_rank):
+        a = agents[name]
+        task = a.task_id or "-"
+        lines.append(f"{name:<14} {a.status:<11} {task[:22]:<22} {a.trust:g}/10")
+    return lines
+
+
+def _model_lines(view: View) -> list[str]:
+    rs = view.router
+    names = [p.name for p in rs.config.profiles]
+    names += sorted(set(view.swarm.models.models) - set(names))
+    if not names:
+        return ["no models configured yet"]
+    lines = [
+        f"{'model':<16} {'in flight':>9} {'queued':>6} {'calls':>6} {'avg':>8} {'max':>8}  state"
+    ]
+    for name in names:
+        p = rs.config.profile(name)
+        ld = rs.load.get(name)
+        running = ld.started if ld else 0
+        queued = max(0, ld.assigned - ld.started) if ld else 0
+        slots = p.slots if p else 1
+        ms = view.swarm.models.models.get(name)
+        calls = ms.calls if ms else 0
+        avg = f"{ms.total_ms / ms.calls / 1000:.2f}s" if ms and ms.calls else "-"
+        top = f"{ms.max_ms / 1000:.2f}s" if ms and ms.calls else "-"
+        state = []
+        circuit = rs.circuits.get(name)
+        if circuit is not None and circuit.state != "closed":
+            state.append(f"circuit {circuit.state}")
+        if p is not None and p.endpoint in rs.unreachable:
+            state.append("server unreachable")
+        lines.append(
+            f"{name[:16]:<16} {f'{running}/{slots}':>9} {queued:>6} {calls:>6} {avg:>8} {top:>8}"
+            f"  {', '.join(state) or 'ok'}"
+        )
+    return lines
+
+
+def _gpu_lines(view: View) -> list[str]:
+    hw = view.hardware
+    if hw is None:
+        return ["no hardware sample yet (the monitor writes one every few seconds)"]
+    lines = []
+    for g in hw.gpus:
+        used = g.mem_total - g.mem_free if g.mem_free else g.mem_used
+        share = used / g.mem_total if g.mem_total else 0.0
+        util = f", util {g.util_gpu}%" if g.util_gpu is not None else ""
+        temp = f", {g.temperature_c}C" if g.temperature_c is not None else ""
+        lines.append(
+            f"GPU {g.index} {g.name}: {used / _GB:.1f}/{g.mem_total / _GB:.1f} GB "
+            f"({share:.0%}){util}{temp}"
+        )
+    if not hw.gpus:
+        lines.append(f"no GPU{': ' + hw.nvml_error if hw.nvml_error else ''}")
+    if hw.ram_total:
+        lines.append(
+            f"RAM {(hw.ram_total - hw.ram_available) / _GB:.1f}/{hw.ram_total / _GB:.1f} GB "
+            f"({hw.ram_percent:.0f}%), sampled {fmt_ts(hw.ts, '%H:%M:%S')}Z"
+        )
+    return lines
+
+
+def _alert_lines(view: View) -> list[str]:
+    esc = view.escalation
+    lines = [f"team directive: {levels.team_directive(esc)}"]
+    for e in sorted(esc.open.values(), key=lambda e: e.seq):
+        who = e.agent or e.task_id or e.subject
+        lines.append(f"open L{e.level} {e.escalation_id} {e.rule} {who}: {e.reason}".rstrip())
+    alerts = view.swarm.alerts.alerts
+    for a in sorted(alerts.values(), key=lambda a: a.seq):
+        if not a.acked:
+            lines.append(f"alert L{a.level} {a.alert_id}: {a.title} (swarmlog ack {a.alert_id})")
+    if len(lines) == 1:
+        lines.append("no open alerts")
+    return lines
+
+
+def _fit(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
+
+
+def render_view(view: View, *, now: float, width: int = 100, height: int = 40) -> list[str]:
+    """Return the screen's lines (at most ``height``, each at most ``width`` characters)."""
+    level = view.escalation.level
+    t = view.swarm.team
+    head = (
+        f"swarmlog watch: seq {view.swarm.seq}, level {level} "
+        f"({LEVEL_NAMES.get(level, 'escalated')}), {fmt_ts(now, '%H:%M:%S')}Z"
+    )
+    goal = f"goal: {t.goal}" if t.goal else ""
+    blocks = {
+        "PHASE": _phase_lines(view, now),
+        "AGENTS": _agent_lines(view),
+        "MODELS": _model_lines(view),
+        "GPU": _gpu_lines(view),
+        "ALERTS": _alert_lines(view),
+    }
+    # Keep every section's heading on screen: drop the blank separators first, then trim the
+    # longest sections, each ending with a count of the rows it hides.
+    top = 2 if goal else 1
+    rows_total = sum(len(b) for b in blocks.values())
+    spacious = top + 2 * len(blocks) + rows_total + 1 <= height
+    budget = max(height - top - len(blocks) * (2 if spacious else 1), 2 * len(blocks))
+    hidden = dict.fromkeys(blocks, 0)
+
+    def shown(name: str) -> int:
+        return len(blocks[name]) + (1 if hidden[name] else 0)
+
+    while sum(shown(k) for k in blocks) > budget:
+        name = max(blocks, key=shown)
+        if len(blocks[name]) <= 1:
+            break
+        blocks[name] = blocks[name][:-1]
+        hidden[name] += 1
+    lines = [head] + ([goal] if goal else [])
+    for name, rows in blocks.items():
+        more = [f"… {hidden[name]} more (enlarge the terminal)"] if hidden[name] else []
+        lines += [*([""] if spacious else []), name, *(f"  {r}" for r in [*rows, *more])]
+    if spacious:
+        lines.append("")
+    return [_fit(x, width) for x in lines[:height]]
+
+
+def summary_line(view: View, *, now: float) -> str:
+    """Return one plain line for a pipe or a log file."""
+    s = view.swarm
+    t = s.team
+    phase = "-"
+    if s.phases.spans:
+        span = s.phases.spans[-1]
+        elapsed = (span.completed_ts or t.ended_ts or now) - span.entered_ts
+        expected = f"/{fmt_duration(span.expected_s)}" if span.expected_s else ""
+        phase = f"{span.phase} {fmt_duration(elapsed)}{expected}"
+    working = sum(a.status == "working" for a in t.agents.values())
+    flights = []
+    for name, ld in sorted(view.router.load.items()):
+        if ld.assigned:
+            flights.append(f"{name} {ld.started}+{max(0, ld.assigned - ld.started)}q")
+    gpu = "-"
+    if view.hardware is not None and view.hardware.gpus:
+        used = sum(g.mem_total - g.mem_free for g in view.hardware.gpus)
+        total = sum(g.mem_total for g in view.hardware.gpus)
+        gpu = f"{used / _GB:.1f}/{total / _GB:.1f}GB"
+    unacked = sum(not a.acked for a in s.alerts.alerts.values())
+    ended = f" ended={t.outcome}" if t.outcome else ""
+    return (
+        f"{fmt_ts(now, '%Y-%m-%dT%H:%M:%S')}Z seq={s.seq} run={t.run or '-'} phase={phase}"
+        f" agents={working}/{len(t.agents)} working calls={','.join(flights) or '-'} gpu={gpu}"
+        f" level={view.escalation.level} alerts={unacked}"
+        f" directive={levels.team_directive(view.escalation)}{ended}"
+    )
+
+
+# The loop (I/O)
+
+
+def watch(
+    ws: Workspace,
+    *,
+    interval_s: float = 2.0,
+    once: bool = False,
+    out: TextIO | None = None,
+    is_tty: bool | None = None,
+    clock: Callable[[], float] = time.time,
+    max_frames: int | None = None,
+) -> int:
+    """Redraw the view every ``interval_s`` until Ctrl-C (or once); return the exit code.
+
+    On a terminal the screen is cleared and redrawn; otherwise one plain summary line is
+    printed per interval.
+    """
+    stream = out or sys.stdout
+    tty = stream.isatty() if is_tty is None else is_tty
+    log = FileLog(ws.events, create=False)
+    reader = log.reader()
+    view = EMPTY_VIEW
+    frames = 0
+    try:
+        while True:
+            while batch := reader.poll():
+                view = fold_view(view, batch)
+            now = clock()
+            if tty:
+                size = shutil.get_terminal_size()
+                lines = render_view(view, now=now, width=size.columns, height=size.lines - 1)
+                prefix = "" if once else CLEAR
+                stream.write(prefix + "\n".join(lines) + "\n")
+            else:
+                stream.write(summary_line(view, now=now) + "\n")
+            stream.flush()
+            frames += 1
+            if once or (max_frames is not None and frames >= max_frames):
+                return 0
+            time.sleep(interval_s)
+    except KeyboardInterrupt:
+        if tty:
+            stream.write("\n")
+            stream.flush()
+        return 0
+    finally:
+        log.close()
