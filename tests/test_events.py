@@ -99,6 +99,7 @@ def test_a_batch_of_mixed_kinds_frames_and_decodes_in_order(events, first):
     lines = frame_many(stamped).split(b"\n")
     assert lines[-1] == b""
     assert decode_lines(lines[:-1], path="seg", first_line_no=1, expected_seq=first) == stamped
+    assert frame_many(stamped) == b"".join(map(frame, stamped))  # the fast path, byte for byte
 
 
 @settings(max_examples=80, deadline=None)

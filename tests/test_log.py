@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import zlib
 from pathlib import Path
 
 import anyio
@@ -127,6 +128,19 @@ def test_verify_counts_a_healthy_log(store: Store):
 # The file backend
 
 
+_MARK = struct.Struct("<qqqI")  # generation, segment, durable bytes, crc32 of the first 24 bytes
+
+
+def read_mark(folder: Path) -> tuple[int, int, int] | None:
+    gen, seg, end, crc = _MARK.unpack((folder / ".synced").read_bytes())
+    return (gen, seg, end) if zlib.crc32(_MARK.pack(gen, seg, end, 0)[:24]) == crc else None
+
+
+def write_mark(folder: Path, gen: int, seg: int, end: int) -> None:
+    body = _MARK.pack(gen, seg, end, 0)[:24]
+    (folder / ".synced").write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+
+
 def make_log(path: Path, **kw: object) -> FileLog:
     return FileLog(path, clock=lambda: FIXED_TS, **kw)  # type: ignore[arg-type]
 
@@ -195,8 +209,8 @@ def test_next_append_cuts_a_torn_tail_and_keeps_a_copy(tmp_path: Path):
     assert [e.seq for e in log.read()] == [1, 2, 3]
     assert log.verify().torn_tail_bytes == 0
     # The group-commit watermark never claims bytes beyond the end of the segment.
-    mark = struct.unpack("<qq", (tmp_path / ".synced").read_bytes())
-    assert mark[1] <= seg.stat().st_size
+    _gen, mark_seg, mark_end = read_mark(tmp_path)
+    assert mark_seg == 1 and mark_end <= seg.stat().st_size
 
 
 def test_watermark_is_lowered_when_a_tail_is_cut(tmp_path: Path):
@@ -207,9 +221,24 @@ def test_watermark_is_lowered_when_a_tail_is_cut(tmp_path: Path):
     with open(seg, "ab") as fh:
         fh.write(b"x" * 500)
     # As if another writer synced the torn bytes before they were cut.
-    (tmp_path / ".synced").write_bytes(struct.pack("<qq", 1, good + 500))
+    mark = read_mark(tmp_path)
+    assert mark is not None
+    gen = mark[0]
+    write_mark(tmp_path, gen, 1, good + 500)
     make_log(tmp_path).append(notes("b"), sync="none")
-    assert struct.unpack("<qq", (tmp_path / ".synced").read_bytes()) == (1, good)
+    assert read_mark(tmp_path) == (gen + 1, 1, good)
+
+
+def test_a_torn_watermark_counts_as_nothing_synced(tmp_path: Path):
+    log = make_log(tmp_path)
+    log.append(notes("a"))
+    raw = bytearray((tmp_path / ".synced").read_bytes())
+    raw[10] ^= 0xFF  # as if read half-way through another process's write
+    (tmp_path / ".synced").write_bytes(bytes(raw))
+    assert read_mark(tmp_path) is None
+    log.append(notes("b"))  # must sync itself, and repair the mark
+    (_, seg), *_ = list_segments(tmp_path)
+    assert read_mark(tmp_path) == (0, 1, seg.stat().st_size)
 
 
 def test_repair_truncates_only_a_torn_tail(tmp_path: Path):

@@ -1,0 +1,132 @@
+"""Durable append throughput: 1 and 8 writer processes under each sync policy, against a plain
+single-process loop doing ``write`` + ``fsync`` per event, all measured in this one run.
+
+    python bench/append.py [--seconds S] [--json]
+
+``group_commit_speedup``: 8 processes, each appending one event at a time and waiting for it to be
+durable (``sync="always"``), in events/s, divided by the plain loop's events/s.
+``batch100_durable_eps``: one process appending batches of 100 under ``sync="always"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from swarmlog.events import Note
+from swarmlog.log import FileLog
+from swarmlog.log.framing import frame
+
+CTX = mp.get_context("fork")  # the writers need no fresh interpreter, only their own process
+
+
+def _plain_loop(folder: Path, seconds: float) -> float:
+    """The baseline: one process, one ``write`` and one ``fsync`` per event."""
+    line = frame(Note(text="plain loop event", actor="bench", seq=1, ts=1.0))
+    fd = os.open(folder / "plain.ndjson", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        n = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            os.write(fd, line)
+            os.fsync(fd)
+            n += 1
+        return n / (time.perf_counter() - start)
+    finally:
+        os.close(fd)
+
+
+def _writer(folder: str, sync: str, batch: int, go: object, stop_at: object, out: object) -> None:
+    log = FileLog(folder, sync=sync)  # type: ignore[arg-type]
+    events = [Note(text="bench event", actor=f"w{os.getpid()}") for _ in range(batch)]
+    log.append(events[:1])  # open files, warm up
+    go.wait()  # type: ignore[attr-defined]
+    deadline = stop_at.value  # type: ignore[attr-defined]
+    n = 0
+    while time.perf_counter() < deadline:
+        log.append(events)
+        n += batch
+    out.put(n)  # type: ignore[attr-defined]
+    log.close()
+
+
+def run_writers(folder: Path, writers: int, sync: str, batch: int, seconds: float) -> float:
+    """Return events/s of ``writers`` processes appending ``batch`` events at a time."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    go, out = CTX.Event(), CTX.Queue()
+    stop_at = CTX.Value("d", 0.0)
+    procs = [
+        CTX.Process(target=_writer, args=(str(folder), sync, batch, go, stop_at, out))
+        for _ in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(0.3)  # let every writer open the log
+    start = time.perf_counter()
+    stop_at.value = start + seconds
+    go.set()
+    total = sum(out.get(timeout=seconds + 60) for _ in procs)
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    log = FileLog(folder)
+    report = log.verify()
+    assert report.ok and report.records == total + writers, report
+    return total / elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=1.5, help="per measurement")
+    parser.add_argument("--dir", help="folder on the disk to measure (default: a temp folder)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="swarmlog-bench-", dir=args.dir))
+    try:
+        plain = _plain_loop(base, args.seconds)
+        rows = []
+        for sync in ("always", "batch", "none"):
+            for writers in (1, 8):
+                eps = run_writers(base / "log", writers, sync, 1, args.seconds)
+                rows.append((f"{writers} writer(s), 1 event/append", sync, eps))
+        batch100 = run_writers(base / "log", 1, "always", 100, args.seconds)
+        batch100_8 = run_writers(base / "log", 8, "always", 100, args.seconds)
+        rows.append(("1 writer, 100 events/append", "always", batch100))
+        rows.append(("8 writers, 100 events/append", "always", batch100_8))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    group8 = next(eps for name, sync, eps in rows if name.startswith("8 ") and sync == "always")
+    result = {
+        "group_commit_speedup": round(group8 / plain, 2),
+        "batch100_durable_eps": round(batch100),
+        "plain_write_fsync_eps": round(plain),
+        "rows": [{"case": n, "sync": s, "eps": round(e)} for n, s, e in rows],
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'case':<32} {'sync':<7} {'events/s':>10} {'vs plain':>9}")
+    print(f"{'plain write+fsync loop':<32} {'fsync':<7} {plain:>10,.0f} {1:>8.2f}x")
+    for name, sync, eps in rows:
+        print(f"{name:<32} {sync:<7} {eps:>10,.0f} {eps / plain:>8.2f}x")
+    print(
+        f"group_commit_speedup={result['group_commit_speedup']} (target >= 5), "
+        f"batch100_durable_eps={result['batch100_durable_eps']} (target >= 100000)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
