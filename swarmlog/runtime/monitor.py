@@ -34,13 +34,10 @@ from swarmlog.events import (
 )
 from swarmlog.hardware import Probe
 from swarmlog.log import FileLog
-from swarmlog.render import alert_path, make_environment, render_all
+from swarmlog.render import make_environment, render_alert_event
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.doorbell import Doorbell
 from swarmlog.servers import probe_server
-from swarmlog.state import EMPTY as STATE_EMPTY
-from swarmlog.state import SwarmState
-from swarmlog.state import apply as state_apply
 from swarmlog.workspace import Workspace, write_atomic
 
 __all__ = ["Monitor", "serve_monitor"]
@@ -69,7 +66,6 @@ class Monitor:
         self.sampling = sample
         self.ctx: RunContext = EMPTY_CONTEXT
         self.emergency: EmergencyState = EMERGENCY_EMPTY
-        self.state: SwarmState = STATE_EMPTY
         self.delivered: set[str] = set()
         self._reader = log.reader(0)
         self._stop = asyncio.Event()
@@ -96,7 +92,6 @@ class Monitor:
                 self.ctx = apply_context(self.ctx, event)
                 if isinstance(event, ConfigLoaded):
                     self._settings = escalation_settings(event.config.get("escalation") or {})
-                self.state = state_apply(self.state, event)
                 self.emergency, out = react(self.emergency, event, self._settings)
                 if out:
                     self.append(out)
@@ -122,12 +117,9 @@ class Monitor:
         self.append(events)
 
     def _write_alert(self, alert: AlertRaised) -> Path:
-        rel = next(
-            (alert_path(a) for a in self.state.alerts.alerts.values() if a.seq == alert.seq), ""
-        )
-        files = render_all(self.state, self._env)
+        rel, text = render_alert_event(alert, self._env)
         path = self.ws.root / rel
-        write_atomic(path, files[rel].encode("utf-8"))
+        write_atomic(path, text.encode("utf-8"))
         return path
 
     async def _deliver(self, alert: AlertRaised, client: httpx.AsyncClient) -> None:

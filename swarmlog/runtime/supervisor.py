@@ -111,6 +111,7 @@ class Supervisor:
         self.children: list[Child] = []
         self._stopping = False
         self._last_progress = ""
+        self._announced = 0
 
     # Start
 
@@ -178,6 +179,7 @@ class Supervisor:
 
     def run(self, *, poll_s: float = 0.2, stop_after_s: float | None = None) -> str:
         """Start everything and supervise until the run ends; return the outcome."""
+        self._announced = self.log.last_seq()  # a resumed run does not repeat old lines
         run = self.start_run()
         self._say(f"run {run}: {self.goal if not self.resume else 'resumed'}")
         self.children = self.plan_children()
@@ -200,6 +202,9 @@ class Supervisor:
                     ctx = apply_context(ctx, event)
                     esc = levels.apply(esc, event)
                     self._recover(event)
+                    line = levels.alert_line(event)
+                    if line and event.seq > self._announced:
+                        print(line, file=sys.stderr, flush=True)  # the seed's grep target
                 self._progress(board, ctx, esc)
                 if ctx.run == run and ctx.ended:
                     break
