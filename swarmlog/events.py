@@ -234,7 +234,8 @@ class TaskSubmitted(EventBase, frozen=True, tag="task_submitted"):
     interactive: bool = False
     priority: int = 0
     max_attempts: int = 3
-    parent: str = ""
+    parent: str = ""  # the review, checkpoint or plan this task belongs to
+    round: int = 0  # review round, for critique and decide tasks
 
 
 class TaskRouted(EventBase, frozen=True, tag="task_routed"):
