@@ -79,7 +79,6 @@ class AgentProcess:
         heartbeat_s: float = 5.0,
         max_invalid: int = 2,
         idle_wait_s: float = 0.5,
-        exit_when_done: bool = True,
     ) -> None:
         self.log = log
         self.agent = agent
@@ -90,7 +89,7 @@ class AgentProcess:
         self.heartbeat_s = heartbeat_s
         self.max_invalid = max_invalid
         self.idle_wait_s = idle_wait_s
-        self.exit_when_done = exit_when_done
+        self.workspace = log.directory.parent.parent  # <workspace>/memory/events
         self.board: Board = EMPTY_BOARD
         self.ctx: RunContext = EMPTY_CONTEXT
         self.esc: levels.EscalationState = levels.EMPTY
@@ -285,7 +284,8 @@ class AgentProcess:
                     error=f"agent reported failure: {summary}",
                 )
             ]
-        work_dir = Path(self.ctx.config.get("run", {}).get("work_dir", "work"))
+        # The work folder is relative to the workspace, whatever the process's cwd.
+        work_dir = self.workspace / str(self.ctx.config.get("run", {}).get("work_dir", "work"))
         try:
             if data.get("files"):
                 written = write_files(work_dir, data["files"])
