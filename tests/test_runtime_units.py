@@ -1,0 +1,228 @@
+"""The runtime's pure pieces and edges: the dispatch board, reply validation, tools, exec agents."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from swarmlog.events import (
+    ConfigLoaded,
+    Event,
+    Heartbeat,
+    RunStarted,
+    TaskClaimed,
+    TaskCompleted,
+    TaskFailed,
+    TaskRouted,
+    TaskSubmitted,
+    TaskTimedOut,
+)
+from swarmlog.runtime.agent import exec_caller
+from swarmlog.runtime.board import (
+    EMPTY_BOARD,
+    claimable,
+    expired_leases,
+    project_board,
+    ready_to_route,
+)
+from swarmlog.runtime.replies import parse_reply
+from swarmlog.runtime.tools import ToolError, resolve_inside, run_tests, write_files
+
+
+def _stamp(events: list[Event]) -> list[Event]:
+    import msgspec
+
+    return [
+        msgspec.structs.replace(e, seq=n, ts=1000.0 + n)  # type: ignore[misc]
+        for n, e in enumerate(events, start=1)
+    ]
+
+
+def _base(slots: int = 1, cap: int = 0) -> list[Event]:
+    config = {"models": {"fast": {"parallel": slots}}, "limits": {"max_concurrent": cap}}
+    return [
+        RunStarted(goal="g", run="r"),
+        ConfigLoaded(config=config),
+        TaskSubmitted(task_id="a", title="A", role="builder"),
+        TaskSubmitted(task_id="b", title="B", role="builder", deps=("a",)),
+        TaskSubmitted(task_id="c", title="C", role="builder"),
+    ]
+
+
+def test_dependencies_gate_routing() -> None:
+    board = project_board(_stamp(_base()))
+    assert [t.task_id for t in ready_to_route(board)] == ["a", "c"]
+    board = project_board(
+        _stamp(
+            [
+                *_base(),
+                TaskRouted(task_id="a", model="fast"),
+                TaskClaimed(task_id="a", agent="builder", lease_until=2000.0),
+                TaskCompleted(task_id="a", agent="builder"),
+            ]
+        )
+    )
+    assert [t.task_id for t in ready_to_route(board)] == ["b", "c"]
+
+
+def test_first_live_claim_wins_and_a_rival_claim_is_void() -> None:
+    board = project_board(
+        _stamp(
+            [
+                *_base(slots=2),
+                TaskRouted(task_id="a", model="fast"),
+                TaskClaimed(task_id="a", agent="builder", lease_until=2000.0),
+                TaskClaimed(task_id="a", agent="builder-2", lease_until=2000.0),
+            ]
+        )
+    )
+    assert board.tasks["a"].agent == "builder"
+
+
+def test_a_claim_beyond_the_models_slots_is_void() -> None:
+    board = project_board(
+        _stamp(
+            [
+                *_base(slots=1),
+                TaskRouted(task_id="a", model="fast"),
+                TaskRouted(task_id="c", model="fast"),
+                TaskClaimed(task_id="a", agent="builder", lease_until=2000.0),
+                TaskClaimed(task_id="c", agent="builder-2", lease_until=2000.0),
+            ]
+        )
+    )
+    assert board.tasks["a"].status == "claimed"
+    assert board.tasks["c"].status == "routed"  # waits for the slot
+    assert claimable(board, "builder", now=1010.0) == []
+
+
+def test_the_run_wide_cap_bounds_claims_across_models() -> None:
+    events = _base(slots=4, cap=1)
+    board = project_board(
+        _stamp(
+            [
+                *events,
+                TaskRouted(task_id="a", model="fast"),
+                TaskRouted(task_id="c", model="other"),
+                TaskClaimed(task_id="a", agent="builder", lease_until=2000.0),
+                TaskClaimed(task_id="c", agent="builder-2", lease_until=2000.0),
+            ]
+        )
+    )
+    assert board.tasks["c"].status == "routed"
+
+
+def test_heartbeats_extend_a_lease_and_an_expired_lease_returns_the_task() -> None:
+    board = project_board(
+        _stamp(
+            [
+                *_base(),
+                TaskRouted(task_id="a", model="fast"),
+                TaskClaimed(task_id="a", agent="builder", lease_until=1010.0),
+                Heartbeat(agent="builder", task_id="a", lease_until=1050.0),
+            ]
+        )
+    )
+    assert board.tasks["a"].lease_until == 1050.0
+    assert expired_leases(board, now=1049.0) == []
+    assert [t.task_id for t in expired_leases(board, now=1051.0)] == ["a"]
+    board = project_board(_stamp([TaskTimedOut(task_id="a", agent="builder")]), board)
+    assert board.tasks["a"].status == "submitted"  # back in the pool for another attempt
+
+
+def test_failures_retry_until_max_attempts_then_fail_for_good() -> None:
+    events: list[Event] = list(_base())
+    for attempt in (1, 2, 3):
+        events += [
+            TaskRouted(task_id="c", model="fast"),
+            TaskClaimed(task_id="c", agent="builder", lease_until=9999.0, attempt=attempt),
+            TaskFailed(task_id="c", agent="builder", attempt=attempt, error="boom"),
+        ]
+    board = project_board(_stamp(events))
+    assert board.tasks["c"].status == "failed"
+    assert board.tasks["c"].attempt == 3
+    # Nothing after a final state changes the task: a late result is ignored.
+    board = project_board(_stamp([TaskCompleted(task_id="c", agent="builder")]), board)
+    assert board.tasks["c"].status == "failed"
+
+
+def test_a_new_run_starts_an_empty_board_and_resuming_keeps_it() -> None:
+    board = project_board(_stamp(_base()))
+    resumed = project_board(_stamp([RunStarted(goal="g", run="r", resumed=True)]), board)
+    assert set(resumed.tasks) == {"a", "b", "c"}
+    fresh = project_board(_stamp([RunStarted(goal="g2", run="r2")]), board)
+    assert fresh.tasks == {} and fresh.slots == {"fast": 1}
+    assert EMPTY_BOARD.tasks == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "problem"),
+    [
+        ("implement", "not json at all", "reply is not JSON"),
+        ("critique", '{"stance": "maybe"}', "reply field stance"),
+        ("critique", '{"stance": "approve", "confidence": 3}', "reply field confidence"),
+        ("plan", '{"summary": "x", "tasks": []}', "reply field tasks"),
+    ],
+)
+def test_invalid_replies_get_a_one_line_reason_for_the_model(
+    kind: str, text: str, problem: str
+) -> None:
+    data, error = parse_reply(kind, text)
+    assert data is None
+    assert error.startswith(problem)
+    assert "\n" not in error
+
+
+def test_a_fenced_json_reply_is_accepted() -> None:
+    data, error = parse_reply("implement", 'Here:\n```json\n{"summary": "did it"}\n```')
+    assert error == ""
+    assert data is not None and data["summary"] == "did it" and data["status"] == "done"
+
+
+def test_files_outside_the_work_folder_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    with pytest.raises(ToolError, match="outside the work folder"):
+        write_files(work, {"ok.py": "x = 1\n", "../escape.py": "boom\n"})
+    assert not (work / "ok.py").exists()
+    assert not (tmp_path / "escape.py").exists()
+    with pytest.raises(ToolError):
+        resolve_inside(work, "/etc/passwd")
+    assert write_files(work, {"pkg/mod.py": "y = 2\n"}) == ["pkg/mod.py"]
+    assert (work / "pkg" / "mod.py").read_text() == "y = 2\n"
+
+
+def test_the_inspectors_test_command_runs_with_a_timeout(tmp_path: Path) -> None:
+    ok = run_tests({"test_command": f"{sys.executable} -c 'print(42)'"}, tmp_path)
+    assert ok["passed"] is True and "42" in ok["output"]
+    bad = run_tests({"test_command": f"{sys.executable} -c 'raise SystemExit(3)'"}, tmp_path)
+    assert bad["passed"] is False and bad["exit"] == 3
+    slow = run_tests(
+        {
+            "test_command": f"{sys.executable} -c 'import time; time.sleep(5)'",
+            "test_timeout_s": 0.2,
+        },
+        tmp_path,
+    )
+    assert slow["passed"] is False and "timed out" in slow["output"]
+    assert run_tests({}, tmp_path)["ran"] is False
+
+
+@pytest.mark.anyio
+async def test_an_exec_agent_gets_the_task_on_stdin_and_env_and_replies_on_stdout() -> None:
+    from swarmlog.runtime.board import TaskView
+
+    script = (
+        "import json, os, sys; prompt = sys.stdin.read(); "
+        "print(json.dumps({'summary': os.environ['SWARMLOG_TASK_ID'] + ':' + str(len(prompt))}))"
+    )
+    call = exec_caller(f'{sys.executable} -c "{script}"', timeout_s=10)
+    task = TaskView(task_id="t9", title="T", task_kind="implement", role="builder")
+    outcome = await call("exec", {}, task, "hello prompt")
+    assert outcome.error == ""
+    assert '"summary": "t9:12"' in outcome.text
+    assert outcome.events[0].outcome == "ok"  # type: ignore[attr-defined]
+    failing = exec_caller(f"{sys.executable} -c 'raise SystemExit(2)'", timeout_s=10)
+    bad = await failing("exec", {}, task, "x")
+    assert "exited 2" in bad.error
