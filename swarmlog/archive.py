@@ -46,6 +46,10 @@ def archive(ws: Workspace, *, force: bool = False) -> Archived:
     """
     log = FileLog(ws.events, create=False)
     try:
+        before = log.verify()
+        if before.problems:
+            first = before.problems[0]
+            raise LogCorrupt(first.path, first.line, f"{first.problem}; nothing was sealed")
         state, _reasons = load_state(log, ws.snapshots)
         team = state.team
         if team.run and not team.outcome and not force:
@@ -54,10 +58,6 @@ def archive(ws: Workspace, *, force: bool = False) -> Archived:
                 f"run {team.run} is still open{phase} (no run_ended by seq {state.seq}); stop it "
                 f"('swarmlog abort') and let it end, or pass --force if nothing runs any more"
             )
-        before = log.verify()
-        if before.problems:
-            first = before.problems[0]
-            raise LogCorrupt(first.path, first.line, f"{first.problem}; nothing was sealed")
         sealed = log.seal()
         after = log.verify()
     finally:
