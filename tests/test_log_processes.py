@@ -206,7 +206,11 @@ def test_a_subscriber_in_another_process_sees_every_event_once_in_order(tmp_path
     assert sub.stdout.readline() == "ready\n"
     writers = [spawn("write", tmp_path, w, total_per_writer, seg=64 << 10) for w in range(3)]
     finish(writers)
-    (out,) = finish([sub], timeout=30)
+    out = sub.stdout.read()  # through the buffer readline used: communicate() would skip it
+    assert sub.wait(timeout=30) == 0, sub.stderr.read() if sub.stderr else ""
+    sub.stdout.close()
+    if sub.stderr:
+        sub.stderr.close()
     seen = [line.split(" ", 1) for line in out.splitlines()]
     assert [int(s) for s, _ in seen] == list(range(1, total + 1))
     assert [k for _, k in seen] == [e.key for e in FileLog(tmp_path).read()]
