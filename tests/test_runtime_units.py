@@ -226,3 +226,15 @@ async def test_an_exec_agent_gets_the_task_on_stdin_and_env_and_replies_on_stdou
     failing = exec_caller(f"{sys.executable} -c 'raise SystemExit(2)'", timeout_s=10)
     bad = await failing("exec", {}, task, "x")
     assert "exited 2" in bad.error
+
+
+def test_a_plan_with_a_dependency_cycle_is_refused_when_submitted() -> None:
+    plan = (
+        '{"summary": "s", "tasks": [{"id": "a", "title": "A", "deps": ["c"]},'
+        ' {"id": "b", "title": "B", "deps": ["a"]}, {"id": "c", "title": "C", "deps": ["b"]}]}'
+    )
+    data, error = parse_reply("plan", plan)
+    assert data is None
+    assert "dependency cycle a -> c -> b -> a" in error
+    ok, _ = parse_reply("plan", plan.replace('"deps": ["c"]', '"deps": []'))
+    assert ok is not None

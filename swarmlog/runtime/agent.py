@@ -35,6 +35,7 @@ from swarmlog.events import (
     TaskCompleted,
     TaskFailed,
     TaskStarted,
+    TaskTimedOut,
 )
 from swarmlog.log import FileLog
 from swarmlog.runtime.board import EMPTY_BOARD, Board, TaskView, apply_board, claimable
@@ -174,8 +175,12 @@ class AgentProcess:
             ]
         )
         beat = asyncio.create_task(self._heartbeats(task))
+        limit = float(self.ctx.config.get("agents", {}).get(self.role, {}).get("timeout_s") or 0)
         try:
-            events = await self._attempt(task, profile_name, profile)
+            async with asyncio.timeout(limit or None):  # the seed's agent table: every wait ends
+                events = await self._attempt(task, profile_name, profile)
+        except TimeoutError:
+            events = [TaskTimedOut(task_id=task.task_id, agent=self.agent, attempt=task.attempt)]
         except SwarmlogError as exc:
             events = [
                 TaskFailed(

@@ -10,7 +10,9 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from swarmlog.team.deadlock import find_cycle
 
 __all__ = [
     "REPLY_MODELS",
@@ -45,10 +47,24 @@ class PlanItem(_Reply):
 
 
 class PlanReply(_Reply):
-    """The Director's plan: the work items of the execution phase."""
+    """The Director's plan: the work items of the execution phase.
+
+    A plan whose dependencies form a cycle is refused here, when it is submitted, so the team can
+    never wait on itself (seed guide §10.4); the Director sees the cycle and plans again.
+    """
 
     summary: str
     tasks: list[PlanItem] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _acyclic(self) -> PlanReply:
+        ids = [t.id for t in self.tasks]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"task ids repeat: {sorted(i for i in set(ids) if ids.count(i) > 1)}")
+        cycle = find_cycle({t.id: t.deps for t in self.tasks})
+        if cycle:
+            raise ValueError(f"dependency cycle {' -> '.join(cycle)}; remove one dependency")
+        return self
 
 
 class Finding(_Reply):
