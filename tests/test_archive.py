@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,31 @@ def test_archive_refuses_a_damaged_log(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["archive", "--dir", str(tmp_path), "--force"]) == 1
     assert "nothing was sealed" in capsys.readouterr().err
     assert _mode(segment) == 0o644
+
+
+def test_an_archived_night_commits_without_process_local_files(tmp_path: Path):
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    _night(tmp_path, ended=True)
+    (tmp_path / "memory" / "logs").mkdir()
+    (tmp_path / "memory" / "logs" / "builder.log").write_text("process output\n")
+    assert main(["archive", "--dir", str(tmp_path)]) == 0
+    subprocess.run([git, "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([git, "-C", str(tmp_path), "add", "memory", "alerts"], check=True)
+    listed = subprocess.run(
+        [git, "-C", str(tmp_path), "ls-files", "--cached"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert "memory/events/000000000001.ndjson" in listed
+    assert {"memory/team-state.md", "memory/report.md", "memory/.gitignore"} <= set(listed)
+    assert not [f for f in listed if f.endswith((".lock", ".synced")) or "/logs/" in f]
+    attrs = subprocess.run(
+        [git, "-C", str(tmp_path), "check-attr", "diff", "memory/events/000000000001.ndjson"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert attrs.strip().endswith("diff: unset")  # .gitattributes keeps diffs readable

@@ -24,6 +24,15 @@ memory/*.md linguist-generated=true
 alerts/*.md linguist-generated=true
 """
 
+# Process-local files that change on every append or every run: not part of a night's history.
+MEMORY_GITIGNORE = """\
+# Written by 'swarmlog init': the log's lock and sync watermark and the processes' own output
+# change all the time and are not history; the segments, snapshots and Markdown are.
+events/.lock
+events/.synced
+logs/
+"""
+
 STARTER_CONFIG = """\
 # swarmlog.toml: models, agents, limits, escalation thresholds and alert channels.
 # 'swarmlog config check' validates this file; see README.md for every key.
@@ -75,7 +84,12 @@ def init_workspace(ws: Workspace, config_text: str = STARTER_CONFIG) -> list[str
         if not folder.exists():
             folder.mkdir(parents=True)
             created.append(str(folder))
-    for path, text in ((ws.config, config_text), (ws.root / ".gitattributes", GITATTRIBUTES)):
+    files = (
+        (ws.config, config_text),
+        (ws.root / ".gitattributes", GITATTRIBUTES),
+        (ws.memory / ".gitignore", MEMORY_GITIGNORE),
+    )
+    for path, text in files:
         if not path.exists():
             path.write_text(text)
             created.append(str(path))
