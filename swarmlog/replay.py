@@ -16,7 +16,6 @@ from typing import Any
 
 import jinja2
 import msgspec
-import watchfiles
 
 from swarmlog.errors import UsageError
 from swarmlog.events import (
@@ -27,8 +26,9 @@ from swarmlog.events import (
     TaskRouted,
     kind_of,
 )
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog, FileLog
 from swarmlog.render import fmt_ts, render_all, write_outputs
+from swarmlog.runtime.doorbell import wakeups
 from swarmlog.snapshot import (
     list_snapshots,
     load_snapshot,
@@ -213,7 +213,7 @@ def parse_until(text: str) -> tuple[int | None, float | None]:
 
 
 def state_until(
-    log_: FileLog,
+    log_: EventLog,
     *,
     seq: int | None = None,
     ts: float | None = None,
@@ -303,13 +303,15 @@ def render_once(
     env: jinja2.Environment,
     *,
     snapshots: bool = True,
+    log: EventLog | None = None,
 ) -> tuple[SwarmState, list[str], list[str]]:
     """Fold the log (from the newest snapshot), render every file, write the changed ones.
 
     Writes a snapshot of the final state (a clean shutdown). Returns the state, the changed
-    paths and the reasons any snapshot was ignored.
+    paths and the reasons any snapshot was ignored. ``log`` (closed here) defaults to the
+    workspace's file log.
     """
-    log_ = FileLog(ws.events, create=False)
+    log_ = log if log is not None else FileLog(ws.events, create=False)
     try:
         state, reasons = load_state(log_, ws.snapshots if snapshots else None)
     finally:
@@ -329,13 +331,15 @@ def follow(
     on_render: Callable[[SwarmState, list[str]], None] | None = None,
     step_ms: int = 5,
     poll_s: float = 0.5,
+    log: EventLog | None = None,
 ) -> SwarmState:
     """Keep the rendered files current until ``stop`` is set; snapshot every N events and at exit.
 
     Reads with its own cursor and renders once per batch of new events (not once per event):
-    the same doorbell-plus-offset scheme as ``FileLog.subscribe``.
+    the same doorbell-plus-offset scheme as ``FileLog.subscribe``. ``log`` (closed here) defaults
+    to the workspace's file log.
     """
-    log_ = FileLog(ws.events, create=False)
+    log_ = log if log is not None else FileLog(ws.events, create=False)
     try:
         state, _reasons = load_state(log_, ws.snapshots)
         reader = log_.reader(after=state.seq)
@@ -343,16 +347,7 @@ def follow(
         changed = write_outputs(ws, render_all(state, env))
         if on_render:
             on_render(state, changed)
-        for _changes in watchfiles.watch(
-            ws.events,
-            watch_filter=None,
-            debounce=max(step_ms * 4, 4),
-            step=step_ms,
-            stop_event=stop,
-            rust_timeout=int(poll_s * 1000),
-            yield_on_timeout=True,
-            raise_interrupt=False,
-        ):
+        for _rang in wakeups(log_, stop=stop, step_ms=step_ms, poll_s=poll_s):
             batch: list[Event] = []
             while more := reader.poll():
                 batch.extend(more)

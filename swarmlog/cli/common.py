@@ -6,12 +6,17 @@ import argparse
 import datetime as dt
 import os
 import sys
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from swarmlog.log import FileLog
+from swarmlog.log.select import is_nats_url, resolve_log
+from swarmlog.log.select import open_log as open_target
 from swarmlog.workspace import Workspace, resolve_workspace
+
+if TYPE_CHECKING:
+    from swarmlog.log.nats import NatsLog
 
 __all__ = [
     "COMMON",
@@ -20,6 +25,7 @@ __all__ = [
     "add_command",
     "emit_json",
     "iso",
+    "log_target",
     "open_log",
     "wants_json",
     "workspace",
@@ -30,6 +36,13 @@ COMMON.add_argument(
     "--dir",
     default=argparse.SUPPRESS,
     help="workspace folder (default: $SWARMLOG_HOME, else the current directory)",
+)
+COMMON.add_argument(
+    "--log",
+    default=argparse.SUPPRESS,
+    metavar="URL_OR_PATH",
+    help="the event log: nats://HOST:PORT[,HOST:PORT]/STREAM[?replicas=N] or an events folder "
+    "(default: $SWARMLOG_LOG, else [log] in swarmlog.toml, else <workspace>/memory/events)",
 )
 COMMON.add_argument(
     "--json",
@@ -67,10 +80,19 @@ def workspace(args: argparse.Namespace) -> Workspace:
     return resolve_workspace(getattr(args, "dir", None))
 
 
-def open_log(args: argparse.Namespace, *, sync: str | None = None) -> FileLog:
-    """Open the workspace's file log; it must exist (``swarmlog init`` creates it)."""
-    ws = workspace(args)
-    return FileLog(ws.events, sync=sync or "always", create=False)  # type: ignore[arg-type]
+def log_target(args: argparse.Namespace) -> str:
+    """Return the address of the selected log: --log, $SWARMLOG_LOG, [log], else the file log."""
+    return resolve_log(workspace(args), getattr(args, "log", None))
+
+
+def open_log(
+    args: argparse.Namespace, *, sync: str | None = None, create: bool = False
+) -> FileLog | NatsLog:
+    """Open the selected log; unless ``create``, it must exist (``init`` and ``run`` make it)."""
+    target = log_target(args)
+    if is_nats_url(target):
+        return open_target(target, create=create)
+    return FileLog(target, sync=sync or "always", create=create)  # type: ignore[arg-type]
 
 
 def actor_identity() -> str:

@@ -13,7 +13,7 @@ from swarmlog.cli.common import add_command, emit_json, iso, open_log, wants_jso
 from swarmlog.errors import SwarmlogError
 from swarmlog.escalation import levels
 from swarmlog.events import HumanCommand, RunStarted
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog
 
 __all__ = ["UnknownAlert", "register"]
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=cmd_command, command_name=name)
 
 
-def _current_run(log: FileLog) -> tuple[str, levels.EscalationState]:
+def _current_run(log: EventLog) -> tuple[str, levels.EscalationState]:
     run = ""
     state = levels.EMPTY
     for event in log.read():
@@ -64,7 +64,7 @@ def _current_run(log: FileLog) -> tuple[str, levels.EscalationState]:
     return run, state
 
 
-def _append(log: FileLog, args: argparse.Namespace, command: str, target: str, text: str) -> int:
+def _append(log: EventLog, args: argparse.Namespace, command: str, target: str, text: str) -> int:
     run, _ = _current_run(log)
     stored = log.append(
         [HumanCommand(command=command, target=target, text=text, run=run, actor="human")]

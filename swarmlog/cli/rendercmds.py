@@ -12,7 +12,7 @@ from types import FrameType
 
 from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
 from swarmlog.errors import UsageError
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog
 from swarmlog.render import LEVEL_NAMES, make_environment, render_all, write_outputs
 from swarmlog.replay import (
     explain,
@@ -85,7 +85,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     ws = workspace(args)
     env = make_environment(ws)
     if not args.follow:
-        state, changed, reasons = render_once(ws, env)
+        state, changed, reasons = render_once(ws, env, log=open_log(args))
         _warn(reasons)
         _print_rendered(args, state, changed)
         return 0
@@ -101,6 +101,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             env,
             stop=stop,
             snapshot_every=args.snapshot_every,
+            log=open_log(args),
             on_render=lambda state, changed: _print_rendered(args, state, changed),
         )
     finally:
@@ -150,7 +151,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace, ws: Workspace, log: FileLog) -> int:
+def _verify(args: argparse.Namespace, ws: Workspace, log: EventLog) -> int:
     load_check_modules()
     problems = verify(log.read(), ws.snapshots)
     for p in problems:

@@ -53,6 +53,7 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
@@ -651,6 +652,41 @@ class NatsLog:
         finally:
             reader.close()
 
+    def on_append(self, ring: Callable[[], None]) -> Callable[[], None]:
+        """Call ``ring()`` after each message stored from now on; return a function that stops it.
+
+        A doorbell, as the folder watch is for the file log: a hint that costs latency when missed,
+        never an event, because readers read from their own position. Only headers travel (an
+        ordered, headers-only push consumer that starts at the stream's end). ``ring`` runs on the
+        log's private thread, so it must only hand the news on (``loop.call_soon_threadsafe``,
+        ``threading.Event.set``).
+        """
+        sub = self._call(self._retrying("subscribe", functools.partial(self._ring_sub, ring)))
+
+        def cancel() -> None:
+            if not self._closed:
+                try:
+                    self._call(_unsubscribe(sub), timeout=self.request_timeout_s + 5)
+                except LogError:
+                    pass
+
+        return cancel
+
+    async def _ring_sub(self, ring: Callable[[], None]) -> JetStreamContext.PushSubscription:
+        async def rang(_msg: Msg) -> None:
+            ring()
+
+        assert self._js is not None
+        return await self._js.subscribe(
+            self.subject,
+            stream=self.target.stream,
+            cb=rang,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            headers_only=True,
+            idle_heartbeat=2.0,
+        )
+
     # Integrity
 
     def verify(self) -> VerifyReport:
@@ -740,6 +776,13 @@ def _split(events: list[EventBase], limit: int) -> list[list[EventBase]]:
         parts[-1].append(ev)
         size += n
     return parts
+
+
+async def _unsubscribe(sub: JetStreamContext.PushSubscription) -> None:
+    try:
+        await sub.unsubscribe()
+    except (nats.errors.Error, OSError):
+        pass
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,15 +1,15 @@
-"""The contract every event-log backend keeps (file today, NATS JetStream later)."""
+"""The contract every event-log backend keeps (a folder of files, NATS JetStream, memory)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
 from swarmlog.events import Event, EventBase
 
-__all__ = ["EventLog", "Problem", "Reader", "RepairReport", "VerifyReport"]
+__all__ = ["AppendNotifier", "EventLog", "Problem", "Reader", "RepairReport", "VerifyReport"]
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -73,3 +73,10 @@ class EventLog(Protocol):
     def verify(self) -> VerifyReport: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class AppendNotifier(Protocol):
+    """A log that rings a doorbell when it grows (``NatsLog``; the file log is watched instead)."""
+
+    def on_append(self, ring: Callable[[], None]) -> Callable[[], None]: ...
