@@ -20,7 +20,7 @@ from msgspec.structs import replace
 
 from swarmlog.escalation import levels
 from swarmlog.events import Event, EventBase, HardwareSampled
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog, FileLog
 from swarmlog.render import LEVEL_NAMES, ROLE_ORDER, fmt_duration, fmt_ts
 from swarmlog.routing import stats as router
 from swarmlog.state import EMPTY as SWARM_EMPTY
@@ -274,6 +274,7 @@ def summary_line(view: View, *, now: float) -> str:
 def watch(
     ws: Workspace,
     *,
+    log: EventLog | None = None,
     interval_s: float = 2.0,
     once: bool = False,
     out: TextIO | None = None,
@@ -284,11 +285,11 @@ def watch(
     """Redraw the view every ``interval_s`` until Ctrl-C (or once); return the exit code.
 
     On a terminal the screen is cleared and redrawn; otherwise one plain summary line is
-    printed per interval.
+    printed per interval. ``log`` is the selected log (default: the workspace's file log).
     """
     stream = out or sys.stdout
     tty = stream.isatty() if is_tty is None else is_tty
-    log = FileLog(ws.events, create=False)
+    log = log or FileLog(ws.events, create=False)
     reader = log.reader()
     view = EMPTY_VIEW
     frames = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from swarmlog.cli.common import add_command, workspace
+from swarmlog.cli.common import add_command, open_log, workspace
 from swarmlog.errors import UsageError
 from swarmlog.watch import watch
 
@@ -31,4 +31,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_watch(args: argparse.Namespace) -> int:
     if args.interval <= 0:
         raise UsageError(f"--interval must be > 0 seconds, got {args.interval:g}")
-    return watch(workspace(args), interval_s=args.interval, once=args.once)
+    return watch(workspace(args), log=open_log(args), interval_s=args.interval, once=args.once)
