@@ -341,3 +341,17 @@ def test_route_command_defaults_and_json(tmp_path, capsys):
     assert main(["route", "--dir", str(tmp_path), "--task-kind", "architecture"]) == 0
     assert "-> deep" in capsys.readouterr().out
     assert main(["route", "--dir", str(tmp_path), "--prompt-file", str(tmp_path / "no")]) == 2
+
+
+def test_replay_verify_rederives_task_routed():
+    from swarmlog import replay
+
+    assert "swarmlog.routing.verify" in replay.load_check_modules()
+    log = Log()
+    for i in range(4):
+        log.submit(f"t{i}", "lint" if i % 2 else "architecture")
+        log.route(f"t{i}")
+    assert replay.verify(log.events) == []
+    forged = msgspec.structs.replace(log.events[-1], model="deep" if i % 2 else "fast")
+    (problem,) = replay.verify([*log.events[:-1], forged])
+    assert problem.seq == forged.seq and "re-derived" in problem.what

@@ -42,9 +42,13 @@ def tie_hash(seed: int, task_id: str) -> int:
 
 
 def is_resident(state: RouterState, profile: Profile) -> bool:
-    """Say whether the model is loaded: busy, recently active, or listed by its server."""
+    """Say whether the model is (or will be, for work already routed to it) loaded.
+
+    Work routed to a model loads it anyway, so a later task pays no extra load; otherwise the
+    newest evidence wins: recent activity within keep-alive, or the server's resident list.
+    """
     ld = state.load.get(profile.name)
-    if ld is not None and ld.started > 0:
+    if ld is not None and ld.assigned > 0:
         return True
     st = state.stats.get(profile.name)
     active = st.last_active if st is not None else None
@@ -108,7 +112,8 @@ def _vram_check(state: RouterState, p: Profile) -> tuple[bool, str, float]:
     for other in conflicts:
         n, backlog = _backlog_s(state, other.name)
         if n:
-            drain = max(drain, backlog / other.slots)
+            # wait for its work to drain, then pay to load it back for the rest of its queue
+            drain = max(drain, backlog / other.slots) + expected_load_s(state, other)
     return True, f"evicts {', '.join(o.name for o in conflicts)}", drain
 
 
@@ -167,8 +172,10 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
         if not interactive:
             tier = p.tier or (p.name if p.name in _TIER_NAMES else "")
             if tier and tier != cx.tier:
-                score *= penalty
-                note = f"{note}; tier {tier} != {cx.tier} x{penalty:g}".strip("; ")
+                # The wrong tier costs its service time again (penalty - 1) times; the wait
+                # is not multiplied, so a long queue elsewhere still spills work over.
+                score += service * (penalty - 1.0)
+                note = f"{note}; tier {tier} != {cx.tier}: service x{penalty:g}".strip("; ")
             c = p.cost_per_1k_tokens
             max_cost = max(max_cost, c.input + c.output)
         reason = f"wait {wait:.3f}s + load {load:.3f}s + service {service:.3f}s"
