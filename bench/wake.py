@@ -91,12 +91,14 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--gap-ms", type=float, nargs=2, default=(5, 30), help="random gap range")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="swarmlog-bench-"))
     try:
-        lat = measure(base / "events", args.events, (0.005, 0.03))
-        floor = measure_pipe(args.events, (0.005, 0.03))
+        gap = (args.gap_ms[0] / 1000, args.gap_ms[1] / 1000)
+        lat = measure(base / "events", args.events, gap)
+        floor = measure_pipe(args.events, gap)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     result = {
@@ -114,7 +116,10 @@ def main() -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{len(lat)} appends, one at a time, 5-30 ms apart; subscriber in another process")
+    print(
+        f"{len(lat)} appends, one at a time, {args.gap_ms[0]:g}-{args.gap_ms[1]:g} ms apart; "
+        "subscriber in another process"
+    )
     print(f"{'case':<34} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}  (ms)")
     print(
         f"{'FileLog.subscribe (watchfiles)':<34} {result['p50_ms']:>8} {result['p90_ms']:>8} "

@@ -665,7 +665,12 @@ class FileReader:
             assert self._path is not None
             try:
                 with open(self._path, "rb", buffering=0) as fh:
-                    data = os.pread(fh.fileno(), chunk, self._offset)
+                    # Ask for what is there, not for a whole chunk: a poll that finds a few new
+                    # records (the common case when following) then allocates a few hundred bytes.
+                    avail = os.fstat(fh.fileno()).st_size - self._offset
+                    data = (
+                        os.pread(fh.fileno(), min(chunk, avail), self._offset) if avail > 0 else b""
+                    )
             except FileNotFoundError as exc:
                 raise LogError(
                     f"log segment {self._path} vanished while reading; segments must never be "

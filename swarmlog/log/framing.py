@@ -27,7 +27,6 @@ _CRC_OPEN = b',"crc":"'
 _CRC_CLOSE = b'"}'
 SUFFIX_LEN = len(_CRC_OPEN) + 8 + len(_CRC_CLOSE)  # 18 bytes after the body, before "\n"
 _SUFFIX_FMT = _CRC_OPEN + b"%08x" + _CRC_CLOSE
-_SUFFIX_OF = itemgetter(slice(-SUFFIX_LEN, None))
 _BODY_OF = itemgetter(slice(None, -SUFFIX_LEN))
 _SEQ_OF = attrgetter("seq")
 _OPEN_BODY_OF = itemgetter(slice(None, -1))
@@ -89,8 +88,8 @@ def decode_lines(
     # The read path's hot spot, so every per-line step runs inside C (map, slicing, crc32, %):
     # each line's 18-byte suffix must equal the suffix its body's checksum produces. Only when
     # the batch fails does the slow loop run, to name the first bad line.
-    if list(map(_SUFFIX_OF, lines)) != list(
-        map(_SUFFIX_FMT.__mod__, map(zlib.crc32, map(_BODY_OF, lines)))
+    if not all(
+        map(bytes.endswith, lines, map(_SUFFIX_FMT.__mod__, map(zlib.crc32, map(_BODY_OF, lines))))
     ):
         for i, line in enumerate(lines):
             problem = check_line(line)
