@@ -3,10 +3,10 @@
 Hard filters first (capabilities, context fit, reachable server, circuit, VRAM); then each
 survivor's expected completion time in event time: queue wait from its backlog and slots, a
 cold-load (and eviction) penalty when it is not resident, and its service time from peak-EWMA TTFT
-and time per output token. The score is that time, multiplied by the tier penalty when the model's
-tier differs from the task's, plus a small cost weight; interactive tasks take the lowest expected
-time. Ties go to a seeded hash of the task id choosing two candidates (power of two choices), never
-``random``.
+and time per output token. The score is that time, plus the service time again (tier penalty - 1)
+times when the model's tier differs from the task's, weighted by up to ``cost_weight`` for price;
+interactive tasks take the lowest expected time. Ties go to a seeded hash of the task id choosing
+two candidates (power of two choices), never ``random``.
 """
 
 from __future__ import annotations
