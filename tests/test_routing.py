@@ -355,3 +355,12 @@ def test_replay_verify_rederives_task_routed():
     forged = msgspec.structs.replace(log.events[-1], model="deep" if i % 2 else "fast")
     (problem,) = replay.verify([*log.events[:-1], forged])
     assert problem.seq == forged.seq and "re-derived" in problem.what
+
+
+def test_replay_verify_skips_routing_without_any_config():
+    from swarmlog import replay
+    from swarmlog.routing.verify import check_task_routed
+
+    replay.load_check_modules()
+    routed = TaskRouted(seq=2, task_id="t", model="x")
+    assert check_task_routed(EMPTY, routed) is None

@@ -18,6 +18,9 @@ def check_task_routed(state: RouterState, event: Event) -> str | None:
     """Return the difference between a recorded ``task_routed`` and its re-derivation, or None."""
     if not isinstance(event, TaskRouted):
         return None
+    if not state.config.profiles:
+        # No config_loaded before it (hand-written or pre-config logs): nothing to re-derive from.
+        return None
     problem = rederive_route(state, event)
     if problem is None:
         return None
