@@ -29,6 +29,7 @@ from swarmlog.events import (
     PhaseEntered,
     RunEnded,
     RunStarted,
+    TaskBatched,
     TaskCompleted,
     TaskRouted,
 )
@@ -150,9 +151,14 @@ async def test_demo_goes_through_every_phase_and_is_replayable(tmp_path: Path) -
     checkpoints = [e for e in events if type(e).__name__ == "CheckpointWritten"]
     assert len(checkpoints) == 4
     assert all(c.actor == "scribe" for c in checkpoints)
-    # The invalid first reply of the lint task was recorded and retried, not fatal.
+    # The invalid first reply of the type-check task was recorded and retried, not fatal.
     invalid = [e for e in _of(events, ModelCallFinished) if e.outcome == "invalid"]
-    assert [e.task_id for e in invalid] == ["w-lint-auth"]
+    assert [e.task_id for e in invalid] == ["w-typecheck"]
+    # The three lint tasks, ready together for the fast model, shared one call.
+    lint = [b for b in _of(events, TaskBatched) if b.task_ids[0].startswith("w-lint")]
+    assert [sorted(b.task_ids) for b in lint] == [["w-lint-api", "w-lint-auth", "w-lint-tests"]]
+    batch_calls = [e for e in _of(events, ModelCallFinished) if e.task_id == lint[0].batch_id]
+    assert len(batch_calls) == 1 and lint[0].model == "fast"
     load_check_modules()
     assert verify(FileLog(tmp_path / "memory" / "events").read()) == []
 

@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -31,18 +32,22 @@ from swarmlog.events import (
     MessageSent,
     ModelCallFinished,
     PositionTaken,
+    TaskBatched,
     TaskClaimed,
     TaskCompleted,
     TaskFailed,
     TaskStarted,
     TaskTimedOut,
 )
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog, FileLog
+from swarmlog.routing.batching import plan_batches
+from swarmlog.routing.complexity import TaskFeatures, estimate_tokens
+from swarmlog.routing.profile import router_config
 from swarmlog.runtime.board import EMPTY_BOARD, Board, TaskView, apply_board, claimable
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.doorbell import Doorbell
 from swarmlog.runtime.flow import is_emergency_task, team_may_work
-from swarmlog.runtime.prompts import render_prompt
+from swarmlog.runtime.prompts import render_batch_prompt, render_prompt
 from swarmlog.runtime.replies import parse_reply
 from swarmlog.runtime.tools import ToolError, run_tests, write_files
 from swarmlog.team.messaging import judge
@@ -69,7 +74,7 @@ class AgentProcess:
 
     def __init__(
         self,
-        log: FileLog,
+        log: EventLog,
         *,
         agent: str,
         role: str,
@@ -79,6 +84,7 @@ class AgentProcess:
         heartbeat_s: float = 5.0,
         max_invalid: int = 2,
         idle_wait_s: float = 0.5,
+        workspace: Path | None = None,
     ) -> None:
         self.log = log
         self.agent = agent
@@ -89,7 +95,9 @@ class AgentProcess:
         self.heartbeat_s = heartbeat_s
         self.max_invalid = max_invalid
         self.idle_wait_s = idle_wait_s
-        self.workspace = log.directory.parent.parent  # <workspace>/memory/events
+        if workspace is None:  # <workspace>/memory/events, else the current folder
+            workspace = log.directory.parent.parent if isinstance(log, FileLog) else Path.cwd()
+        self.workspace = workspace
         self.board: Board = EMPTY_BOARD
         self.ctx: RunContext = EMPTY_CONTEXT
         self.esc: levels.EscalationState = levels.EMPTY
@@ -127,16 +135,23 @@ class AgentProcess:
                 )
             ]
         )
-        async with Doorbell(self.log.directory) as bell:
+        async with Doorbell(self.log) as bell:
             while not self._stop.is_set():
                 self.catch_up()
                 directive = levels.team_directive(self.esc)
                 if self.ctx.ended or directive == "aborting":
                     break
                 task = self._pick(emergency_only=not team_may_work(self.esc))
-                if task is not None and self._claim(task):
-                    await self._work(self.board.tasks[task.task_id])
-                    continue
+                if task is not None:
+                    batch = self._batch_for(task)
+                    if batch is not None:
+                        held = self._claim_batch(batch)
+                        if held:
+                            await self._work_batch(batch.batch_id, held)
+                            continue
+                    elif self._claim(task):
+                        await self._work(self.board.tasks[task.task_id])
+                        continue
                 await bell.wait(self.idle_wait_s)
         self.append([AgentStatusChanged(agent=self.agent, status="stopped")])
 
@@ -145,6 +160,118 @@ class AgentProcess:
         if emergency_only:
             tasks = [t for t in tasks if is_emergency_task(t.task_id)]
         return tasks[0] if tasks else None
+
+    # Batches: small same-kind fast-tier tasks share one call (seed 000, cost-aware batching)
+
+    def _batch_for(self, task: TaskView) -> TaskBatched | None:
+        """The batch ``task`` should go in with other claimable tasks, if batching applies."""
+        limits = router_config(self.ctx.config).batching
+        if limits.max_size < 2 or task.batch_id:
+            return None
+        candidates = [
+            t
+            for t in claimable(self.board, self.role, self.clock())
+            if t.model == task.model and t.task_kind == task.task_kind and not t.batch_id
+        ]
+        if len(candidates) < 2:
+            return None
+        ready = [(_features(t), 0.0) for t in candidates]
+        # Everything ready now goes now: the wait for company is the backlog itself.
+        plan = plan_batches(ready, model=task.model, limits=limits, now=limits.max_wait_s)
+        return next((b for b in plan.batches if task.task_id in b.task_ids), None)
+
+    def _claim_batch(self, batch: TaskBatched) -> list[TaskView]:
+        """Claim every member at once; return the members this agent holds."""
+        now = self.clock()
+        members = [self.board.tasks[i] for i in batch.task_ids]
+        self.append(
+            [
+                batch,
+                *(
+                    TaskClaimed(
+                        task_id=t.task_id,
+                        agent=self.agent,
+                        lease_until=now + self.lease_s,
+                        attempt=t.attempt + 1,
+                    )
+                    for t in members
+                ),
+            ]
+        )
+        self.catch_up()
+        held = [self.board.tasks[t.task_id] for t in members]
+        return [
+            t
+            for t, before in zip(held, members, strict=True)
+            if t.agent == self.agent and t.attempt == before.attempt + 1
+        ]
+
+    async def _work_batch(self, batch_id: str, tasks: list[TaskView]) -> None:
+        """One call for the batch; split the reply; any task it does not cover goes alone."""
+        model = tasks[0].model
+        profile = dict(self.ctx.config.get("models", {}).get(model, {}))
+        self.append(
+            [
+                *(
+                    TaskStarted(task_id=t.task_id, agent=self.agent, attempt=t.attempt, model=model)
+                    for t in tasks
+                ),
+                AgentStatusChanged(agent=self.agent, status="working", task_id=tasks[0].task_id),
+            ]
+        )
+        beats = [asyncio.create_task(self._heartbeats(t)) for t in tasks]
+        try:
+            prompt = render_batch_prompt(
+                role=self.role,
+                batch_id=batch_id,
+                tasks=tasks,
+                ctx=self.ctx,
+                attempt=max(t.attempt for t in tasks),
+                budget_tokens=self.team.context.budget_for(self.role),
+            )
+            lead = msgspec.structs.replace(tasks[0], task_id=batch_id, task_kind="batch")
+            outcome = await self.call_model(model, profile, lead, prompt)
+            results = self._split(batch_id, tasks, outcome)
+            events: list[EventBase] = []
+            for task in tasks:
+                if task.task_id in results:
+                    data, calls = results[task.task_id]
+                    events += self._results(task, data, calls)
+                else:  # the batch reply left it out or was malformed: a call of its own
+                    events += await self._attempt(task, model, profile)
+        finally:
+            for beat in beats:
+                beat.cancel()
+        self.catch_up()
+        mine = {t.task_id for t in self.board.tasks.values() if t.agent == self.agent}
+        kept = [e for e in events if getattr(e, "task_id", "") in mine or not hasattr(e, "task_id")]
+        self.append([*kept, AgentStatusChanged(agent=self.agent, status="idle")])
+
+    def _split(
+        self, batch_id: str, tasks: list[TaskView], outcome: CallOutcome
+    ) -> dict[str, tuple[dict[str, Any], list[EventBase]]]:
+        """Validate a batch reply and share its call's tokens and cost among the tasks it covers."""
+        events = [
+            msgspec.structs.replace(e, batch_id=batch_id) if isinstance(e, ModelCallFinished) else e
+            for e in outcome.events
+        ]
+        data, error = (None, outcome.error) if outcome.error else parse_reply("batch", outcome.text)
+        if (
+            data is None
+            and events
+            and isinstance(events[-1], ModelCallFinished)
+            and not outcome.error
+        ):
+            events[-1] = msgspec.structs.replace(
+                events[-1], outcome="invalid", error=error, reply=outcome.text[:4000]
+            )
+        self.append(events)
+        if data is None:
+            return {}
+        ids = {t.task_id for t in tasks}
+        covered = {r["task_id"]: r for r in data["results"] if r["task_id"] in ids}
+        share = [_share(e, len(covered)) for e in events if isinstance(e, ModelCallFinished)]
+        return {tid: (dict(r), list(share)) for tid, r in covered.items()}
 
     def _claim(self, task: TaskView) -> bool:
         """Append a claim; the log's order decides between rivals (first live claim wins)."""
@@ -355,6 +482,26 @@ class AgentProcess:
             decision=decision,
             next_trigger=str(data.get("next_trigger", "")),
         )
+
+
+def _features(task: TaskView) -> TaskFeatures:
+    return TaskFeatures(
+        task_id=task.task_id,
+        task_kind=task.task_kind,
+        prompt_tokens=estimate_tokens(task.prompt),
+        files=len(task.files),
+    )
+
+
+def _share(call: ModelCallFinished, parts: int) -> ModelCallFinished:
+    """One task's share of a batch call, for its ``task_completed`` totals (not re-appended)."""
+    n = max(parts, 1)
+    return msgspec.structs.replace(
+        call,
+        prompt_tokens=call.prompt_tokens // n,
+        completion_tokens=call.completion_tokens // n,
+        cost=call.cost / n,
+    )
 
 
 def _with_envelope(event: EventBase, *, run: str, actor: str) -> EventBase:

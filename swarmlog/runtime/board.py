@@ -17,6 +17,7 @@ from swarmlog.events import (
     Event,
     Heartbeat,
     RunStarted,
+    TaskBatched,
     TaskCancelled,
     TaskClaimed,
     TaskCompleted,
@@ -72,6 +73,7 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     finished_seq: int = 0
     error: str = ""
     output: dict[str, object] = msgspec.field(default_factory=dict)
+    batch_id: str = ""  # set while the task shares a model call with others
 
 
 class Board(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,11 +137,17 @@ def apply_board(board: Board, event: Event) -> Board:
         return replace(board, seq=seq) if board.seq != seq else board
     match event:
         case TaskRouted():
-            task = replace(current, status=ROUTED, model=event.model)
+            task = replace(current, status=ROUTED, model=event.model, batch_id="")
+        case TaskBatched():
+            return _batch(board, event, seq)
         case TaskClaimed():
             if current.status in ACTIVE and current.lease_until > event.ts:
                 return replace(board, seq=seq)  # a losing claim: the lease holder keeps it
-            if current.status not in ACTIVE and not has_capacity(board, current.model):
+            if (
+                current.status not in ACTIVE
+                and not _joins_batch(board, current, event.agent)
+                and not has_capacity(board, current.model)
+            ):
                 return replace(board, seq=seq)  # void: the model's slots were all taken
             task = replace(
                 current,
@@ -183,6 +191,24 @@ def apply_board(board: Board, event: Event) -> Board:
     return _put(board, task, seq)
 
 
+def _batch(board: Board, event: TaskBatched, seq: int) -> Board:
+    """Mark routed tasks as sharing one call; members no longer routed are left out."""
+    tasks = dict(board.tasks)
+    for task_id in event.task_ids:
+        task = tasks.get(task_id)
+        if task is not None and task.status == ROUTED and task.model == event.model:
+            tasks[task_id] = replace(task, batch_id=event.batch_id)
+    return replace(board, seq=seq, tasks=tasks)
+
+
+def _joins_batch(board: Board, task: TaskView, agent: str) -> bool:
+    """A claim for a batch member whose batch this agent already holds takes no new slot."""
+    return bool(task.batch_id) and any(
+        t.batch_id == task.batch_id and t.status in ACTIVE and t.agent == agent
+        for t in board.tasks.values()
+    )
+
+
 def project_board(events: Iterable[Event], board: Board = EMPTY_BOARD) -> Board:
     """Fold many events."""
     for event in events:
@@ -202,11 +228,14 @@ def ready_to_route(board: Board) -> list[TaskView]:
 
 
 def has_capacity(board: Board, model: str) -> bool:
-    """Whether one more task may start on ``model``: its slots and the run-wide cap."""
-    active = [t for t in board.tasks.values() if t.status in ACTIVE]
-    if board.max_concurrent and len(active) >= board.max_concurrent:
+    """Whether one more call may start on ``model``: its slots and the run-wide cap.
+
+    A batch is one call, so its members together take one slot.
+    """
+    calls = {(t.model, t.batch_id or t.task_id) for t in board.tasks.values() if t.status in ACTIVE}
+    if board.max_concurrent and len(calls) >= board.max_concurrent:
         return False
-    return sum(1 for t in active if t.model == model) < board.slots.get(model, 1)
+    return sum(1 for m, _ in calls if m == model) < board.slots.get(model, 1)
 
 
 def claimable(board: Board, role: str, now: float) -> list[TaskView]:
@@ -224,9 +253,9 @@ def expired_leases(board: Board, now: float) -> list[TaskView]:
 
 
 def in_flight_by_model(board: Board) -> Mapping[str, int]:
-    """How many tasks each model is working on (claimed or running)."""
+    """How many calls each model is working on (claimed or running; a batch counts once)."""
+    calls = {(t.model, t.batch_id or t.task_id) for t in board.tasks.values() if t.status in ACTIVE}
     counts: dict[str, int] = {}
-    for t in board.tasks.values():
-        if t.status in ACTIVE:
-            counts[t.model] = counts.get(t.model, 0) + 1
+    for model, _ in calls:
+        counts[model] = counts.get(model, 0) + 1
     return counts

@@ -33,7 +33,7 @@ from swarmlog.events import (
     RunEnded,
 )
 from swarmlog.hardware import Probe
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog
 from swarmlog.render import make_environment, render_alert_event
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.doorbell import Doorbell
@@ -49,7 +49,7 @@ class Monitor:
     def __init__(
         self,
         ws: Workspace,
-        log: FileLog,
+        log: EventLog,
         *,
         interval_s: float = 5.0,
         probe: Probe | None = None,
@@ -139,7 +139,7 @@ class Monitor:
         client = self.client or httpx.AsyncClient(timeout=5.0)
         next_sample = 0.0
         try:
-            async with Doorbell(self.log.directory) as bell:
+            async with Doorbell(self.log) as bell:
                 while not self._stop.is_set():
                     for alert in self.step():
                         self.delivered.add(alert.alert_id)
@@ -162,9 +162,9 @@ class Monitor:
                     await client.aclose()
 
 
-def serve_monitor(ws: Workspace, *, interval_s: float = 5.0) -> None:
-    """Run the monitor process until the run ends."""
-    from swarmlog.runtime.process import serve
+def serve_monitor(ws: Workspace, *, interval_s: float = 5.0, log_at: str | None = None) -> None:
+    """Run the monitor process until the run ends, on the log at ``log_at`` (default: selected)."""
+    from swarmlog.runtime.process import open_run_log, serve
 
-    log = FileLog(ws.events, create=False)
+    log = open_run_log(ws, log_at)
     asyncio.run(serve(lambda: Monitor(ws, log, interval_s=interval_s)))

@@ -14,7 +14,8 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog
+from swarmlog.log.select import open_log, resolve_log
 from swarmlog.runtime.agent import AgentProcess, exec_caller
 from swarmlog.runtime.calls import ModelCalls
 from swarmlog.runtime.context import project_context
@@ -22,7 +23,7 @@ from swarmlog.runtime.scheduler import Scheduler
 from swarmlog.team.settings import team_settings
 from swarmlog.workspace import Workspace
 
-__all__ = ["serve", "serve_agent", "serve_scheduler"]
+__all__ = ["open_run_log", "serve", "serve_agent", "serve_scheduler"]
 
 
 async def _watch_parent(stop: Callable[[], None], parent: int, every_s: float = 0.5) -> None:
@@ -51,15 +52,22 @@ async def serve(make: Callable[[], Any], *, watch_parent: bool = True) -> Any:
             watcher.cancel()
 
 
-def _limits(ws: Workspace, log: FileLog) -> tuple[dict[str, Any], dict[str, Any]]:
+def open_run_log(ws: Workspace, log_at: str | None = None) -> EventLog:
+    """Open the run's log: ``log_at`` (``--log``), else the selection for ``ws``; it must exist."""
+    return open_log(resolve_log(ws, log_at), create=False)
+
+
+def _limits(ws: Workspace, log: EventLog) -> tuple[dict[str, Any], dict[str, Any]]:
     ctx = project_context(log.read())
     config = ctx.config
     return config.get("limits", {}), config
 
 
-def serve_agent(ws: Workspace, role: str, agent_id: str, *, seed: int = 0) -> None:
-    """Run one agent process for ``role`` until the run ends."""
-    log = FileLog(ws.events, create=False)
+def serve_agent(
+    ws: Workspace, role: str, agent_id: str, *, seed: int = 0, log_at: str | None = None
+) -> None:
+    """Run one agent process for ``role`` until the run ends; its work folder is in ``ws``."""
+    log = open_run_log(ws, log_at)
     limits, config = _limits(ws, log)
     agent_cfg = config.get("agents", {}).get(role, {})
     command = agent_cfg.get("command")
@@ -75,6 +83,7 @@ def serve_agent(ws: Workspace, role: str, agent_id: str, *, seed: int = 0) -> No
             call_model=caller,
             lease_s=float(limits.get("lease_s", 30.0)),
             heartbeat_s=float(limits.get("heartbeat_s", 5.0)),
+            workspace=ws.root,
         )
 
     async def main() -> None:
@@ -87,9 +96,9 @@ def serve_agent(ws: Workspace, role: str, agent_id: str, *, seed: int = 0) -> No
     asyncio.run(main())
 
 
-def serve_scheduler(ws: Workspace) -> str:
+def serve_scheduler(ws: Workspace, *, log_at: str | None = None) -> str:
     """Run the scheduler until the run ends; return the outcome."""
-    log = FileLog(ws.events, create=False)
+    log = open_run_log(ws, log_at)
     _, config = _limits(ws, log)
     team = team_settings(config.get("team") or {})
     outcome: str = asyncio.run(serve(lambda: Scheduler(log, team=team)))

@@ -16,7 +16,7 @@ from swarmlog.runtime.board import Board, TaskView
 from swarmlog.runtime.context import RunContext
 from swarmlog.runtime.replies import reply_schema
 
-__all__ = ["context_summary", "render_prompt", "review_material"]
+__all__ = ["context_summary", "render_batch_prompt", "render_prompt", "review_material"]
 
 _CHARS_PER_TOKEN = 4
 
@@ -82,4 +82,27 @@ def render_prompt(
         extra=review_material(board, task, role.split("-")[0]),
         previous_error=previous_error,
         schema=json.dumps(reply_schema(task.task_kind), sort_keys=True),
+    )
+
+
+def render_batch_prompt(
+    *,
+    role: str,
+    batch_id: str,
+    tasks: list[TaskView],
+    ctx: RunContext,
+    attempt: int,
+    budget_tokens: int = 2000,
+) -> str:
+    """Render the one prompt that carries a batch of small same-kind tasks."""
+    template = _environment().get_template("prompts/batch.md.j2")
+    return template.render(
+        role=role.split("-")[0],
+        batch_id=batch_id,
+        tasks=tasks,
+        kind=tasks[0].task_kind,
+        attempt=attempt,
+        goal=ctx.goal,
+        context=context_summary(ctx, budget_tokens),
+        schema=json.dumps(reply_schema("batch"), sort_keys=True),
     )

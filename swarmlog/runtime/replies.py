@@ -16,6 +16,8 @@ from swarmlog.team.deadlock import find_cycle
 
 __all__ = [
     "REPLY_MODELS",
+    "BatchItem",
+    "BatchReply",
     "CheckpointDecision",
     "CheckpointReport",
     "FinalReport",
@@ -82,6 +84,18 @@ class WorkReply(_Reply):
     run_tests: bool = False
 
 
+class BatchItem(WorkReply):
+    """One task's result inside a batch reply."""
+
+    task_id: str
+
+
+class BatchReply(_Reply):
+    """The reply to a batch of small tasks: one result per task."""
+
+    results: list[BatchItem] = Field(min_length=1, max_length=64)
+
+
 class PositionReply(_Reply):
     """A reviewer's stance in a review round."""
 
@@ -129,6 +143,7 @@ REPLY_MODELS: dict[str, type[_Reply]] = {
     "checkpoint_decide": CheckpointDecision,
     "checkpoint_summary": ScribeSummary,
     "final_report": FinalReport,
+    "batch": BatchReply,
 }
 
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)

@@ -17,7 +17,7 @@ import msgspec
 from swarmlog.errors import SeqConflict
 from swarmlog.escalation import levels
 from swarmlog.events import Event, EventBase, ModelCallFinished
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog
 from swarmlog.runtime.board import EMPTY_BOARD, Board, apply_board
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.dispatch import Dispatcher
@@ -40,7 +40,7 @@ class Scheduler:
 
     def __init__(
         self,
-        log: FileLog,
+        log: EventLog,
         *,
         clock: Callable[[], float] = time.time,
         team: TeamSettings | None = None,
@@ -142,7 +142,7 @@ class Scheduler:
 
     async def run(self) -> str:
         """Run until the run ends; return its outcome."""
-        async with Doorbell(self.log.directory) as bell:
+        async with Doorbell(self.log) as bell:
             while not self._stop.is_set():
                 if self.step():
                     continue

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from swarmlog.errors import SwarmlogError
 from swarmlog.escalation import levels
 from swarmlog.events import AgentStatusChanged, ConfigLoaded, DetectorFired, Event, Note, RunStarted
-from swarmlog.log import FileLog
+from swarmlog.log.select import LOG_ENV, open_log
 from swarmlog.runtime.board import EMPTY_BOARD, FINISHED, Board, apply_board, in_flight_by_model
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context, project_context
 from swarmlog.workspace import Workspace
@@ -94,6 +94,8 @@ class Supervisor:
         extra_env: Mapping[str, str] | None = None,
         include_monitor: bool = True,
         include_renderer: bool = True,
+        log_at: str | None = None,
+        child_root: Path | None = None,
     ) -> None:
         self.ws = ws
         self.goal = goal
@@ -107,7 +109,12 @@ class Supervisor:
         self.extra_env = dict(extra_env or {})
         self.include_monitor = include_monitor
         self.include_renderer = include_renderer
-        self.log = FileLog(ws.events)
+        # The log every child is told to use (SWARMLOG_LOG); by default the workspace's file log.
+        self.log_at = log_at or str(ws.events)
+        self.log = open_log(self.log_at, create=True)
+        # With a child_root, each child but the renderer runs in its own workspace folder
+        # <child_root>/<name>: the processes share nothing but the log.
+        self.child_root = child_root
         self.children: list[Child] = []
         self._stopping = False
         self._last_progress = ""
@@ -156,19 +163,21 @@ class Supervisor:
         )
         return run
 
-    def _argv(self, *words: str) -> list[str]:
-        return [sys.executable, "-m", "swarmlog", "--dir", str(self.ws.root), *words]
+    def _argv(self, *words: str, name: str = "") -> list[str]:
+        root = self.child_root / name if self.child_root is not None and name else self.ws.root
+        return [sys.executable, "-m", "swarmlog", "--dir", str(root), *words]
 
     def plan_children(self) -> list[Child]:
         logs = self.ws.memory / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        children = [Child("scheduler", self._argv("scheduler"))]
+        children = [Child("scheduler", self._argv("scheduler", name="scheduler"))]
         for role in ROLES:
             for n in range(max(1, self.workers.get(role, 1))):
                 agent = role if n == 0 else f"{role}-{n + 1}"
-                children.append(Child(agent, self._argv("agent", "--role", role, "--id", agent)))
+                argv = self._argv("agent", "--role", role, "--id", agent, name=agent)
+                children.append(Child(agent, argv))
         if self.include_monitor:
-            children.append(Child("monitor", self._argv("monitor")))
+            children.append(Child("monitor", self._argv("monitor", name="monitor")))
         if self.include_renderer:
             children.append(Child("renderer", self._argv("render", "--follow")))
         for child in children:
@@ -183,7 +192,7 @@ class Supervisor:
         run = self.start_run()
         self._say(f"run {run}: {self.goal if not self.resume else 'resumed'}")
         self.children = self.plan_children()
-        env = {**os.environ, **self.extra_env, "SWARMLOG_RUN": run}
+        env = {**os.environ, **self.extra_env, "SWARMLOG_RUN": run, LOG_ENV: self.log_at}
         for child in self.children:
             child.start({**env, "SWARMLOG_AGENT": child.name})
         previous = {

@@ -114,7 +114,7 @@ _PLAN = (
         "title": "Lint the auth module",
         "kind": "lint",
         "role": "builder",
-        "deps": ["auth"],
+        "deps": ["auth", "api"],
         "files": ["src/auth.py"],
         "lines": 180,
         "languages": ["python"],
@@ -137,6 +137,26 @@ _PLAN = (
         "deps": ["api-research"],
         "files": ["src/api.py"],
         "lines": 240,
+        "languages": ["python"],
+    },
+    {
+        "id": "lint-api",
+        "title": "Lint the REST endpoints",
+        "kind": "lint",
+        "role": "builder",
+        "deps": ["auth", "api"],
+        "files": ["src/api.py"],
+        "lines": 240,
+        "languages": ["python"],
+    },
+    {
+        "id": "lint-tests",
+        "title": "Lint the tests",
+        "kind": "lint",
+        "role": "builder",
+        "deps": ["auth", "api"],
+        "files": ["tests/test_auth.py"],
+        "lines": 90,
         "languages": ["python"],
     },
     {
@@ -182,7 +202,7 @@ SCENARIOS: dict[str, Scenario] = {
                     "director": _pos("approve", 0, "Ship it."),
                 },
             ),
-            invalid_first={"w-lint-auth": 1},
+            invalid_first={"w-typecheck": 1},
         ),
         Scenario(
             name="conflict",
@@ -250,6 +270,10 @@ _HEADER = re.compile(
     r"<!-- swarmlog task=(?P<task>\S+) kind=(?P<kind>\S+) role=(?P<role>\S+) "
     r"attempt=(?P<attempt>\d+)(?: round=(?P<round>\d+))? -->"
 )
+_BATCH = re.compile(
+    r"<!-- swarmlog batch=(?P<batch>\S+) tasks=(?P<tasks>\S+) kind=(?P<kind>\S+) "
+    r"role=(?P<role>\S+) attempt=(?P<attempt>\d+) -->"
+)
 _FILES = {
     "src/auth.py": "import bcrypt\n\n\ndef hash_password(pw: str) -> bytes:\n"
     "    return bcrypt.hashpw(pw.encode(), bcrypt.gensalt())\n",
@@ -304,6 +328,14 @@ def make_reply_fn(scenario: Scenario) -> Any:
 
     def reply_fn(model: str, messages: list[Mapping[str, Any]], options: Mapping[str, Any]) -> str:
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
+        batch = _BATCH.search(prompt)
+        if batch is not None:
+            results = []
+            for task in batch["tasks"].split(","):
+                one = _reply(scenario, task, batch["kind"], batch["role"], 1, 2)
+                if isinstance(one, dict):
+                    results.append({"task_id": task, **one})
+            return json.dumps({"results": results}, sort_keys=True)
         match = _HEADER.search(prompt)
         if match is None:
             return json.dumps({"status": "done", "summary": "ok"})
