@@ -149,10 +149,11 @@ def test_not_a_terminal_prints_plain_summary_lines(ws: Workspace):
 
 def _read_until(fd: int, needles: list[str], timeout_s: float) -> str:
     buf = b""
+    poller = select.poll()  # not select(): a long test run may hold descriptors above 1024
+    poller.register(fd, select.POLLIN)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
+        if poller.poll(100):
             try:
                 chunk = os.read(fd, 65536)
             except OSError:

@@ -134,6 +134,17 @@ class FileLog:
                     os.close(fd)
                     setattr(self, name, -1)
 
+    def __del__(self) -> None:
+        # A log dropped without close() must not leak its descriptors (long-lived processes and
+        # test suites open many).
+        for name in ("_seg_fd", "_lock_fd", "_sync_fd"):
+            fd = getattr(self, name, -1)
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
     def __enter__(self) -> FileLog:
         return self
 
