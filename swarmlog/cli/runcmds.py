@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from swarmlog.cli.common import add_command, workspace
+from swarmlog.cli.common import add_command, log_target, workspace
 from swarmlog.cli.initcmd import init_workspace
 from swarmlog.errors import UsageError
 
@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=[],
         metavar="ROLE=N",
         help="run N processes for a role (repeatable), e.g. builder=2",
+    )
+    p.add_argument(
+        "--child-dirs",
+        metavar="DIR",
+        help="start the scheduler, each agent and the monitor in its own workspace DIR/NAME, "
+        "sharing nothing but the log (a rehearsal of a team spread over hosts; use a nats:// log)",
     )
     p.set_defaults(func=cmd_run)
 
@@ -128,12 +134,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             scenario=scenario_name,
             resume=args.resume,
             workers=_workers(args.workers),
+            log_at=log_target(args),
+            child_root=Path(args.child_dirs) if args.child_dirs else None,
         )
         outcome = supervisor.run()
     finally:
         if fleet is not None:
             fleet.stop()
-    _final_render(ws)
+    _final_render(ws, log_target(args))
     print(
         f"run {outcome}. Read {ws.memory / 'team-state.md'}, {ws.memory / 'report.md'} and "
         f"{ws.alerts}/",
@@ -156,23 +164,23 @@ def _own_sections(path: Path) -> dict[str, Any]:
     return {name: cfg.section(name) for name in _KEPT_IN_SIM if cfg.section(name)}
 
 
-def _final_render(ws: Any) -> None:
+def _final_render(ws: Any, log_at: str) -> None:
     from swarmlog.cli import main
 
-    main(["--dir", str(ws.root), "render"])
+    main(["--dir", str(ws.root), "--log", log_at, "render"])
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
     from swarmlog.runtime.process import serve_agent
 
-    serve_agent(workspace(args), args.role, args.id or args.role)
+    serve_agent(workspace(args), args.role, args.id or args.role, log_at=getattr(args, "log", None))
     return 0
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from swarmlog.runtime.process import serve_scheduler
 
-    outcome = serve_scheduler(workspace(args))
+    outcome = serve_scheduler(workspace(args), log_at=getattr(args, "log", None))
     print(f"scheduler: run {outcome or 'stopped'}", file=sys.stderr)
     return 0
 
@@ -180,5 +188,5 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 def cmd_monitor(args: argparse.Namespace) -> int:
     from swarmlog.runtime.monitor import serve_monitor
 
-    serve_monitor(workspace(args), interval_s=args.interval)
+    serve_monitor(workspace(args), interval_s=args.interval, log_at=getattr(args, "log", None))
     return 0
