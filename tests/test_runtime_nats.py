@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats_fixtures import NatsServer
@@ -39,7 +40,7 @@ URL = "nats://10.0.0.5:4222,10.0.0.6:4222/NIGHT"
 
 def test_choose_log_precedence_is_option_then_env_then_config_then_file() -> None:
     config = {"backend": "nats", "url": URL}
-    kw = {"config": config, "default": "ws/memory/events"}
+    kw: dict[str, Any] = {"config": config, "default": "ws/memory/events"}
     assert choose_log(explicit="nats://a:1/X", env="nats://b:1/Y", **kw) == "nats://a:1/X"
     assert choose_log(explicit=None, env="nats://b:1/Y", **kw) == "nats://b:1/Y"
     assert choose_log(explicit=None, env=None, **kw) == URL
