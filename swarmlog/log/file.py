@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import os
 import stat
 import struct
@@ -537,10 +538,9 @@ class FileLog:
         return FileReader(self.directory, after=after)
 
     def read(self, after: int = 0) -> Iterator[Event]:
-        """Yield every complete record with seq > ``after``, verifying each."""
-        reader = self.reader(after)
-        while batch := reader.poll():
-            yield from batch
+        """Return an iterator over every complete record with seq > ``after``, verifying each."""
+        # C-level iteration: poll until it returns [], flattening the batches.
+        return itertools.chain.from_iterable(iter(self.reader(after).poll, []))
 
     def subscribe(
         self,
@@ -696,6 +696,7 @@ class FileReader:
                     path=str(self._path),
                     first_line_no=self._line_no + 1,
                     expected_seq=self.next_seq,
+                    raw=memoryview(data)[: end + 1],
                 )
                 self._offset += end + 1
                 self._line_no += len(lines)

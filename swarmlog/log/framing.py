@@ -29,6 +29,7 @@ SUFFIX_LEN = len(_CRC_OPEN) + 8 + len(_CRC_CLOSE)  # 18 bytes after the body, be
 _SUFFIX_FMT = _CRC_OPEN + b"%08x" + _CRC_CLOSE
 _BODY_OF = itemgetter(slice(None, -SUFFIX_LEN))
 _SEQ_OF = attrgetter("seq")
+_LINES_DECODER = msgspec.json.Decoder(Event)  # for decode_lines (NDJSON) on a raw buffer
 _OPEN_BODY_OF = itemgetter(slice(None, -1))
 _LINE_FMT = b'%s,"crc":"%08x"}\n'
 
@@ -76,9 +77,17 @@ def line_seq(line: bytes) -> int:
 
 
 def decode_lines(
-    lines: Sequence[bytes], *, path: str, first_line_no: int, expected_seq: int
+    lines: Sequence[bytes],
+    *,
+    path: str,
+    first_line_no: int,
+    expected_seq: int,
+    raw: bytes | memoryview | None = None,
 ) -> list[Event]:
     """Check, decode and seq-check complete records (newlines stripped).
+
+    ``raw``, when given, is the same records as one newline-separated buffer (what was read);
+    decoding it directly saves joining the lines again.
 
     Raises ``LogCorrupt`` naming the exact file and line of the first bad record: a checksum that
     does not match, a record that does not decode, or a seq that breaks the dense sequence.
@@ -98,7 +107,10 @@ def decode_lines(
     was_enabled = gc.isenabled()
     gc.disable()  # decoding allocates an object per field; cyclic GC passes would triple the cost
     try:
-        events = decode_many(b"[" + b",".join(lines) + b"]")
+        if raw is None:
+            events = decode_many(b"[" + b",".join(lines) + b"]")
+        else:
+            events = _LINES_DECODER.decode_lines(raw)
     except msgspec.DecodeError:
         for i, line in enumerate(lines):  # slow path: find the line that does not decode
             try:
