@@ -280,9 +280,31 @@ def _problems(where: str, exc: ValidationError) -> list[str]:
 def parse_config(data: dict[str, Any], *, where: str = "swarmlog.toml") -> Config:
     """Validate a parsed TOML document; raise ConfigError listing every problem."""
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigInvalid(_problems(where, exc)) from exc
+    problems = _section_problems(cfg, where)
+    if problems:
+        raise ConfigInvalid(problems)
+    return cfg
+
+
+def _section_problems(cfg: Config, where: str) -> list[str]:
+    """Validate the sections whose schemas live with the rules that read them."""
+    from swarmlog.escalation.settings import alert_settings, escalation_settings
+    from swarmlog.team.settings import team_settings
+
+    problems = []
+    for name, validate in (
+        ("team", team_settings),
+        ("escalation", escalation_settings),
+        ("alerts", alert_settings),
+    ):
+        try:
+            validate(cfg.section(name))
+        except ConfigError as exc:
+            problems.append(f"{where}: {exc}")
+    return problems
 
 
 def load_config(path: Path, *, missing_ok: bool = False) -> Config:

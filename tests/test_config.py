@@ -59,7 +59,7 @@ model = "deep"
 [limits.batching]
 max_size = 4
 [escalation]
-anything = {goes = 1}
+stuck_calls = 4
 """
     )
     cfg = load_config(path)
@@ -67,7 +67,7 @@ anything = {goes = 1}
     assert cfg.models["deep"].cost_per_1k_tokens.output == 0.5
     assert cfg.agents["builder"].model == "deep"
     assert cfg.agents["builder"].timeout_s == 900  # default kept
-    assert cfg.section("escalation") == {"anything": {"goes": 1}}
+    assert cfg.section("escalation") == {"stuck_calls": 4}
     assert cfg.section("limits")["batching"]["max_size"] == 4
     rc = router_config(cfg.to_event_dict())
     deep = rc.profile("deep")
@@ -121,3 +121,18 @@ def test_config_check_command(tmp_path, capsys):
     (tmp_path / "swarmlog.toml").write_text("[models\n")
     assert main(["config", "check", "--dir", str(tmp_path), "--json"]) == 1
     assert "not valid TOML" in capsys.readouterr().out
+
+
+def test_sections_owned_by_the_rules_are_validated_with_their_key_paths(tmp_path: Path) -> None:
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(
+        '[team.review]\nsupermajority = "high"\n'
+        "[escalation]\nanything = 1\n"
+        '[[alerts.webhooks]]\nname = "x"\nurl = "ftp://nope"\n'
+    )
+    with pytest.raises(ConfigInvalid) as err:
+        load_config(path)
+    problems = "\n".join(err.value.problems)
+    assert "[team].review.supermajority" in problems and "'high'" in problems
+    assert "[escalation]" in problems and "anything" in problems
+    assert "[alerts].webhooks[0]" in problems and "ftp://nope" in problems
