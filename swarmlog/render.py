@@ -242,11 +242,12 @@ def _trust(agent: AgentState) -> str:
 
 def _phase_line(state: SwarmState) -> str:
     t = state.team
+    ended = f" (run ended: {md_inline(t.outcome or 'done')})" if t.ended_ts else ""
     if not t.phase:
-        return "Not started"
+        return "Not started" + ended
     n = f"{PHASE_ORDER.index(t.phase) + 1} - " if t.phase in PHASE_ORDER else ""
     it = f" (iteration {t.iteration})" if t.iteration else ""
-    return f"{n}{md_inline(t.phase.capitalize())}{it}"
+    return f"{n}{md_inline(t.phase.capitalize())}{it}{ended}"
 
 
 def _header(state: SwarmState) -> dict[str, Any]:

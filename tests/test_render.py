@@ -45,7 +45,7 @@ def test_scripted_night_renders_the_committed_markdown(resolve):
 def test_team_state_has_the_seed_sections_in_order():
     text = render_all(project(scripted()), make_environment(None))["memory/team-state.md"]
     heads = [
-        "## Current Phase: 2 - Execution",
+        "## Current Phase: 2 - Execution (run ended: completed)",
         "## Last Checkpoint: ",
         "### Agent Status",
         "| Agent | Status | Current Task | Trust |",
