@@ -26,7 +26,7 @@ from swarmlog.cli.common import log_target, open_log
 from swarmlog.errors import ConfigError
 from swarmlog.events import AgentRegistered, Event, Note, RunEnded, TaskCompleted, TaskSubmitted
 from swarmlog.log import FileLog, MemoryLog
-from swarmlog.log.nats import NatsLog, archive_to_files
+from swarmlog.log.nats import NatsLog
 from swarmlog.log.select import LOG_ENV, choose_log, log_from_config, log_from_env, resolve_log
 from swarmlog.runtime.doorbell import Doorbell, wakeups
 from swarmlog.workspace import Workspace
@@ -198,8 +198,6 @@ def test_demo_night_on_jetstream_with_no_shared_folder_then_offline_archive(
 
     with NatsLog.from_url(url, create=False) as log:
         events = list(log.read())
-        copy = tmp_path / "copy"
-        assert archive_to_files(log, copy / "memory" / "events") == len(events)
     assert [e.outcome for e in _of(events, RunEnded)] == ["completed"]  # type: ignore[attr-defined]
     submitted = sorted(e.task_id for e in _of(events, TaskSubmitted))  # type: ignore[attr-defined]
     completed = sorted(e.task_id for e in _of(events, TaskCompleted))  # type: ignore[attr-defined]
@@ -214,8 +212,15 @@ def test_demo_night_on_jetstream_with_no_shared_folder_then_offline_archive(
     assert sorted(p.name for p in kids.iterdir()) == ["builder"]
     assert _tree(kids / "builder") and all(f.startswith("work/") for f in _tree(kids / "builder"))
 
-    # Offline, on the archived copy: the decisions re-derive, and the rendering matches the one
-    # the supervisor's workspace got from the stream, byte for byte.
+    # 'swarmlog archive' copies the stream into a workspace's files (sealed) and renders there;
+    # offline, on that copy, the decisions re-derive and 'render' reproduces what the supervisor's
+    # workspace got from the stream, byte for byte.
+    copy = tmp_path / "copy"
+    archived = _swarmlog(copy, "--log", url, "archive")
+    assert archived.returncode == 0, archived.stdout + archived.stderr
+    assert f"copied {len(events)} new event(s)" in archived.stdout
+    for md in (copy / "memory").glob("*.md"):
+        md.unlink()
     verified = _swarmlog(copy, "replay", "--verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f"folded {len(events)} events" in verified.stdout

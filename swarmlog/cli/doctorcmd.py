@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from swarmlog.archive import archive
-from swarmlog.cli.common import add_command, emit_json, wants_json, workspace
+from swarmlog.cli.common import add_command, emit_json, log_target, wants_json, workspace
 from swarmlog.doctor import MIN_DISK_GB, Check, run_checks
+from swarmlog.log.select import archive_stream, is_nats_url
 
 __all__ = ["format_checks", "register"]
 
@@ -43,7 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "swarmlog archive && git add memory alerts && git commit -m 'night 1'",
         description="Seal the active log segment (fsync, read-only: it never changes again), "
         "write a fresh render and snapshot, and check the log. Refuses while a run is open "
-        "unless --force. A later 'swarmlog run' appends to a new segment.",
+        "unless --force. A later 'swarmlog run' appends to a new segment. With a nats:// log "
+        "(--log, $SWARMLOG_LOG or [log]) the stream is first copied into memory/events.",
     )
     p.add_argument("--force", action="store_true", help="seal even though a run is still open")
     p.set_defaults(func=cmd_archive)
@@ -78,7 +80,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_archive(args: argparse.Namespace) -> int:
-    done = archive(workspace(args), force=args.force)
+    ws = workspace(args)
+    if is_nats_url(target := log_target(args)):  # a team on JetStream: copy the stream here first
+        copied = archive_stream(target, ws.events)
+        if not wants_json(args):
+            print(f"copied {copied} new event(s) from the stream into {ws.events}")
+    done = archive(ws, force=args.force)
     if wants_json(args):
         emit_json(done)
         return 0

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOG_ENV",
+    "archive_stream",
     "choose_log",
     "is_nats_url",
     "log_from_config",
@@ -55,6 +56,17 @@ def open_log(target: str | os.PathLike[str], **options: Any) -> FileLog | NatsLo
 
         return NatsLog.from_url(str(target), **options)
     return FileLog(target, **options)
+
+
+def archive_stream(url: str, directory: str | os.PathLike[str]) -> int:
+    """Copy the stream at ``url`` into sealed segment files in ``directory``; return the count.
+
+    Archiving again copies only what is new (``nats.archive_to_files``).
+    """
+    from swarmlog.log.nats import NatsLog, archive_to_files
+
+    with NatsLog.from_url(url, create=False) as log:
+        return archive_to_files(log, directory)
 
 
 def log_from_env(environ: Mapping[str, str] | None = None) -> str | None:
