@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean example
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-run .mypy_cache .ruff_cache .pytest_cache
+
+# Regenerate the example night committed under memory/ and alerts/ (after a template change).
+example: $(STAMP)
+	rm -rf .example-night
+	$(BIN)/python -m swarmlog --dir .example-night run --sim demo
+	$(BIN)/python -m swarmlog --dir .example-night archive
+	rm -rf memory/events memory/*.md alerts/ALERT-*.md
+	mkdir -p memory/events alerts
+	for f in .example-night/memory/events/*.ndjson; do if [ -s $$f ]; then cp $$f memory/events/; fi; done
+	cp .example-night/memory/*.md memory/
+	for f in .example-night/alerts/ALERT-*.md; do if [ -f $$f ]; then cp $$f alerts/; fi; done
+	rm -rf .example-night
