@@ -1,6 +1,8 @@
 """A doorbell on the event log: wakes a loop when the log grows, whatever its backend.
 
-A ``FileLog`` (or a bare folder) is watched with watchfiles (inotify); a log that can notify
+A ``FileLog`` (or a bare folder) is watched with inotify directly on Linux (the kernel wakes the
+loop through ``add_reader``: no polling thread, no debounce), with watchfiles elsewhere; a log that
+can notify
 (``NatsLog.on_append``: a headers-only JetStream subscription) rings from its own thread; any other
 log (``MemoryLog``) never rings, so waits simply time out.
 
@@ -12,6 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import os
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,10 +54,15 @@ class Doorbell:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cancel: Callable[[], None] | None = None
+        self._inotify: int | None = None
 
     async def __aenter__(self) -> Doorbell:
         if self.folder is not None:
-            self._task = asyncio.create_task(self._watch(self.folder))
+            self._inotify = _inotify_open(self.folder)
+            if self._inotify is not None:
+                asyncio.get_running_loop().add_reader(self._inotify, self._on_inotify)
+            else:
+                self._task = asyncio.create_task(self._watch(self.folder))
         elif self.notifier is not None:
             loop = asyncio.get_running_loop()
 
@@ -71,10 +83,18 @@ class Doorbell:
         if self._cancel is not None:
             cancel, self._cancel = self._cancel, None
             cancel()
+        if self._inotify is not None:
+            fd, self._inotify = self._inotify, None
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+
+    def _on_inotify(self) -> None:
+        if self._inotify is not None and _inotify_drain(self._inotify):
+            self._rang.set()
 
     async def _watch(self, folder: Path) -> None:
         async for _ in watchfiles.awatch(
@@ -96,6 +116,56 @@ class Doorbell:
             return False
         self._rang.clear()
         return True
+
+
+# inotify through libc (Linux): one descriptor per bell, read by the event loop when it is ready.
+_IN_MODIFY, _IN_MOVED_TO, _IN_CREATE = 0x2, 0x80, 0x100
+_IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
+_EVENT_HEAD = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
+_QUIET = frozenset({b".synced", b".lock"})  # the log's bookkeeping, not new records
+_libc: ctypes.CDLL | None = None
+
+
+def _inotify_open(folder: Path) -> int | None:
+    """A non-blocking inotify descriptor on ``folder``; None where inotify cannot be had."""
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fd = int(_libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC))
+    except (OSError, AttributeError):
+        return None
+    if fd < 0:
+        return None  # e.g. max_user_instances reached: fall back to watchfiles
+    mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
+    if _libc.inotify_add_watch(fd, os.fsencode(folder), mask) < 0:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _inotify_drain(fd: int) -> bool:
+    """Read every pending inotify event; return whether any touched a file other than the
+    log's bookkeeping (``.synced``, ``.lock``)."""
+    news = False
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return news
+        except OSError:
+            return True  # the descriptor broke: wake the reader, its own offset decides
+        if not data:
+            return news
+        at = 0
+        while at + _EVENT_HEAD.size <= len(data):
+            _wd, _mask, _cookie, size = _EVENT_HEAD.unpack_from(data, at)
+            at += _EVENT_HEAD.size
+            name = data[at : at + size].rstrip(b"\0")
+            at += size
+            news = news or name not in _QUIET
 
 
 def wakeups(
