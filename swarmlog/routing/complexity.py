@@ -5,6 +5,7 @@ Deterministic and explainable: every point of the score comes with a reason.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import msgspec
@@ -54,7 +55,7 @@ DEFAULT_OUTPUT_TOKENS = 400
 _DEEP_THRESHOLD = 1.0
 
 
-class TaskFeatures(msgspec.Struct, frozen=True, kw_only=True):
+class TaskFeatures(msgspec.Struct, frozen=True, kw_only=True, cache_hash=True):
     """What the router knows about a task: exactly the fields of its ``task_submitted``."""
 
     task_id: str
@@ -99,8 +100,13 @@ def features_of(task: TaskSubmitted) -> TaskFeatures:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def estimate(task: TaskFeatures) -> Complexity:
-    """Score a task; the kind dominates, size and breadth add to it."""
+    """Score a task; the kind dominates, size and breadth add to it.
+
+    Pure, so its result is memoised per task (features are frozen and hash once): a task is
+    estimated again at every decision that re-derives or retries it.
+    """
     kind = task.task_kind
     reasons: list[str] = []
     if kind in SHALLOW_KINDS:

@@ -18,8 +18,8 @@ from swarmlog.events import CandidateScore, TaskRouted, TaskSubmitted
 from swarmlog.routing import breaker
 from swarmlog.routing.complexity import TaskFeatures, estimate, features_of
 from swarmlog.routing.limits import admit
-from swarmlog.routing.profile import DEFAULT_LOAD_GBPS, Profile
-from swarmlog.routing.stats import RouterState, output_tokens, service_estimate
+from swarmlog.routing.profile import DEFAULT_LOAD_GBPS, Prepared, Profile
+from swarmlog.routing.stats import RouterState, output_tokens
 
 __all__ = [
     "DEFAULT_LOAD_S",
@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 DEFAULT_LOAD_S = 10.0
-_TIER_NAMES = frozenset({"fast", "deep"})
 _GIB = 1024.0**3
 
 
@@ -126,104 +125,151 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
     cfg = state.config
     out = output_tokens(state, task)
     need_ctx = cx.prompt_tokens + out
+    prompt = task.prompt_tokens
+    required = cx.capabilities
+    task_tier = cx.tier
     clock = state.clock
     interactive = task.interactive
-    penalty = cfg.tier_penalty
-    rows: list[tuple[Profile, bool, str, float, float, int]] = []
+    extra = cfg.tier_penalty - 1.0
+    loads = state.load
+    stats = state.stats
+    circuits = state.circuits
+    unreachable = state.unreachable
+    resident_samples = state.resident
+    tier_notes: dict[str, str] = {}
+    # (prepared, reason, expected, score, in_flight); reason None marks a filtered candidate
+    rows: list[tuple[Prepared, str, float, float, int, bool]] = []
     max_cost = 0.0
-    for p in cfg.profiles:
-        ld = state.load.get(p.name)
+    for pp in cfg.prepared:
+        p = pp.profile
+        name = pp.name
+        ld = loads.get(name)
         in_flight = ld.started if ld is not None else 0
-        if p.capabilities and not all(c in p.capabilities for c in cx.capabilities):
-            missing = ", ".join(c for c in cx.capabilities if c not in p.capabilities)
-            rows.append((p, False, f"lacks capability {missing}", 0.0, 0.0, in_flight))
+        if pp.capabilities and not pp.capabilities.issuperset(required):
+            missing = ", ".join(c for c in required if c not in pp.capabilities)
+            rows.append((pp, f"lacks capability {missing}", 0.0, 0.0, in_flight, False))
             continue
         if need_ctx > p.context_length:
-            why = f"{cx.prompt_tokens}+{out} tokens exceed context {p.context_length}"
-            rows.append((p, False, why, 0.0, 0.0, in_flight))
+            why = f"{prompt}+{out} tokens exceed context {p.context_length}"
+            rows.append((pp, why, 0.0, 0.0, in_flight, False))
             continue
-        if p.endpoint in state.unreachable:
-            why = f"server unreachable: {state.unreachable[p.endpoint]}"
-            rows.append((p, False, why, 0.0, 0.0, in_flight))
+        if unreachable and p.endpoint in unreachable:
+            why = f"server unreachable: {unreachable[p.endpoint]}"
+            rows.append((pp, why, 0.0, 0.0, in_flight, False))
             continue
         note = ""
-        circuit = state.circuits.get(p.name)
+        circuit = circuits.get(name)
         if circuit is not None and circuit.state != "closed":
             ok, note = breaker.admits(circuit, clock)
             if not ok:
-                rows.append((p, False, note, 0.0, 0.0, in_flight))
+                rows.append((pp, note, 0.0, 0.0, in_flight, False))
                 continue
+        st = stats.get(name)
+        # Resident? Work routed to it loads it anyway; else the newest evidence wins.
+        if ld is not None and ld.assigned > 0:
+            resident = True
+        else:
+            active = st.last_active if st is not None else None
+            sample = resident_samples.get(name)
+            if sample is not None and (active is None or sample[1] >= active):
+                resident = sample[0]
+            else:
+                resident = active is not None and clock - active < p.keep_alive_s
         load = 0.0
-        if not is_resident(state, p):
+        if not resident:
             fits, why, drain = _vram_check(state, p)
             if not fits:
-                rows.append((p, False, why, 0.0, 0.0, in_flight))
+                rows.append((pp, why, 0.0, 0.0, in_flight, False))
                 continue
             load = drain + expected_load_s(state, p)
-            note = f"{note}; cold load {load:.2f}s {why}".strip("; ")
-        service = service_estimate(state, p, task, out)
+            note = f"{note}; cold load {why}".strip("; ")
+        # Service time: the observed peak-EWMAs, else the priors (stats.service_estimate).
+        if st is not None and st.ttft_s is not None:
+            ttft = st.ttft_s
+        else:
+            ttft = prompt / pp.prefill_tps + 0.05
+        tpot = st.tpot_s if st is not None and st.tpot_s is not None else pp.tpot_s
+        service = ttft + out * tpot
         wait = 0.0
-        if ld is not None and ld.assigned >= p.slots:
+        if ld is not None and ld.assigned >= pp.slots:
             running = ld.started_work_s - (ld.started * clock - ld.started_ts_sum)
             backlog = max(ld.queued_work_s, 0.0) + max(running, 0.0)
-            wait = backlog / p.slots
+            wait = backlog / pp.slots
         expected = wait + load + service
         score = expected
         if not interactive:
-            tier = p.tier or (p.name if p.name in _TIER_NAMES else "")
-            if tier and tier != cx.tier:
+            tier = pp.tier
+            if tier and tier != task_tier:
                 # The wrong tier costs its service time again (penalty - 1) times; the wait
                 # is not multiplied, so a long queue elsewhere still spills work over.
-                score += service * (penalty - 1.0)
-                note = f"{note}; tier {tier} != {cx.tier}: service x{penalty:g}".strip("; ")
-            c = p.cost_per_1k_tokens
-            max_cost = max(max_cost, c.input + c.output)
-        reason = f"wait {wait:.3f}s + load {load:.3f}s + service {service:.3f}s"
+                score += service * extra
+                mismatch = tier_notes.get(tier)
+                if mismatch is None:
+                    mismatch = f"tier {tier} != {task_tier}: service x{cfg.tier_penalty:g}"
+                    tier_notes[tier] = mismatch
+                note = f"{note}; {mismatch}" if note else mismatch
+            if pp.cost > max_cost:
+                max_cost = pp.cost
+        # Only the non-zero terms are spelled out: formatting floats dominates a decision.
+        if wait and load:
+            reason = f"wait {wait:.3f}s + load {load:.3f}s + service {service:.3f}s"
+        elif wait:
+            reason = f"wait {wait:.3f}s + service {service:.3f}s"
+        elif load:
+            reason = f"load {load:.3f}s + service {service:.3f}s"
+        else:
+            reason = f"service {service:.3f}s"
         if note:
             reason = f"{reason}; {note}"
-        rows.append((p, True, reason, expected, score, in_flight))
+        rows.append((pp, reason, expected, score, in_flight, True))
     weight = cfg.cost_weight / max_cost if max_cost > 0 else 0.0
     candidates: list[CandidateScore] = []
-    eligible: list[CandidateScore] = []
-    for p, ok, reason, expected, score, in_flight in rows:
+    best: CandidateScore | None = None
+    tied: list[CandidateScore] = []
+    for pp, reason, expected, score, in_flight, ok in rows:
         if not ok:
             candidates.append(
                 CandidateScore(
-                    model=p.name, eligible=False, reason=reason, in_flight=in_flight, slots=p.slots
+                    model=pp.name,
+                    eligible=False,
+                    reason=reason,
+                    in_flight=in_flight,
+                    slots=pp.slots,
                 )
             )
             continue
         if weight:
-            c = p.cost_per_1k_tokens
-            score *= 1.0 + weight * (c.input + c.output)
+            score *= 1.0 + weight * pp.cost
         cand = CandidateScore(
-            model=p.name,
+            model=pp.name,
             reason=reason,
             expected_s=round(expected, 6),
             score=round(score, 6),
             in_flight=in_flight,
-            slots=p.slots,
+            slots=pp.slots,
         )
         candidates.append(cand)
-        eligible.append(cand)
-    if not eligible:
+        if best is None or cand.score < best.score:
+            best = cand
+            tied = [cand]
+        elif cand.score == best.score:
+            tied.append(cand)
+    if best is None:
         detail = "; ".join(f"{c.model}: {c.reason}" for c in candidates) or "no models configured"
         raise NoRouteAvailable(
             f"no model can take task {task.task_id!r} (kind {task.task_kind}, needs "
             f"{', '.join(cx.capabilities) or 'nothing'}): {detail}; add a capable [models.*] "
             f"profile or wait for a circuit to close"
         )
-    best = min(c.score for c in eligible)
-    tied = [c for c in eligible if c.score <= best]
     why = "lowest expected latency (interactive)" if interactive else "lowest score"
     if len(tied) == 1:
-        chosen = tied[0]
+        chosen = best
     else:
         h = tie_hash(cfg.seed, task.task_id)
         first = tied[h % len(tied)]
         second = tied[(h >> 32) % len(tied)]
-        load_first = state.load.get(first.model)
-        load_second = state.load.get(second.model)
+        load_first = loads.get(first.model)
+        load_second = loads.get(second.model)
         n1 = load_first.assigned if load_first else 0
         n2 = load_second.assigned if load_second else 0
         chosen = second if n2 < n1 else first
@@ -232,7 +278,7 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
         task_id=task.task_id,
         model=chosen.model,
         reason=f"{why}: {chosen.reason}",
-        tier=cx.tier,
+        tier=task_tier,
         complexity=cx.score,
         prompt_tokens=cx.prompt_tokens,
         capabilities=cx.capabilities,

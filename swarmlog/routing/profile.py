@@ -10,21 +10,29 @@ import re
 from typing import Any
 
 import msgspec
+from msgspec.structs import force_setattr
 
 __all__ = [
+    "DEFAULT_DECODE_TPS",
     "DEFAULT_LOAD_GBPS",
+    "DEFAULT_PREFILL_TPS",
     "BatchLimits",
     "Cost",
+    "Prepared",
     "Profile",
     "RouterConfig",
     "infer_tier",
     "parse_duration",
+    "prepare",
     "router_config",
 ]
 
 # A cold load reads the weights from disk; 2 GB/s is a conservative NVMe figure (PROTOCOLS.md:
 # "a cold load costs the time to read its weights from disk").
 DEFAULT_LOAD_GBPS = 2.0
+# Priors used when neither the config nor the log says how fast a model is.
+DEFAULT_PREFILL_TPS = 2000.0
+DEFAULT_DECODE_TPS = {"fast": 80.0, "deep": 20.0, "": 30.0}
 
 _DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -89,8 +97,41 @@ class BatchLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_tokens: int = 4096
 
 
+class Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-profile constants every decision needs, derived once per config (not per call)."""
+
+    profile: Profile
+    name: str
+    capabilities: frozenset[str]
+    tier: str
+    cost: float  # input + output price per 1k tokens
+    slots: int
+    prefill_tps: float  # configured or the prior
+    tpot_s: float  # prior seconds per output token: 1 / (configured decode rate or the prior)
+
+
+def prepare(profile: Profile) -> Prepared:
+    """Derive a profile's per-decision constants."""
+    tier = infer_tier(profile)
+    c = profile.cost_per_1k_tokens
+    return Prepared(
+        profile=profile,
+        name=profile.name,
+        capabilities=frozenset(profile.capabilities),
+        tier=tier,
+        cost=c.input + c.output,
+        slots=profile.slots,
+        prefill_tps=profile.prefill_tps or DEFAULT_PREFILL_TPS,
+        tpot_s=1.0 / (profile.decode_tps or DEFAULT_DECODE_TPS.get(tier, 30.0)),
+    )
+
+
 class RouterConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything the pure router needs from the config in force."""
+    """Everything the pure router needs from the config in force.
+
+    ``prepared`` is derived from ``profiles`` on construction (and on ``replace``/``convert``);
+    any value passed for it is ignored.
+    """
 
     profiles: tuple[Profile, ...] = ()
     max_concurrent: int | None = None
@@ -100,6 +141,10 @@ class RouterConfig(msgspec.Struct, frozen=True, kw_only=True):
     tier_penalty: float = 4.0
     cost_weight: float = 0.05
     ewma_tau_s: float = 60.0
+    prepared: tuple[Prepared, ...] = ()
+
+    def __post_init__(self) -> None:
+        force_setattr(self, "prepared", tuple(prepare(p) for p in self.profiles))
 
     def profile(self, name: str) -> Profile | None:
         """Return the profile called ``name``, or None."""

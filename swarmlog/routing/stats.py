@@ -40,7 +40,14 @@ from swarmlog.routing.complexity import (
     TaskFeatures,
     features_of,
 )
-from swarmlog.routing.profile import Profile, RouterConfig, infer_tier, router_config
+from swarmlog.routing.profile import (
+    DEFAULT_DECODE_TPS,
+    DEFAULT_PREFILL_TPS,
+    Profile,
+    RouterConfig,
+    infer_tier,
+    router_config,
+)
 
 __all__ = [
     "DEFAULT_DECODE_TPS",
@@ -56,10 +63,6 @@ __all__ = [
     "project",
     "service_estimate",
 ]
-
-# Priors used when neither the config nor the log says how fast a model is.
-DEFAULT_PREFILL_TPS = 2000.0
-DEFAULT_DECODE_TPS = {"fast": 80.0, "deep": 20.0, "": 30.0}
 
 
 class ModelStats(msgspec.Struct, frozen=True, kw_only=True):
