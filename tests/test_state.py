@@ -149,3 +149,17 @@ def test_digest_is_stable_across_processes():
     )
     assert msgspec.json.decode(out.stdout) == here
     assert here["state"] != digests(EMPTY)["state"]
+
+
+def test_a_rival_claim_on_a_live_lease_does_not_change_the_holder():
+    from swarmlog.events import TaskClaimed, TaskSubmitted
+    from swarmlog.state import project
+
+    events = [
+        TaskSubmitted(task_id="t", title="T", seq=1, ts=10.0),
+        TaskClaimed(task_id="t", agent="builder", lease_until=100.0, seq=2, ts=11.0),
+        TaskClaimed(task_id="t", agent="builder-2", lease_until=100.0, seq=3, ts=12.0),
+    ]
+    assert project(events).board.tasks.get("t").agent == "builder"
+    late = TaskClaimed(task_id="t", agent="builder-2", lease_until=300.0, seq=4, ts=200.0)
+    assert project([*events, late]).board.tasks.get("t").agent == "builder-2"  # lease ran out

@@ -315,6 +315,9 @@ def _task_claimed(s: SwarmState, e: TaskClaimed) -> SwarmState:
     old = s.board.tasks.get(e.task_id)
     if old is not None and old.state in TERMINAL:
         return replace(s, seq=e.seq, ts=e.ts)
+    held = old is not None and old.state in ("claimed", "running") and old.agent != e.agent
+    if held and s.board.leases.get(e.task_id, 0.0) > e.ts:
+        return replace(s, seq=e.seq, ts=e.ts)  # a rival's claim on a live lease is void
     base = old or TaskState(task_id=e.task_id, seq=e.seq)
     task = replace(
         base, seq=e.seq, state="claimed", agent=e.agent, claimed_ts=e.ts,
