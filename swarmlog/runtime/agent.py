@@ -119,8 +119,17 @@ class AgentProcess:
                 if isinstance(event, ConfigLoaded):
                     self.team = team_settings(event.config.get("team") or {})
 
-    def append(self, events: Sequence[EventBase]) -> list[Event]:
+    def append(self, events: Sequence[EventBase], *, durable: bool = True) -> list[Event]:
+        """Append with the log's durability, or without a sync of its own (``durable=False``).
+
+        The file log is durable by prefix: the next synced append (this agent's result, or any
+        other writer's) covers every earlier record. So claims, starts, heartbeats and call
+        records skip their own fdatasync: a power cut before the result could only lose what
+        the retry after it redoes anyway (the lease runs out, the task is claimed again).
+        """
         stamped = [_with_envelope(e, run=self.ctx.run, actor=self.agent) for e in events]
+        if not durable and isinstance(self.log, FileLog):
+            return self.log.append(stamped, sync="none")
         return self.log.append(stamped)
 
     # The loop
@@ -196,7 +205,8 @@ class AgentProcess:
                     )
                     for t in members
                 ),
-            ]
+            ],
+            durable=False,
         )
         self.catch_up()
         held = [self.board.tasks[t.task_id] for t in members]
@@ -217,7 +227,8 @@ class AgentProcess:
                     for t in tasks
                 ),
                 AgentStatusChanged(agent=self.agent, status="working", task_id=tasks[0].task_id),
-            ]
+            ],
+            durable=False,
         )
         beats = [asyncio.create_task(self._heartbeats(t)) for t in tasks]
         try:
@@ -265,7 +276,7 @@ class AgentProcess:
             events[-1] = msgspec.structs.replace(
                 events[-1], outcome="invalid", error=error, reply=outcome.text[:4000]
             )
-        self.append(events)
+        self.append(events, durable=False)
         if data is None:
             return {}
         ids = {t.task_id for t in tasks}
@@ -284,7 +295,8 @@ class AgentProcess:
                     lease_until=now + self.lease_s,
                     attempt=task.attempt + 1,
                 )
-            ]
+            ],
+            durable=False,
         )
         self.catch_up()
         held = self.board.tasks[task.task_id]
@@ -299,7 +311,8 @@ class AgentProcess:
                     task_id=task.task_id, agent=self.agent, attempt=task.attempt, model=profile_name
                 ),
                 AgentStatusChanged(agent=self.agent, status="working", task_id=task.task_id),
-            ]
+            ],
+            durable=False,
         )
         beat = asyncio.create_task(self._heartbeats(task))
         limit = float(self.ctx.config.get("agents", {}).get(self.role, {}).get("timeout_s") or 0)
@@ -332,7 +345,8 @@ class AgentProcess:
                         task_id=task.task_id,
                         lease_until=self.clock() + self.lease_s,
                     )
-                ]
+                ],
+                durable=False,
             )
 
     async def _attempt(
@@ -354,7 +368,7 @@ class AgentProcess:
             )
             outcome = await self.call_model(profile_name, profile, task, prompt)
             if outcome.error:
-                self.append(outcome.events)
+                self.append(outcome.events, durable=False)
                 return [
                     TaskFailed(
                         task_id=task.task_id,
@@ -371,7 +385,7 @@ class AgentProcess:
                 events[-1] = msgspec.structs.replace(
                     events[-1], outcome="invalid", error=previous_error, reply=text[:4000]
                 )
-            self.append(events)
+            self.append(events, durable=False)
             calls += events
             if data is not None:
                 return self._results(task, data, calls)
