@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench clean example
+.PHONY: demo test lint typecheck unit bench clean example nats-server
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test: lint typecheck unit
+# The JetStream tests need Debian's nats-server; install it where we may (root with apt-get),
+# otherwise those tests skip and say how to install it.
+nats-server:
+	@command -v nats-server >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && { apt-get update -qq && apt-get install -y -qq nats-server; } >/dev/null 2>&1; } || echo "nats-server unavailable: the JetStream tests will skip (apt-get install nats-server)"
+
+test: lint typecheck nats-server unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/append.py
