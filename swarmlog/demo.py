@@ -26,10 +26,10 @@ def run_demo(folder: Path, scenario: str = "demo") -> int:
     cli(["--dir", str(folder), "verify"])
     print(
         "\nOpen these to see what the team did tonight:\n"
-        f"  {folder / 'memory' / 'team-state.md'}   phase, agents, trust, decisions, blockers\n"
-        f"  {folder / 'memory' / 'report.md'}        the morning report (Mermaid timeline)\n"
-        f"  {folder / 'memory' / 'decisions.md'}     the Director's decision log\n"
-        f"  {folder / 'alerts'}/                    one ALERT-*.md per alert (none on a good night)\n"
+        f"  {folder / 'memory' / 'team-state.md'}  phase, agents, trust, decisions, blockers\n"
+        f"  {folder / 'memory' / 'report.md'}      the morning report (Mermaid timeline)\n"
+        f"  {folder / 'memory' / 'decisions.md'}   the Director's decision log\n"
+        f"  {folder / 'alerts'}/                  one ALERT-*.md per alert (none on a good night)\n"
         f"Post-mortem: swarmlog --dir {folder} replay --verify\n"
         f"             swarmlog --dir {folder} replay --explain w-auth",
         flush=True,
