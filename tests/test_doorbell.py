@@ -1,0 +1,73 @@
+"""The doorbell on a file log's folder: inotify on Linux, watchfiles as the fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from swarmlog.events import Note
+from swarmlog.log import FileLog
+from swarmlog.runtime import doorbell
+from swarmlog.runtime.doorbell import Doorbell
+
+pytestmark = pytest.mark.anyio
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+
+
+def _append_later(folder: str, delay_s: float) -> None:
+    time.sleep(delay_s)
+    FileLog(folder).append([Note(text="hello", actor="other")])
+
+
+@linux_only
+async def test_rings_when_another_process_appends(tmp_path: Path) -> None:
+    log = FileLog(tmp_path / "events")
+    log.append([Note(text="first", actor="me")])
+    async with Doorbell(log) as bell:
+        assert bell._inotify is not None  # the kernel watch, not the polling fallback
+        proc = mp.get_context("spawn").Process(
+            target=_append_later, args=(str(log.directory), 0.05)
+        )
+        proc.start()
+        try:
+            assert await bell.wait(20.0)
+        finally:
+            proc.join(20)
+    assert [e.seq for e in log.read()] == [1, 2]
+
+
+@linux_only
+async def test_quiet_while_idle_and_on_the_logs_bookkeeping(tmp_path: Path) -> None:
+    folder = tmp_path / "events"
+    folder.mkdir()
+    async with Doorbell(folder) as bell:
+        assert not await bell.wait(0.05)
+        (folder / ".synced").write_bytes(b"mark")
+        (folder / ".lock").write_bytes(b"")
+        assert not await bell.wait(0.05)
+        (folder / "000000000001.ndjson").write_bytes(b"{}\n")
+        assert await bell.wait(5.0)
+        assert not await bell.wait(0.01)  # one ring per batch of changes, then quiet again
+    assert bell._inotify is None  # closed on exit
+
+
+async def test_falls_back_to_watchfiles_without_inotify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(doorbell, "_inotify_open", lambda folder: None)
+    folder = tmp_path / "events"
+    folder.mkdir()
+    async with Doorbell(folder, step_ms=1) as bell:
+        assert bell._inotify is None and bell._task is not None
+        await asyncio.sleep(0.05)  # let the watcher start
+        (folder / "000000000001.ndjson").write_bytes(b"{}\n")
+        assert await bell.wait(10.0)
+
+
+def test_inotify_unavailable_on_a_missing_folder(tmp_path: Path) -> None:
+    assert doorbell._inotify_open(tmp_path / "missing") is None
