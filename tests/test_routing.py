@@ -364,3 +364,45 @@ def test_replay_verify_skips_routing_without_any_config():
     replay.load_check_modules()
     routed = TaskRouted(seq=2, task_id="t", model="x")
     assert check_task_routed(EMPTY, routed) is None
+
+
+def test_a_gpu_too_small_for_both_models_keeps_work_on_the_model_whose_turn_it_is():
+    from swarmlog.routing.decide import is_resident
+
+    models = {
+        "fast": {**MODELS["fast"], "vram_gb": 14, "gpu": 0, "load_s": 8.0},
+        "deep": {**MODELS["deep"], "vram_gb": 30, "gpu": 0, "load_s": 16.0},
+    }
+    log = Log(models)
+    log.add(HardwareSampled(gpus=(GpuSample(index=0, mem_total=40 * 1024**3),)))
+    fast_ep, deep_ep = MODELS["fast"]["endpoint"], MODELS["deep"]["endpoint"]
+    log.add(ModelServerSampled(endpoint=fast_ep, resident=(ResidentModel(name="small"),)))
+    log.add(ModelServerSampled(endpoint=deep_ep, resident=(ResidentModel(name="small"),)))
+    log.submit("l1", "lint")
+    assert log.route("l1").model == "fast"
+    log.submit("r1", "refactor")
+    r1 = log.route("r1")
+    assert r1.model == "deep" and "evicts fast" in r1.reason
+    # Ollama serves the GPU in arrival order: fast is evicted for r1 before a new lint could run
+    # there, so a lint now joins deep's turn instead of forcing a second swap.
+    state = project(log.events)
+    profiles = {p.name: p for p in state.config.profiles}
+    assert not is_resident(state, profiles["fast"]) and is_resident(state, profiles["deep"])
+    log.submit("l2", "lint")
+    l2 = log.route("l2")
+    reasons = {c.model: c.reason for c in l2.candidates}
+    assert l2.model == "deep" and "cold load" in reasons["fast"]
+    assert "cold load" not in reasons["deep"]
+    for ev in log.events:
+        if isinstance(ev, TaskRouted):
+            assert rederive_route(project(log.events[: ev.seq - 1]), ev) is None
+
+
+def test_router_config_derives_its_per_profile_constants():
+    state = project(Log().events)
+    cfg = state.config
+    assert [p.name for p in cfg.prepared] == [p.name for p in cfg.profiles]
+    fast = next(p for p in cfg.prepared if p.name == "fast")
+    assert fast.tier == "fast" and fast.tpot_s == 1 / 100.0 and fast.slots == 2
+    again = msgspec.structs.replace(cfg, profiles=cfg.profiles[:1])
+    assert [p.name for p in again.prepared] == [cfg.profiles[0].name]

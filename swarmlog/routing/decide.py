@@ -18,7 +18,7 @@ from swarmlog.events import CandidateScore, TaskRouted, TaskSubmitted
 from swarmlog.routing import breaker
 from swarmlog.routing.complexity import TaskFeatures, estimate, features_of
 from swarmlog.routing.limits import admit
-from swarmlog.routing.profile import DEFAULT_LOAD_GBPS, Prepared, Profile
+from swarmlog.routing.profile import DEFAULT_LOAD_GBPS, Prepared, Profile, rivals
 from swarmlog.routing.stats import RouterState, output_tokens
 
 __all__ = [
@@ -43,18 +43,48 @@ def tie_hash(seed: int, task_id: str) -> int:
 def is_resident(state: RouterState, profile: Profile) -> bool:
     """Say whether the model is (or will be, for work already routed to it) loaded.
 
-    Work routed to a model loads it anyway, so a later task pays no extra load; otherwise the
-    newest evidence wins: recent activity within keep-alive, or the server's resident list.
+    Work routed to a model loads it anyway, so a later task pays no extra load, unless a model
+    sharing its GPU and too large to sit beside it was given work after it: Ollama serves a GPU's
+    requests in arrival order, so that work evicts it first. Otherwise the newest evidence wins:
+    recent activity within keep-alive, or the server's resident list.
     """
     ld = state.load.get(profile.name)
-    if ld is not None and ld.assigned > 0:
+    last = ld.last_routed if ld is not None and ld.assigned > 0 else 0
+    others = rivals(profile, state.config.profiles)
+    if others and _displaced(state, profile, others, last):
+        return False
+    if last:
         return True
+    return _evidence(state, profile)
+
+
+def _evidence(state: RouterState, profile: Profile) -> bool:
     st = state.stats.get(profile.name)
     active = st.last_active if st is not None else None
     sample = state.resident.get(profile.name)
     if sample is not None and (active is None or sample[1] >= active):
         return sample[0]
     return active is not None and state.clock - active < profile.keep_alive_s
+
+
+def _displaced(state: RouterState, p: Profile, others: tuple[Profile, ...], last: int) -> bool:
+    """Say whether a rival that cannot sit beside ``p`` on its GPU was routed work after it."""
+    if p.gpu is None or p.vram_gb is None:
+        return False
+    total = _gpu_total_gb(state, p.gpu)
+    if total is None:
+        return False
+    for q in others:
+        lq = state.load.get(q.name)
+        if (
+            lq is not None
+            and lq.assigned > 0
+            and lq.last_routed > last
+            and q.vram_gb is not None
+            and p.vram_gb + q.vram_gb > total
+        ):
+            return True
+    return False
 
 
 def expected_load_s(state: RouterState, profile: Profile) -> float:
@@ -111,7 +141,8 @@ def _vram_check(state: RouterState, p: Profile) -> tuple[bool, str, float]:
     for other in conflicts:
         n, backlog = _backlog_s(state, other.name)
         if n:
-            # wait for its work to drain, then pay to load it back for the rest of its queue
+            # wait for its work to drain, then count loading it back for the work that follows
+            # (Ollama serves the GPU in arrival order: breaking its run costs a swap back)
             drain = max(drain, backlog / other.slots) + expected_load_s(state, other)
     return True, f"evicts {', '.join(o.name for o in conflicts)}", drain
 
@@ -165,8 +196,11 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
                 rows.append((pp, note, 0.0, 0.0, in_flight, False))
                 continue
         st = stats.get(name)
-        # Resident? Work routed to it loads it anyway; else the newest evidence wins.
-        if ld is not None and ld.assigned > 0:
+        # Resident? As is_resident: routed work loads it unless a rival on its GPU comes after.
+        last = ld.last_routed if ld is not None and ld.assigned > 0 else 0
+        if pp.rivals and _displaced(state, p, pp.rivals, last):
+            resident = False
+        elif last:
             resident = True
         else:
             active = st.last_active if st is not None else None

@@ -24,6 +24,7 @@ __all__ = [
     "infer_tier",
     "parse_duration",
     "prepare",
+    "rivals",
     "router_config",
 ]
 
@@ -108,10 +109,12 @@ class Prepared(msgspec.Struct, frozen=True, kw_only=True):
     slots: int
     prefill_tps: float  # configured or the prior
     tpot_s: float  # prior seconds per output token: 1 / (configured decode rate or the prior)
+    # Other profiles pinned to the same GPU, both sizes known: they may not fit beside it.
+    rivals: tuple[Profile, ...] = ()
 
 
-def prepare(profile: Profile) -> Prepared:
-    """Derive a profile's per-decision constants."""
+def prepare(profile: Profile, profiles: tuple[Profile, ...] = ()) -> Prepared:
+    """Derive a profile's per-decision constants (``profiles``: the whole config, for rivals)."""
     tier = infer_tier(profile)
     c = profile.cost_per_1k_tokens
     return Prepared(
@@ -123,6 +126,18 @@ def prepare(profile: Profile) -> Prepared:
         slots=profile.slots,
         prefill_tps=profile.prefill_tps or DEFAULT_PREFILL_TPS,
         tpot_s=1.0 / (profile.decode_tps or DEFAULT_DECODE_TPS.get(tier, 30.0)),
+        rivals=rivals(profile, profiles),
+    )
+
+
+def rivals(profile: Profile, profiles: tuple[Profile, ...]) -> tuple[Profile, ...]:
+    """Return the other profiles pinned to the same GPU, when every size involved is known."""
+    if profile.gpu is None or profile.vram_gb is None:
+        return ()
+    return tuple(
+        q
+        for q in profiles
+        if q.name != profile.name and q.gpu == profile.gpu and q.vram_gb is not None
     )
 
 
@@ -144,7 +159,7 @@ class RouterConfig(msgspec.Struct, frozen=True, kw_only=True):
     prepared: tuple[Prepared, ...] = ()
 
     def __post_init__(self) -> None:
-        force_setattr(self, "prepared", tuple(prepare(p) for p in self.profiles))
+        force_setattr(self, "prepared", tuple(prepare(p, self.profiles) for p in self.profiles))
 
     def profile(self, name: str) -> Profile | None:
         """Return the profile called ``name``, or None."""

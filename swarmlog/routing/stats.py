@@ -93,6 +93,7 @@ class Load(msgspec.Struct, frozen=True, kw_only=True):
     queued_work_s: float = 0.0
     started_work_s: float = 0.0
     started_ts_sum: float = 0.0
+    last_routed: int = 0  # RouterState.routed when a task was last routed to it (its FIFO place)
 
 
 class RouterState(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +101,7 @@ class RouterState(msgspec.Struct, frozen=True, kw_only=True):
 
     seq: int = 0
     clock: float = 0.0  # event time of the latest event folded
+    routed: int = 0  # task_routed events folded: orders the models' latest assignments
     config: RouterConfig = RouterConfig()
     pending: dict[str, TaskFeatures] = msgspec.field(default_factory=dict)
     assigned: dict[str, Assignment] = msgspec.field(default_factory=dict)
@@ -158,14 +160,21 @@ def _routed(state: RouterState, ev: TaskRouted) -> RouterState:
     if profile is None:
         return state
     service = service_estimate(state, profile, task) if task is not None else 0.0
+    routed = state.routed + 1
     ld = state.load.get(ev.model, _NO_LOAD)
-    ld = replace(ld, assigned=ld.assigned + 1, queued_work_s=ld.queued_work_s + service)
+    ld = replace(
+        ld,
+        assigned=ld.assigned + 1,
+        queued_work_s=ld.queued_work_s + service,
+        last_routed=routed,
+    )
     circuit = state.circuits.get(ev.model)
     circuits = state.circuits
     if circuit is not None:
         circuits = {**circuits, ev.model: breaker.fold_routed(circuit, ev.task_id, state.clock)}
     return replace(
         state,
+        routed=routed,
         assigned={**state.assigned, ev.task_id: Assignment(model=ev.model, service_s=service)},
         load=_with_load(state, ev.model, ld),
         circuits=circuits,
