@@ -21,7 +21,15 @@ from typing import Any, TextIO
 
 from swarmlog.errors import SwarmlogError
 from swarmlog.escalation import levels
-from swarmlog.events import AgentStatusChanged, ConfigLoaded, DetectorFired, Event, Note, RunStarted
+from swarmlog.events import (
+    AgentStatusChanged,
+    ConfigLoaded,
+    DetectorFired,
+    Event,
+    HumanCommand,
+    Note,
+    RunStarted,
+)
 from swarmlog.log.select import LOG_ENV, open_log
 from swarmlog.runtime.board import EMPTY_BOARD, FINISHED, Board, apply_board, in_flight_by_model
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context, project_context
@@ -161,6 +169,22 @@ class Supervisor:
                 ),
             ]
         )
+        if self.resume:
+            # Restarting the run is the operator's answer to whatever it was waiting on: a crash
+            # usually leaves a level-3 emergency behind (the dead supervisor's model servers).
+            esc = levels.project(self.log.read())
+            if levels.team_directive(esc) in ("paused", "waiting_for_human"):
+                self.log.append(
+                    [
+                        HumanCommand(
+                            command="resume",
+                            text="the operator restarted the run with 'swarmlog run --resume'",
+                            run=run,
+                            actor="human",
+                        )
+                    ]
+                )
+                self._say("the run was waiting for a human; --resume counts as 'swarmlog resume'")
         return run
 
     def _argv(self, *words: str, name: str = "") -> list[str]:
