@@ -89,6 +89,15 @@ def test_demo_night_end_to_end_replays_and_rerenders_byte_for_byte(tmp_path: Pat
     assert {p: p.read_bytes() for p in (ws / "memory").glob("*.md")} == rendered
 
 
+def _leftovers(ws: Path) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(ws) in cmdline and "swarmlog" in cmdline:
+            found.append(cmdline)
+    return found
+
+
 def _children(proc: subprocess.Popen[str]) -> list[psutil.Process]:
     try:
         return psutil.Process(proc.pid).children()
@@ -132,7 +141,11 @@ def test_kill_minus_nine_anything_then_resume_completes_every_task_once(tmp_path
             supervisor.kill()
     before = _events(ws)
     assert not _of(before, RunEnded), "the run ended before the crash; nothing was tested"
-    time.sleep(1.0)  # orphans check for their parent every 0.5 s
+    # Every child notices its supervisor is gone (they check every 0.5 s) and stops.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _leftovers(ws):
+        time.sleep(0.2)
+    assert _leftovers(ws) == []
 
     resumed = _swarmlog(ws, "run", "--sim", "demo", "--resume")
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -95,6 +96,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
+    if os.environ.get("SWARMLOG_RUN"):  # started by 'swarmlog run': stop when it is gone
+        threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
     try:
         follow(
             ws,
@@ -107,6 +110,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _stop_when_orphaned(stop: threading.Event, every_s: float = 0.5) -> None:
+    """A supervisor killed with SIGKILL cannot stop its renderer; the renderer notices instead."""
+    parent = os.getppid()
+    while not stop.wait(every_s):
+        if os.getppid() != parent:
+            stop.set()
 
 
 def _print_rendered(args: argparse.Namespace, state: SwarmState, changed: list[str]) -> None:
