@@ -499,8 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| idle bare python | {py_rss:.1f} | {py_uss:.1f} |")
     if peak:
         print(f"| agents during the night (peak) | {max(peak.values()):.1f} | |")
-    return 0
     print(f"\nidle agent CPU: {idle_cpu:.2f} % of one core while idle (~2 s)")
+    return 0
 
 
 if __name__ == "__main__":
