@@ -26,6 +26,12 @@ def _environment() -> jinja2.Environment:
     return make_environment(None)
 
 
+@cache
+def _schema_text(task_kind: str) -> str:
+    """The reply schema shown to the model; built once per kind (pydantic's is not cheap)."""
+    return json.dumps(reply_schema(task_kind), sort_keys=True)
+
+
 def context_summary(ctx: RunContext, budget_tokens: int) -> str:
     """The newest checkpoint summaries that fit in ``budget_tokens`` (newest kept first)."""
     budget = budget_tokens * _CHARS_PER_TOKEN
@@ -81,7 +87,7 @@ def render_prompt(
         context=context_summary(ctx, budget_tokens),
         extra=review_material(board, task, role.split("-")[0]),
         previous_error=previous_error,
-        schema=json.dumps(reply_schema(task.task_kind), sort_keys=True),
+        schema=_schema_text(task.task_kind),
     )
 
 
@@ -104,5 +110,5 @@ def render_batch_prompt(
         attempt=attempt,
         goal=ctx.goal,
         context=context_summary(ctx, budget_tokens),
-        schema=json.dumps(reply_schema("batch"), sort_keys=True),
+        schema=_schema_text("batch"),
     )
