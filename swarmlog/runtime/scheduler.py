@@ -17,7 +17,7 @@ import msgspec
 from swarmlog.errors import SeqConflict
 from swarmlog.escalation import levels
 from swarmlog.events import Event, EventBase, ModelCallFinished
-from swarmlog.log import EventLog
+from swarmlog.log import EventLog, FileLog
 from swarmlog.runtime.board import EMPTY_BOARD, Board, apply_board
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.dispatch import Dispatcher
@@ -138,6 +138,10 @@ class Scheduler:
         stamped = msgspec.structs.replace(
             event, run=event.run or self.ctx.run, actor=event.actor or "scheduler"
         )
+        if isinstance(self.log, FileLog):
+            # A routing decision is re-derivable from the log before it; the next synced append
+            # (the agent's claim result) makes it durable with everything before it.
+            return self.log.append([stamped], expected_seq=expected_seq, sync="none")
         return self.log.append([stamped], expected_seq=expected_seq)
 
     async def run(self) -> str:
