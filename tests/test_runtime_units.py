@@ -238,3 +238,47 @@ def test_a_plan_with_a_dependency_cycle_is_refused_when_submitted() -> None:
     assert "dependency cycle a -> c -> b -> a" in error
     ok, _ = parse_reply("plan", plan.replace('"deps": ["c"]', '"deps": []'))
     assert ok is not None
+
+
+def test_the_director_force_proceeds_a_stalled_phase_after_mediating() -> None:
+    import msgspec
+
+    from swarmlog.escalation import levels
+    from swarmlog.events import DetectorFired, EscalationResolved, PhaseEntered, TaskCancelled
+    from swarmlog.runtime.context import project_context
+    from swarmlog.runtime.flow import FlowView, next_steps
+    from swarmlog.team.reviews import EMPTY as NO_REVIEWS
+
+    events: list[Event] = [
+        RunStarted(goal="g", run="r"),
+        ConfigLoaded(config={}),
+        PhaseEntered(phase="execution", iteration=0),
+        TaskSubmitted(task_id="w-a", title="A", role="builder", phase="execution#0"),
+        TaskSubmitted(task_id="w-b", title="B", role="builder", phase="execution#0"),
+        TaskRouted(task_id="w-b", model="fast"),
+        TaskClaimed(task_id="w-b", agent="builder", lease_until=9e9),
+        TaskCompleted(task_id="w-b", agent="builder"),
+        DetectorFired(detector="phase_overrun", level=2, message="execution ran 2x long"),
+    ]
+    events = _stamp(events)
+    esc, raised = levels.step(levels.project(events[:-1]), events[-1])
+    assert [e.level for e in raised] == [2]
+    eid = raised[0].escalation_id
+    mediation = [
+        TaskSubmitted(task_id=f"mediate-{eid}", title="meet", role="director", phase="x"),
+        TaskRouted(task_id=f"mediate-{eid}", model="director"),
+        TaskClaimed(task_id=f"mediate-{eid}", agent="director", lease_until=9e9),
+        TaskCompleted(task_id=f"mediate-{eid}", agent="director", output={"decision": "continue"}),
+    ]
+    events = _stamp([*events, *raised, *mediation])
+    view = FlowView(
+        board=project_board(events),
+        ctx=project_context(events),
+        reviews=NO_REVIEWS,
+        escalation=levels.project(events),
+    )
+    steps = next_steps(view, now=2000.0)
+    assert any(isinstance(e, EscalationResolved) and e.escalation_id == eid for e in steps)
+    cancelled = [e.task_id for e in steps if isinstance(e, TaskCancelled)]
+    assert cancelled == ["w-a"]  # the unfinished work of the stalled phase; done work is kept
+    assert msgspec.structs.asdict(esc)["open"]

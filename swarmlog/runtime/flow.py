@@ -521,6 +521,8 @@ def _emergencies(view: FlowView, run: str) -> list[EventBase]:
                         key=f"resolve:{run}:{eid}:{task_id}",
                     )
                 )
+                if esc.rule == "phase_overrun" and call == "continue":
+                    out += _force_proceed(view, run, eid)
         elif esc.level == 3:
             for task_id, title, kind, role in (
                 (f"dump-{eid}", "Full state dump", "checkpoint_summary", "scribe"),
@@ -540,6 +542,21 @@ def _emergencies(view: FlowView, run: str) -> list[EventBase]:
                         )
                     )
     return out
+
+
+def _force_proceed(view: FlowView, run: str, eid: str) -> list[EventBase]:
+    """The Director force-proceeds a stalled phase: its unfinished work is cancelled, so the phase
+    completes and the team moves on (seed guide §10.4: no wait without an end)."""
+    tag = f"{view.ctx.phase}#{view.ctx.iteration}"
+    return [
+        TaskCancelled(
+            task_id=t.task_id,
+            reason=f"the director force-proceeded the stalled {view.ctx.phase} phase ({eid})",
+            key=f"cancel:{run}:{t.task_id}",
+        )
+        for t in view.board.tasks.values()
+        if t.phase == tag and t.status not in FINISHED
+    ]
 
 
 _PHASES = {
