@@ -24,6 +24,7 @@ from swarmlog.replay import (
     state_until,
     verify,
 )
+from swarmlog.runtime.parent import SUPERVISOR_ENV, expected_parent
 from swarmlog.snapshot import load_state
 from swarmlog.state import SwarmState
 from swarmlog.workspace import Workspace
@@ -96,7 +97,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    if os.environ.get("SWARMLOG_RUN"):  # started by 'swarmlog run': stop when it is gone
+    if os.environ.get(SUPERVISOR_ENV):  # started by 'swarmlog run': stop when it is gone
         threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
     try:
         follow(
@@ -114,7 +115,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _stop_when_orphaned(stop: threading.Event, every_s: float = 0.5) -> None:
     """A supervisor killed with SIGKILL cannot stop its renderer; the renderer notices instead."""
-    parent = os.getppid()
+    parent = expected_parent()
     while not stop.wait(every_s):
         if os.getppid() != parent:
             stop.set()

@@ -19,34 +19,48 @@ from swarmlog.log.select import open_log, resolve_log
 from swarmlog.runtime.agent import AgentProcess, exec_caller
 from swarmlog.runtime.calls import ModelCalls
 from swarmlog.runtime.context import project_context
+from swarmlog.runtime.parent import expected_parent
 from swarmlog.runtime.scheduler import Scheduler
 from swarmlog.team.settings import team_settings
 from swarmlog.workspace import Workspace
 
-__all__ = ["open_run_log", "serve", "serve_agent", "serve_scheduler"]
+__all__ = [
+    "open_run_log",
+    "serve",
+    "serve_agent",
+    "serve_scheduler",
+]
 
 
-async def _watch_parent(stop: Callable[[], None], parent: int, every_s: float = 0.5) -> None:
+async def _watch_parent(main: asyncio.Task[Any], parent: int, every_s: float = 0.5) -> None:
+    """Cancel ``main`` once the parent is gone: an orphan's work is redone after its lease."""
     while True:
         await asyncio.sleep(every_s)
         if os.getppid() != parent:
-            stop()
+            main.cancel()
             return
 
 
 async def serve(make: Callable[[], Any], *, watch_parent: bool = True) -> Any:
-    """Run ``make().run()`` until it returns, a signal arrives or the parent dies."""
+    """Run ``make().run()`` until it returns, a signal arrives or the parent dies.
+
+    SIGTERM and SIGINT stop the worker at its next step (a clean shutdown); a dead parent (a
+    supervisor killed with SIGKILL) cancels it at once, even in the middle of a model call.
+    """
     worker = make()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, worker.stop)
-    watcher = (
-        asyncio.create_task(_watch_parent(worker.stop, os.getppid())) if watch_parent else None
-    )
+    run: Callable[[], Awaitable[Any]] = worker.run
+    main = asyncio.ensure_future(run())
+    watcher = asyncio.create_task(_watch_parent(main, expected_parent())) if watch_parent else None
     try:
-        run: Callable[[], Awaitable[Any]] = worker.run
-        return await run()
+        return await main
+    except asyncio.CancelledError:
+        if watcher is not None and watcher.done():
+            return None  # orphaned: stop quietly
+        raise
     finally:
         if watcher is not None:
             watcher.cancel()

@@ -33,6 +33,7 @@ from swarmlog.events import (
 from swarmlog.log.select import LOG_ENV, open_log
 from swarmlog.runtime.board import EMPTY_BOARD, FINISHED, Board, apply_board, in_flight_by_model
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context, project_context
+from swarmlog.runtime.parent import SUPERVISOR_ENV
 from swarmlog.workspace import Workspace
 
 __all__ = ["ROLES", "Child", "Supervisor", "new_run_id"]
@@ -216,7 +217,13 @@ class Supervisor:
         run = self.start_run()
         self._say(f"run {run}: {self.goal if not self.resume else 'resumed'}")
         self.children = self.plan_children()
-        env = {**os.environ, **self.extra_env, "SWARMLOG_RUN": run, LOG_ENV: self.log_at}
+        env = {
+            **os.environ,
+            **self.extra_env,
+            "SWARMLOG_RUN": run,
+            LOG_ENV: self.log_at,
+            SUPERVISOR_ENV: str(os.getpid()),
+        }
         for child in self.children:
             child.start({**env, "SWARMLOG_AGENT": child.name})
         previous = {
