@@ -282,3 +282,26 @@ def test_the_director_force_proceeds_a_stalled_phase_after_mediating() -> None:
     cancelled = [e.task_id for e in steps if isinstance(e, TaskCancelled)]
     assert cancelled == ["w-a"]  # the unfinished work of the stalled phase; done work is kept
     assert msgspec.structs.asdict(esc)["open"]
+
+
+def test_prompts_carry_scribes_summaries_not_those_of_completed_phases() -> None:
+    from swarmlog.events import CheckpointWritten, PhaseEntered
+    from swarmlog.runtime.board import TaskView
+    from swarmlog.runtime.context import project_context
+    from swarmlog.runtime.prompts import render_prompt
+
+    events = _stamp(
+        [
+            RunStarted(goal="g", run="r"),
+            CheckpointWritten(checkpoint_id="c1", trigger="t", summary="OLD planning summary"),
+            CheckpointWritten(checkpoint_id="c2", trigger="t", summary="LATEST planning summary"),
+            PhaseEntered(phase="execution"),
+            CheckpointWritten(checkpoint_id="c3", trigger="t", summary="CURRENT execution note"),
+        ]
+    )
+    task = TaskView(task_id="t", title="T", task_kind="implement", role="builder")
+    prompt = render_prompt(
+        role="builder", task=task, ctx=project_context(events), board=EMPTY_BOARD, attempt=1
+    )
+    assert "CURRENT execution note" in prompt
+    assert "OLD planning summary" not in prompt  # archived with its phase

@@ -17,7 +17,6 @@ from swarmlog.events import (
     CheckpointWritten,
     ConfigLoaded,
     Event,
-    PhaseCompleted,
     PhaseEntered,
     RunEnded,
     RunStarted,
@@ -32,16 +31,13 @@ class RunContext(msgspec.Struct, frozen=True, kw_only=True):
     seq: int = 0
     run: str = ""
     goal: str = ""
-    scenario: str = ""
-    started_ts: float = 0.0
     ended: bool = False
     outcome: str = ""
     config: dict[str, Any] = msgspec.field(default_factory=dict)
     phase: str = ""
     iteration: int = 0
-    phase_since: float = 0.0
-    phases_done: tuple[str, ...] = ()
-    summaries: tuple[str, ...] = ()  # Scribe's checkpoint summaries, oldest first
+    phase_seq: int = 0  # the current phase's phase_entered: older checkpoints are archived
+    checkpoints: tuple[CheckpointWritten, ...] = ()  # Scribe's latest, oldest first
 
 
 EMPTY_CONTEXT = RunContext()
@@ -57,8 +53,6 @@ def apply_context(ctx: RunContext, event: Event) -> RunContext:
                 seq=event.seq,
                 run=event.run,
                 goal=event.goal,
-                scenario=event.scenario,
-                started_ts=event.ts,
                 config=ctx.config,
             )
         case ConfigLoaded():
@@ -69,12 +63,10 @@ def apply_context(ctx: RunContext, event: Event) -> RunContext:
                 seq=event.seq,
                 phase=event.phase,
                 iteration=event.iteration,
-                phase_since=event.ts,
+                phase_seq=event.seq,
             )
-        case PhaseCompleted():
-            return replace(ctx, seq=event.seq, phases_done=(*ctx.phases_done, event.phase))
         case CheckpointWritten():
-            return replace(ctx, seq=event.seq, summaries=(*ctx.summaries, event.summary)[-8:])
+            return replace(ctx, seq=event.seq, checkpoints=(*ctx.checkpoints, event)[-8:])
         case RunEnded():
             return replace(ctx, seq=event.seq, ended=True, outcome=event.outcome)
     return replace(ctx, seq=event.seq)

@@ -15,10 +15,9 @@ from swarmlog.render import make_environment
 from swarmlog.runtime.board import Board, TaskView
 from swarmlog.runtime.context import RunContext
 from swarmlog.runtime.replies import reply_schema
+from swarmlog.team.checkpoints import context_for_prompt
 
-__all__ = ["context_summary", "render_batch_prompt", "render_prompt", "review_material"]
-
-_CHARS_PER_TOKEN = 4
+__all__ = ["render_batch_prompt", "render_prompt", "review_material"]
 
 
 @cache
@@ -32,16 +31,9 @@ def _schema_text(task_kind: str) -> str:
     return json.dumps(reply_schema(task_kind), sort_keys=True)
 
 
-def context_summary(ctx: RunContext, budget_tokens: int) -> str:
-    """The newest checkpoint summaries that fit in ``budget_tokens`` (newest kept first)."""
-    budget = budget_tokens * _CHARS_PER_TOKEN
-    kept: list[str] = []
-    for summary in reversed(ctx.summaries):
-        if len(summary) > budget:
-            break
-        kept.append(summary)
-        budget -= len(summary)
-    return "\n\n".join(reversed(kept))
+def _context(ctx: RunContext, budget_tokens: int) -> str:
+    """Scribe's summaries within the budget, completed phases archived (seed guide §10.2)."""
+    return context_for_prompt(ctx.checkpoints, budget_tokens, archived_before=ctx.phase_seq)
 
 
 def review_material(board: Board, task: TaskView, role: str) -> str:
@@ -84,7 +76,7 @@ def render_prompt(
         attempt=attempt,
         review_round=task.round,
         goal=ctx.goal,
-        context=context_summary(ctx, budget_tokens),
+        context=_context(ctx, budget_tokens),
         extra=review_material(board, task, role.split("-")[0]),
         previous_error=previous_error,
         schema=_schema_text(task.task_kind),
@@ -109,6 +101,6 @@ def render_batch_prompt(
         kind=tasks[0].task_kind,
         attempt=attempt,
         goal=ctx.goal,
-        context=context_summary(ctx, budget_tokens),
+        context=_context(ctx, budget_tokens),
         schema=_schema_text("batch"),
     )
