@@ -55,6 +55,7 @@ class Child:
     argv: list[str]
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    stopping: bool = False  # terminated on purpose, not yet started again
     next_start: float = 0.0
     log_path: Path | None = None
     _log_fh: Any = field(default=None, repr=False)
@@ -63,6 +64,7 @@ class Child:
         assert self.log_path is not None
         if self._log_fh is None:
             self._log_fh = open(self.log_path, "ab")
+        self.stopping = False
         self.proc = subprocess.Popen(
             self.argv, env=dict(env), stdout=self._log_fh, stderr=subprocess.STDOUT
         )
@@ -280,7 +282,10 @@ class Supervisor:
         child = next((c for c in self.children if c.name == event.agent), None)
         if child is None or child.proc is None or child.proc.poll() is not None:
             return
+        if child.stopping:
+            return  # another detector caught the same moment: one restart answers both
         self._say(f"level 1 ({event.detector}): restarting {child.name}")
+        child.stopping = True
         child.proc.terminate()
         self.log.append(
             [
