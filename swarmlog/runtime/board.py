@@ -3,6 +3,10 @@
 The scheduler and every agent process fold the same log into the same board, so they agree on
 who holds what without talking to each other. Claims are leases in event time: a lease that runs
 out returns the task to the pool (the scheduler records ``task_timed_out``).
+
+``swarmlog.state`` keeps its own task board for the Markdown (tokens, cost, timings, counts). This
+one decides: which claim wins, how many calls a model may run (a batch is one call), which tasks
+may be routed. The rendered board follows the same first-live-claim rule for the holder it shows.
 """
 
 from __future__ import annotations

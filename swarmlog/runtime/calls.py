@@ -27,7 +27,6 @@ class ModelCalls:
         self.rng = random.Random(seed)
         self.policy = policy or RetryPolicy()
         self._clients: dict[str, httpx.AsyncClient] = {}
-        self._profile_cost: Any = None
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -62,21 +61,25 @@ class ModelCalls:
             timeout_s=float(profile.get("timeout_s") or 120.0),
             max_tokens=int(profile.get("max_tokens") or 1024),
         )
-        self._profile_cost = profile.get("cost_per_1k_tokens")
+        rate = profile.get("cost_per_1k_tokens")
         records: list[AttemptRecord] = []
         try:
             result = await call_with_retries(
                 provider, request, policy=self.policy, rng=self.rng, on_attempt=records.append
             )
         except ProviderError as exc:
-            return CallOutcome(text="", events=self._events(records, name, task), error=str(exc))
-        return CallOutcome(text=result.text, events=self._events(records, name, task))
+            return CallOutcome(
+                text="", events=self._events(records, name, task, rate), error=str(exc)
+            )
+        return CallOutcome(text=result.text, events=self._events(records, name, task, rate))
 
-    def _events(self, records: list[AttemptRecord], name: str, task: TaskView) -> list[EventBase]:
+    def _events(
+        self, records: list[AttemptRecord], name: str, task: TaskView, rate: Any
+    ) -> list[EventBase]:
         return [
             msgspec.structs.replace(
                 r.to_event(agent=self.agent, task_id=task.task_id, model=name),
-                cost=call_cost(self._profile_cost, r.prompt_tokens, r.completion_tokens),
+                cost=call_cost(rate, r.prompt_tokens, r.completion_tokens),
             )
             for r in records
         ]
