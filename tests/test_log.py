@@ -132,13 +132,14 @@ _MARK = struct.Struct("<qqqI")  # generation, segment, durable bytes, crc32 of t
 
 
 def read_mark(folder: Path) -> tuple[int, int, int] | None:
-    gen, seg, end, crc = _MARK.unpack((folder / ".synced").read_bytes())
+    gen, seg, end, crc = _MARK.unpack((folder / ".synced").read_bytes()[: _MARK.size])
     return (gen, seg, end) if zlib.crc32(_MARK.pack(gen, seg, end, 0)[:24]) == crc else None
 
 
 def write_mark(folder: Path, gen: int, seg: int, end: int) -> None:
     body = _MARK.pack(gen, seg, end, 0)[:24]
-    (folder / ".synced").write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+    with (folder / ".synced").open("r+b") as f:  # in place: writers have the file mapped
+        f.write(body + struct.pack("<I", zlib.crc32(body)))
 
 
 def make_log(path: Path, **kw: object) -> FileLog:
@@ -232,9 +233,11 @@ def test_watermark_is_lowered_when_a_tail_is_cut(tmp_path: Path):
 def test_a_torn_watermark_counts_as_nothing_synced(tmp_path: Path):
     log = make_log(tmp_path)
     log.append(notes("a"))
-    raw = bytearray((tmp_path / ".synced").read_bytes())
-    raw[10] ^= 0xFF  # as if read half-way through another process's write
-    (tmp_path / ".synced").write_bytes(bytes(raw))
+    with (tmp_path / ".synced").open("r+b") as f:
+        raw = bytearray(f.read(_MARK.size))
+        raw[10] ^= 0xFF  # as if read half-way through another process's write
+        f.seek(0)
+        f.write(raw)
     assert read_mark(tmp_path) is None
     log.append(notes("b"))  # must sync itself, and repair the mark
     (_, seg), *_ = list_segments(tmp_path)
@@ -322,3 +325,13 @@ def test_incomplete_record_in_a_sealed_segment_stops_the_reader(tmp_path: Path):
         list(log.read())
     assert info.value.path == str(sealed)
     assert info.value.line == data.count(b"\n")
+
+
+def test_a_watermark_file_cut_short_by_hand_is_restored(tmp_path: Path):
+    log = make_log(tmp_path)
+    log.append(notes("a"))
+    (tmp_path / ".synced").write_bytes(b"")  # the mapping now lies beyond the end of the file
+    stored = log.append(notes("b"))  # must not die of SIGBUS; syncs itself
+    (_, seg), *_ = list_segments(tmp_path)
+    assert read_mark(tmp_path) == (0, 1, seg.stat().st_size)
+    assert [ev.seq for ev in stored] == [2]

@@ -61,6 +61,20 @@ WORKER = textwrap.dedent(
             out.write("".join(f"{ev.seq} {ev.text.split(' ', 1)[0]}\\n" for ev in stored))
             out.flush()
             n += size
+    elif mode == "durable":  # single events, sync=always: the watermark must cover each ack
+        import struct, zlib
+        from pathlib import Path
+        segment = Path(folder, "000000000001.ndjson")
+        for n in range(count):
+            (ev,) = log.append([Note(text=f"w{wid} n{n}", key=f"w{wid}-{n}")], sync="always")
+            raw = Path(folder, ".synced").read_bytes()[:28]
+            gen, first, end, crc = struct.unpack("<qqqI", raw)
+            data = segment.read_bytes()
+            mine = data.index(f'"key":"{ev.key}"'.encode())
+            mine_end = data.index(b"\\n", mine) + 1
+            ok = zlib.crc32(raw[:24]) == crc and first == 1 and end >= mine_end
+            out.write(f"{ev.seq} {ev.key}\\n" if ok else f"uncovered {ev.key}\\n")
+        out.flush()
     elif mode == "same_keys":  # every worker appends the same keys in its own order
         keys = [f"k{i}" for i in range(count)]
         rng.shuffle(keys)
@@ -162,6 +176,17 @@ def test_concurrent_writers_produce_a_dense_log(tmp_path: Path, writers, count, 
         assert all(e.text == f"w{w} n{k.split('-')[1]}" for k, e in zip(mine, [], strict=False))
     if sync == "none":
         assert len(list_segments(tmp_path)) > 1  # segments rolled under concurrency
+
+
+@pytest.mark.timeout(90)
+def test_group_commit_acknowledges_only_what_a_sync_covered(tmp_path: Path):
+    """Eight writers share syncs; each ack must come after a sync that covered its bytes."""
+    procs = [spawn("durable", tmp_path, w, 150, "always") for w in range(8)]
+    outputs = finish(procs)
+    for out in outputs:
+        assert "uncovered" not in out
+        assert len(acks(out)) == 150
+    assert len(assert_every_line_valid(tmp_path)) == 8 * 150
 
 
 @pytest.mark.timeout(120)

@@ -5,20 +5,24 @@ Layout of ``memory/events/``::
     000000000001.ndjson   sealed segment (read-only, never rewritten)
     000000052117.ndjson   the active segment; its name is the seq of its first record
     .lock                 advisory lock serialising appends across processes
-    .synced               group-commit watermark: (generation, segment, offset) known on disk
+    .synced               group-commit watermark: (generation, segment, offset) known on disk,
+                          and the sync turn counter that waiting writers sleep on (mapped)
 
 An append takes the lock, repairs a torn tail a crashed writer left, checks ``expected_seq``,
 assigns dense seqs, writes the whole batch with one ``write`` and releases the lock; then it waits
 for its durability policy. Under ``always`` one writer at a time runs ``fdatasync``, covering every
 byte written before it began; a writer that finds its bytes already covered (the watermark, read
-without a lock) returns at once, so concurrent writers share syncs (group commit).
+without a lock) returns at once, and one that finds a sync running sleeps until it ends (a futex
+on the turn counter), so concurrent writers share syncs (group commit).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import itertools
+import mmap
 import os
 import stat
 import struct
@@ -35,6 +39,7 @@ import watchfiles
 
 from swarmlog.errors import LogCorrupt, LogError, SeqConflict
 from swarmlog.events import Event, EventBase, decode
+from swarmlog.log import futex
 from swarmlog.log.framing import check_line, decode_lines, frame_many, line_seq
 from swarmlog.log.protocol import Problem, RepairReport, VerifyReport
 
@@ -47,6 +52,9 @@ _MARK = struct.Struct("<qqqI")  # ... and a crc32 of those 24 bytes, so a torn r
 _KEY_OF = attrgetter("key")
 _READ_CHUNK = 8 << 20
 _TAIL_PROBE = 64 << 10
+_SYNC_MAP_BYTES = 4096  # .synced is mapped: the mark at 0, the sync turn counter at 64
+_TURN_OFFSET = 64
+_TURN_WAIT_S = 0.05  # a waiter re-checks at least this often (a syncer killed mid-sync)
 
 
 def _segment_name(first_seq: int) -> str:
@@ -104,6 +112,8 @@ class FileLog:
         self._mutex = threading.Lock()
         self._lock_fd = -1
         self._sync_fd = -1
+        self._sync_map: mmap.mmap | None = None
+        self._turn: ctypes.c_uint32 | None = None
         self._seg_fd = -1
         self._seg_first = 0
         self._seg_path = Path()
@@ -129,6 +139,7 @@ class FileLog:
     def close(self) -> None:
         """Release file descriptors; the log stays valid on disk."""
         with self._mutex:
+            self._unmap()
             for name in ("_seg_fd", "_lock_fd", "_sync_fd"):
                 fd = getattr(self, name)
                 if fd >= 0:
@@ -138,6 +149,7 @@ class FileLog:
     def __del__(self) -> None:
         # A log dropped without close() must not leak its descriptors (long-lived processes and
         # test suites open many).
+        self._unmap()
         for name in ("_seg_fd", "_lock_fd", "_sync_fd"):
             fd = getattr(self, name, -1)
             if fd >= 0:
@@ -145,6 +157,15 @@ class FileLog:
                     os.close(fd)
                 except OSError:
                     pass
+
+    def _unmap(self) -> None:
+        self._turn = None  # the ctypes view must go before the mapping can close
+        sync_map, self._sync_map = getattr(self, "_sync_map", None), None
+        if sync_map is not None:
+            try:
+                sync_map.close()
+            except BufferError:  # a view is still alive somewhere: the mapping goes with it
+                pass
 
     def __enter__(self) -> FileLog:
         return self
@@ -229,11 +250,28 @@ class FileLog:
         self._size = -1
 
     def _open_control_files(self) -> None:
-        if self._lock_fd >= 0:
-            return
+        """Open ``.lock`` and ``.synced`` and map the latter, once; re-map it if it was cut.
+
+        A ``.synced`` cut short under us (by hand) would kill the process with SIGBUS at the
+        next touch of the mapping, so its length is checked on every call (one ``fstat``).
+        """
+        if self._turn is not None:
+            if os.fstat(self._sync_fd).st_size >= _SYNC_MAP_BYTES:
+                return
+            self._unmap()
         try:
-            self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-            self._sync_fd = os.open(self.directory / ".synced", os.O_RDWR | os.O_CREAT, 0o644)
+            if self._lock_fd < 0:
+                self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            if self._sync_fd < 0:
+                self._sync_fd = os.open(self.directory / ".synced", os.O_RDWR | os.O_CREAT, 0o644)
+            size = os.fstat(self._sync_fd).st_size
+            if size < _SYNC_MAP_BYTES:
+                # Real zeros, not a sparse hole: a store into an unallocated page of a mapping
+                # on a full disk kills the process with SIGBUS; this write fails cleanly instead.
+                # A racing writer may zero a fresh mark: that only costs an extra sync.
+                os.pwrite(self._sync_fd, bytes(_SYNC_MAP_BYTES - size), size)
+            self._sync_map = mmap.mmap(self._sync_fd, _SYNC_MAP_BYTES)
+            self._turn = ctypes.c_uint32.from_buffer(self._sync_map, _TURN_OFFSET)
         except OSError as exc:
             raise LogError(
                 f"cannot open the event log in {self.directory}: {exc.strerror}; "
@@ -343,7 +381,7 @@ class FileLog:
             # A new generation also voids the raise of any sync that measured the old size.
             self._write_mark(gen + 1, seg, end)
         finally:
-            fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+            self._release_sync_lock()
 
     # The active segment
 
@@ -489,47 +527,73 @@ class FileLog:
     def _make_durable(self, fd: int, seg_first: int, end: int, policy: Sync) -> None:
         """Wait until bytes up to ``end`` of segment ``seg_first`` are on disk.
 
-        Group commit: the sync lock is held by whoever is syncing, and each sync covers every
-        byte written before it began. A writer reads the watermark first without the lock and
-        returns if a finished sync covered it; otherwise it queues for the lock and, once it
-        holds it, syncs only if the sync it waited behind did not cover it. (A variant where
-        waiters wait with a shared lock measured no better here: each wake-up costs the same.)
+        Group commit: whoever holds the sync lock runs one ``fdatasync`` covering every byte
+        written before it began, records it in the watermark, releases the lock and advances the
+        turn counter beside the watermark. A writer whose bytes the watermark already covers
+        returns without any lock. One that is not covered tries the lock without blocking: if it
+        gets it, it syncs for everyone; if a sync is running, it sleeps on the turn counter (a
+        futex) until that sync ends, then looks again. Blocking on the lock instead would wake
+        every waiter at each release and make each covered writer queue for the lock in turn.
         """
         try:
-            _gen, seg, done = self._read_mark()
-            if (seg, done) >= (seg_first, end):
+            assert self._turn is not None
+            turn_word = self._turn
+            if self._covered(seg_first, end):
                 return
             if policy == "batch" and self.group_window_s > 0:
                 time.sleep(self.group_window_s)  # let more writers join this sync
-            fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
-            try:
-                gen, seg, done = self._read_mark()
-                if (seg, done) >= (seg_first, end):
+            while True:
+                turn = turn_word.value  # read before trying the lock: see _release_sync_lock
+                if self._covered(seg_first, end):
                     return
-                target = os.fstat(fd).st_size
-                os.fdatasync(fd)
-                if (seg_first, target) > (seg, done):
-                    self._write_mark(gen, seg_first, target)
-            finally:
-                fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+                try:
+                    fcntl.flock(self._sync_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    futex.wait(turn_word, turn, _TURN_WAIT_S)
+                    continue
+                try:
+                    gen, seg, done = self._read_mark()
+                    if (seg, done) < (seg_first, end):
+                        target = os.fstat(fd).st_size
+                        os.fdatasync(fd)
+                        if (seg_first, target) > (seg, done):
+                            self._write_mark(gen, seg_first, target)
+                finally:
+                    self._release_sync_lock()
+                return
         except OSError as exc:
             raise LogError(
                 f"cannot sync {self.directory}: {exc.strerror}; the append may not be durable"
             ) from exc
 
+    def _release_sync_lock(self) -> None:
+        """Release the sync lock, then advance the turn counter and wake its sleepers.
+
+        The order matters: a waiter reads the counter before it tries the lock, so if its try
+        fails, the holder's advance comes after that read and the waiter's futex wait returns.
+        """
+        fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+        if self._turn is not None:
+            self._turn.value = (self._turn.value + 1) & 0xFFFFFFFF
+            futex.wake(self._turn)
+
+    def _covered(self, seg_first: int, end: int) -> bool:
+        _gen, seg, done = self._read_mark()
+        return (seg, done) >= (seg_first, end)
+
     def _read_mark(self) -> tuple[int, int, int]:
         """Return (generation, segment, durable bytes); all zero when unset or torn."""
-        raw = os.pread(self._sync_fd, _MARK.size, 0)
-        if len(raw) != _MARK.size:
-            return 0, 0, 0
+        assert self._sync_map is not None
+        raw = self._sync_map[: _MARK.size]
         gen, seg, end, crc = _MARK.unpack(raw)
         if zlib.crc32(raw[: _MARK_BODY.size]) != crc:
             return 0, 0, 0  # read while another process wrote it: assume nothing is covered
         return gen, seg, end
 
     def _write_mark(self, gen: int, seg: int, end: int) -> None:
+        assert self._sync_map is not None
         body = _MARK_BODY.pack(gen, seg, end)
-        os.pwrite(self._sync_fd, body + struct.pack("<I", zlib.crc32(body)), 0)
+        self._sync_map[: _MARK.size] = body + struct.pack("<I", zlib.crc32(body))
 
     # Reading
 
