@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +25,7 @@ from swarmlog.escalation.settings import alert_settings, escalation_settings, re
 from swarmlog.events import HardwareSampled, ModelServerSampled
 from swarmlog.hardware import Probe, place
 from swarmlog.initconfig import why_unreachable
-from swarmlog.log import FileLog
+from swarmlog.log import EventLog, FileLog
 from swarmlog.providers.anthropic import anthropic_api_key
 from swarmlog.routing.profile import parse_duration, router_config
 from swarmlog.servers import probe_server
@@ -172,7 +173,7 @@ def check_inotify(processes: int, proc: Path = Path("/proc")) -> Check:
     return _pass(name, detail)
 
 
-def _last_ts(log: FileLog) -> float:
+def _last_ts(log: EventLog) -> float:
     last = log.last_seq()
     if not last:
         return 0.0
@@ -202,15 +203,25 @@ def check_clock(now: float, last_event_ts: float) -> Check:
     return _pass(name, f"{when}, after the log's last event")
 
 
-def check_log(ws: Workspace) -> tuple[Check, float]:
-    """Verify every record of the log; return the check and the last event's time."""
+def check_log(ws: Workspace, open_log: Callable[[], EventLog] | None = None) -> tuple[Check, float]:
+    """Verify every record of the log; return the check and the last event's time.
+
+    ``open_log`` opens the selected log (a ``nats://`` stream); without it, the workspace's file
+    log is checked.
+    """
     name = "log verify"
-    if not ws.events.is_dir():
-        return (
-            Check(check=name, status="warn", detail="no log yet", fix="run 'swarmlog init'"),
-            0.0,
-        )
-    log = FileLog(ws.events, create=False)
+    if open_log is None:
+        if not ws.events.is_dir():
+            return (
+                Check(check=name, status="warn", detail="no log yet", fix="run 'swarmlog init'"),
+                0.0,
+            )
+        open_log = partial(FileLog, ws.events, create=False)
+    try:
+        log = open_log()
+    except SwarmlogError as exc:
+        fix = "start the log's server, or fix --log / $SWARMLOG_LOG / [log]"
+        return Check(check=name, status="fail", detail=str(exc), fix=fix), 0.0
     try:
         report = log.verify()
         last_ts = _last_ts(log) if report.ok else 0.0
@@ -447,8 +458,12 @@ def run_checks(
     probe: Probe | None = None,
     proc: Path = Path("/proc"),
     clock: Callable[[], float] = time.time,
+    open_log: Callable[[], EventLog] | None = None,
 ) -> list[Check]:
-    """Run the whole pre-flight checklist; every check is returned, failing or not."""
+    """Run the whole pre-flight checklist; every check is returned, failing or not.
+
+    ``open_log`` opens the selected log when it is not the workspace's file log.
+    """
     checks: list[Check] = []
     cfg: Config | None = None
     try:
@@ -478,7 +493,7 @@ def run_checks(
     checks.append(check_disk(ws, min_disk_gb))
     processes = _processes(cfg) if cfg is not None else 7
     checks.append(check_inotify(processes, proc))
-    log_check, last_ts = check_log(ws)
+    log_check, last_ts = check_log(ws, open_log)
     checks.append(check_clock(clock(), last_ts))
     checks.append(log_check)
     return checks

@@ -6,6 +6,7 @@ Skipped, with the install hint, where ``nats-server`` is missing.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -520,3 +521,35 @@ def test_archive_copies_the_stream_into_verifiable_segments(
     other.append(_notes(9, prefix="other"))
     with pytest.raises(LogError, match="does not hold"):
         archive_to_files(other, folder)
+
+
+# Operator commands follow the selected log, not the workspace's (empty) file log
+
+
+def test_doctor_verifies_the_selected_stream(
+    nats_server: NatsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swarmlog.cli import main
+
+    url = f"{nats_server.url}/doc_{os.getpid()}"
+    log = open_log(url, create=True, timeout_s=5)
+    log.append([Note(text=f"n{i}") for i in range(3)])
+    log.close()
+    main(["--dir", str(tmp_path), "--log", url, "doctor", "--json"])
+    checks = {c["check"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert checks["log verify"]["status"] == "pass"
+    assert "3 records" in checks["log verify"]["detail"]
+    assert not (tmp_path / "memory" / "events").exists()  # no file log was made on the side
+
+
+def test_doctor_fails_the_log_check_when_the_stream_is_unreachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swarmlog.cli import main
+
+    require_nats_server()
+    url = f"nats://127.0.0.1:{free_port()}/GONE"
+    main(["--dir", str(tmp_path), "--log", url, "doctor", "--json", "--timeout", "1"])
+    checks = {c["check"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert checks["log verify"]["status"] == "fail"
+    assert "cannot connect to NATS" in checks["log verify"]["detail"]

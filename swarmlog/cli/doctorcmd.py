@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from swarmlog.archive import archive
-from swarmlog.cli.common import add_command, emit_json, log_target, wants_json, workspace
+from swarmlog.cli.common import (
+    add_command,
+    emit_json,
+    log_target,
+    open_log,
+    wants_json,
+    workspace,
+)
 from swarmlog.doctor import MIN_DISK_GB, Check, run_checks
 from swarmlog.log.select import archive_stream, is_nats_url
 
@@ -69,7 +77,13 @@ def format_checks(checks: list[Check]) -> list[str]:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    checks = run_checks(workspace(args), min_disk_gb=args.min_disk_gb, timeout_s=args.timeout)
+    selected = log_target(args)
+    checks = run_checks(
+        workspace(args),
+        min_disk_gb=args.min_disk_gb,
+        timeout_s=args.timeout,
+        open_log=partial(open_log, args) if is_nats_url(selected) else None,
+    )
     if wants_json(args):
         for c in checks:
             emit_json(c)

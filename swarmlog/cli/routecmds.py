@@ -8,9 +8,9 @@ from typing import Any
 
 import msgspec
 
-from swarmlog.cli.common import add_command, emit_json, wants_json, workspace
+from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
 from swarmlog.config import Config, ConfigInvalid, config_digest, load_config, parse_config
-from swarmlog.errors import ConfigError, LogError, UsageError
+from swarmlog.errors import ConfigError, SwarmlogError, UsageError
 from swarmlog.events import ConfigLoaded, EventBase, TaskSubmitted
 from swarmlog.hardware import Probe, place
 from swarmlog.routing import choose_route, estimate, features_of, project, router_config
@@ -173,16 +173,17 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> list[EventBase]:
-    """Return the workspace log's events when one exists, so observed latencies count."""
-    events_dir = workspace(args).events
-    if not events_dir.is_dir():
-        return []
-    from swarmlog.log import FileLog
-
+    """Return the selected log's events when it exists, so observed latencies count."""
     try:
-        return list(FileLog(events_dir, create=False).read())
-    except (LogError, OSError):
+        log = open_log(args)
+    except (SwarmlogError, OSError):
+        return []  # no log yet (or unreachable): explain from the config alone
+    try:
+        return list(log.read())
+    except (SwarmlogError, OSError):
         return []
+    finally:
+        log.close()
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
