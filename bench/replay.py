@@ -60,7 +60,7 @@ from swarmlog.events import (
 )
 from swarmlog.log import FileLog
 from swarmlog.render import make_environment, render_team_state
-from swarmlog.snapshot import load_state, write_snapshot
+from swarmlog.snapshot import anchor_at, load_state, write_snapshot
 from swarmlog.state import EMPTY, apply, project
 
 AGENTS = ("architect", "scout", "builder", "builder-2", "refactorer", "inspector", "scribe")
@@ -400,16 +400,17 @@ def _measure(n: int, tail: int) -> dict[str, float]:
             log.append(events[i : i + 20_000])
         # The snapshot is taken `tail` events before the end, then start-up folds the tail.
         head = project(_read(log, until=n - tail))
-        write_snapshot(root / "memory" / "snapshots", head)
+        anchor = anchor_at(log, head.seq)  # start-up checks the snapshot belongs to this log
+        write_snapshot(root / "memory" / "snapshots", head, anchor=anchor)
 
         t = time.perf_counter()
         from_zero = project(log.read(after=0))
         zero_ms = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        loaded, _reasons = load_state(log, root / "memory" / "snapshots")
+        loaded, reasons = load_state(log, root / "memory" / "snapshots")
         snap_ms = (time.perf_counter() - t) * 1000
-        if loaded != from_zero:
+        if reasons or loaded != from_zero:
             raise SystemExit("snapshot start-up and fold from zero disagree")
         log.close()
 

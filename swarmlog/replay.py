@@ -30,6 +30,8 @@ from swarmlog.log import EventLog, FileLog
 from swarmlog.render import fmt_ts, render_all, write_outputs
 from swarmlog.runtime.doorbell import wakeups
 from swarmlog.snapshot import (
+    anchor_at,
+    anchor_of,
     list_snapshots,
     load_snapshot,
     load_state,
@@ -314,11 +316,12 @@ def render_once(
     log_ = log if log is not None else FileLog(ws.events, create=False)
     try:
         state, reasons = load_state(log_, ws.snapshots if snapshots else None)
+        anchor = anchor_at(log_, state.seq) if snapshots else ""
     finally:
         log_.close()
     changed = write_outputs(ws, render_all(state, env))
     if snapshots and state.seq:
-        write_snapshot(ws.snapshots, state)
+        write_snapshot(ws.snapshots, state, anchor=anchor)
     return state, changed, reasons
 
 
@@ -344,6 +347,7 @@ def follow(
         state, _reasons = load_state(log_, ws.snapshots)
         reader = log_.reader(after=state.seq)
         last_snap = state.seq
+        anchor = ""  # of the newest event folded here
         changed = write_outputs(ws, render_all(state, env))
         if on_render:
             on_render(state, changed)
@@ -354,9 +358,10 @@ def follow(
             if batch:
                 for event in batch:
                     state = apply(state, event)
+                anchor = anchor_of(batch[-1])
                 changed = write_outputs(ws, render_all(state, env))
                 if state.seq - last_snap >= snapshot_every:
-                    write_snapshot(ws.snapshots, state)
+                    write_snapshot(ws.snapshots, state, anchor=anchor)
                     last_snap = state.seq
                 if on_render:
                     on_render(state, changed)
@@ -365,5 +370,5 @@ def follow(
     finally:
         log_.close()
     if state.seq and state.seq != last_snap:
-        write_snapshot(ws.snapshots, state)
+        write_snapshot(ws.snapshots, state, anchor=anchor)
     return state

@@ -1,9 +1,12 @@
 """Projection snapshots under ``memory/snapshots/``: save the folded state, start from the newest.
 
-A snapshot file is msgpack: ``{schema, seq, digest, digests, sha256, state}`` where ``state`` is
-the encoded ``SwarmState`` and ``sha256`` covers those bytes, so damage is caught without
-re-hashing the state. A damaged, truncated or outdated-schema snapshot is never trusted: it is
-skipped (the reason is logged and returned) and the state is rebuilt from the log.
+A snapshot file is msgpack: ``{schema, seq, digest, digests, anchor, sha256, state}`` where
+``state`` is the encoded ``SwarmState`` and ``sha256`` covers those bytes, so damage is caught
+without re-hashing the state. ``anchor`` identifies the event at ``seq`` (its kind, time, run and
+actor), so a snapshot folded from another log — another stream selected with ``--log``, a log
+restored from elsewhere — is not applied to this one. A damaged, truncated, outdated-schema or
+foreign snapshot is never trusted: it is skipped (the reason is logged and returned) and the state
+is rebuilt from the log.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from swarmlog.events import Event, EventBase
+from swarmlog.events import Event, EventBase, kind_of
 from swarmlog.log import FileLog, list_segments
 from swarmlog.log.framing import check_line, decode_lines, line_seq
 from swarmlog.log.protocol import EventLog
@@ -26,6 +29,8 @@ from swarmlog.workspace import write_atomic
 __all__ = [
     "SCHEMA",
     "Snapshot",
+    "anchor_at",
+    "anchor_of",
     "fold_tail",
     "list_snapshots",
     "load_snapshot",
@@ -49,6 +54,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     digest: str
     digests: dict[str, str]
+    anchor: str = ""  # of the event at seq; empty in snapshots written before it existed
     sha256: str
     state: msgspec.Raw
 
@@ -74,8 +80,27 @@ def list_snapshots(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def write_snapshot(folder: Path, state: SwarmState, *, keep: int = KEEP) -> Path:
-    """Write ``state`` as a snapshot (atomically) and prune all but the newest ``keep``."""
+def anchor_of(event: EventBase) -> str:
+    """Identify an event by fields every backend stores and no upgrade changes."""
+    ident = f"{event.seq}|{kind_of(event)}|{event.ts!r}|{event.run}|{event.actor}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+
+def anchor_at(log_: EventLog, seq: int) -> str:
+    """Return the anchor of the log's event ``seq`` ("" when the log has no such event)."""
+    if seq <= 0:
+        return ""
+    for event in read_tail(log_, seq - 1):
+        return anchor_of(event) if event.seq == seq else ""
+    return ""
+
+
+def write_snapshot(folder: Path, state: SwarmState, *, anchor: str = "", keep: int = KEEP) -> Path:
+    """Write ``state`` as a snapshot (atomically) and prune all but the newest ``keep``.
+
+    ``anchor`` is ``anchor_of`` the log's event at ``state.seq``; without it the snapshot cannot
+    tell which log it came from and is trusted by any log that is long enough.
+    """
     body = _ENCODER.encode(state)
     sums = digests(state)
     snap = Snapshot(
@@ -85,6 +110,7 @@ def write_snapshot(folder: Path, state: SwarmState, *, keep: int = KEEP) -> Path
         digests=sums,
         sha256=hashlib.sha256(body).hexdigest(),
         state=msgspec.Raw(body),
+        anchor=anchor,
     )
     path = folder / _name(state.seq)
     write_atomic(path, _ENCODER.encode(snap))
@@ -121,19 +147,24 @@ def newest_snapshot(
     folder: Path, *, until: int | None = None
 ) -> tuple[SwarmState | None, list[str]]:
     """Return the newest valid snapshot at or before ``until``, and why others were skipped."""
+    _anchor, state, reasons = _newest(folder, until)
+    return state, reasons
+
+
+def _newest(folder: Path, until: int | None) -> tuple[str, SwarmState | None, list[str]]:
     reasons: list[str] = []
     for seq, path in list_snapshots(folder):
         if until is not None and seq > until:
             continue
         try:
-            _snap, state = load_snapshot(path)
+            snap, state = load_snapshot(path)
         except ValueError as exc:
             reason = f"{path.name}: ignored: {exc}; it will be rebuilt"
             log.warning("%s", reason)
             reasons.append(reason)
             continue
-        return state, reasons
-    return None, reasons
+        return snap.anchor, state, reasons
+    return "", None, reasons
 
 
 def load_state(
@@ -146,15 +177,29 @@ def load_state(
 
     Returns the state and the reasons snapshots were skipped (empty when all was well).
     """
-    state, reasons = newest_snapshot(folder, until=until) if folder else (None, [])
-    if state is not None and state.seq > log_.last_seq():
+    anchor, state, reasons = _newest(folder, until) if folder else ("", None, [])
+    if state is None:
+        return fold_tail(read_tail(log_, 0), EMPTY, until), reasons
+    if state.seq > log_.last_seq():
         reasons.append(
             f"snapshot at seq {state.seq} is ahead of the log (ends at {log_.last_seq()}); "
             "ignored and rebuilt from the log"
         )
         log.warning("%s", reasons[-1])
-        state = None
-    return fold_tail(read_tail(log_, state.seq if state else 0), state or EMPTY, until), reasons
+        return fold_tail(read_tail(log_, 0), EMPTY, until), reasons
+    if not anchor:
+        return fold_tail(read_tail(log_, state.seq), state, until), reasons
+    # Read from the snapshot's own event to check that it was folded from this log.
+    tail = read_tail(log_, state.seq - 1)
+    first = next(tail, None)
+    if first is None or first.seq != state.seq or anchor_of(first) != anchor:
+        reasons.append(
+            f"snapshot at seq {state.seq} was folded from another log (this log's event "
+            f"{state.seq} differs); ignored and rebuilt from the log"
+        )
+        log.warning("%s", reasons[-1])
+        return fold_tail(read_tail(log_, 0), EMPTY, until), reasons
+    return fold_tail(tail, state, until), reasons
 
 
 def read_tail(log_: EventLog, after: int) -> Iterator[Event]:

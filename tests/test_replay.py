@@ -211,3 +211,26 @@ def test_reading_the_tail_finds_the_start_mid_segment_and_across_segments(tmp_pa
     state, reasons = load_state(log, tmp_path / "snaps")
     assert state == project(log.read()) and reasons == []
     log.close()
+
+
+def test_a_snapshot_folded_from_another_log_is_not_applied(ws, tmp_path, capsys):
+    from swarmlog.snapshot import anchor_at, load_snapshot
+
+    assert main(["--dir", str(ws.root), "render"]) == 0  # snapshot at seq 50, anchored
+    (seq, path), *_ = list_snapshots(ws.snapshots)
+    assert seq == 50 and load_snapshot(path)[0].anchor
+    # Another night of the same length (as another stream chosen with --log would be).
+    other = Workspace(tmp_path / "other")
+    log = FileLog(other.events, sync="none")
+    log.append([msgspec.structs.replace(e, seq=0, ts=e.ts + 3600) for e in scripted()])
+    other.snapshots.mkdir(parents=True)
+    (other.snapshots / path.name).write_bytes(path.read_bytes())
+    state, reasons = load_state(log, other.snapshots)
+    assert state == project(log.read())  # not the first night's state
+    assert len(reasons) == 1 and "folded from another log" in reasons[0]
+    # A snapshot of its own is trusted.
+    (other.snapshots / path.name).unlink()
+    mine = project(list(log.read())[:30])
+    write_snapshot(other.snapshots, mine, anchor=anchor_at(log, 30))
+    assert load_state(log, other.snapshots) == (project(log.read()), [])
+    log.close()
