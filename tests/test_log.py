@@ -313,6 +313,34 @@ def test_file_reader_on_an_empty_folder_returns_nothing(tmp_path: Path):
     assert FileReader(tmp_path).poll() == []
 
 
+def test_a_following_reader_lists_the_folder_only_after_a_seal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import swarmlog.log.file as file_mod
+
+    log = make_log(tmp_path, segment_bytes=600, sync="none")
+    log.append(notes("a"))
+    reader = log.reader()
+    assert [e.seq for e in reader.poll()] == [1]
+    listings = []
+    real = file_mod.list_segments
+    monkeypatch.setattr(file_mod, "list_segments", lambda d: listings.append(d) or real(d))
+    # The active segment is writable, so no newer one can exist: idle and following polls
+    # read what is there without listing the folder.
+    assert reader.poll() == []
+    log.append(notes("b"))
+    assert [e.seq for e in reader.poll()] == [2]
+    assert listings == []
+    # Once the segment is sealed (a roll), the reader finds the next one and keeps every record.
+    while len(real(tmp_path)) < 3:
+        log.append(notes("more"))
+    assert [e.seq for e in reader.poll()] == list(range(3, log.last_seq() + 1))
+    assert listings
+    reader.close()  # the descriptor is released; a later poll opens the segment again
+    log.append(notes("c"))
+    assert [e.text for e in reader.poll()] == ["c"]  # type: ignore[attr-defined]
+
+
 def test_incomplete_record_in_a_sealed_segment_stops_the_reader(tmp_path: Path):
     log = make_log(tmp_path, segment_bytes=500, sync="none")
     while len(list_segments(tmp_path)) < 2:

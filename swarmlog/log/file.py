@@ -690,18 +690,36 @@ class _AsyncStop(Protocol):  # what awatch needs of asyncio.Event / anyio.Event
 
 
 class FileReader:
-    """A cursor over the log: ``poll()`` returns the records that appeared since the last poll."""
+    """A cursor over the log: ``poll()`` returns the records that appeared since the last poll.
+
+    It keeps the segment it is reading open between polls, and lists the folder only once that
+    segment is sealed: a writer seals a segment before it creates the next one, so while ours is
+    writable no newer segment can exist. A poll that finds nothing new costs one ``fstat``.
+    """
 
     def __init__(self, directory: Path, *, after: int = 0) -> None:
         self.directory = directory
         self.after = after
         self.next_seq = 1
         self._path: Path | None = None
+        self._fd = -1  # the current segment, opened read-only on first use
         self._first = 0
         self._offset = 0
         self._line_no = 0
         self._started = False
         self._known: list[tuple[int, Path]] = []  # segments seen at the last listing
+
+    def close(self) -> None:
+        """Release the segment's descriptor; a later poll opens it again."""
+        fd, self._fd = getattr(self, "_fd", -1), -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __del__(self) -> None:
+        self.close()
 
     @property
     def position(self) -> int:
@@ -724,6 +742,21 @@ class FileReader:
         self._started = True
         return True
 
+    def _segment_fd(self) -> int:
+        if self._fd < 0:
+            assert self._path is not None
+            try:
+                self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError as exc:
+                raise self._vanished() from exc
+        return self._fd
+
+    def _vanished(self) -> LogError:
+        return LogError(
+            f"log segment {self._path} vanished while reading; segments must never be "
+            f"deleted while the log is in use"
+        )
+
     def poll(self, max_bytes: int = _READ_CHUNK) -> list[Event]:
         """Return every record completed since the last poll, across segments.
 
@@ -737,20 +770,17 @@ class FileReader:
         chunk = max_bytes
         rechecked = False
         while True:
-            assert self._path is not None
-            try:
-                with open(self._path, "rb", buffering=0) as fh:
-                    # Ask for what is there, not for a whole chunk: a poll that finds a few new
-                    # records (the common case when following) then allocates a few hundred bytes.
-                    avail = os.fstat(fh.fileno()).st_size - self._offset
-                    data = (
-                        os.pread(fh.fileno(), min(chunk, avail), self._offset) if avail > 0 else b""
-                    )
-            except FileNotFoundError as exc:
-                raise LogError(
-                    f"log segment {self._path} vanished while reading; segments must never be "
-                    f"deleted while the log is in use"
-                ) from exc
+            fd = self._segment_fd()
+            st = os.fstat(fd)
+            if not st.st_nlink:
+                raise self._vanished()
+            # Ask for what is there, not for a whole chunk: a poll that finds a few new records
+            # (the common case when following) then allocates a few hundred bytes.
+            avail = st.st_size - self._offset
+            data = os.pread(fd, min(chunk, avail), self._offset) if avail > 0 else b""
+            # A writer seals a segment before it creates the next: while ours is writable (and
+            # not followed by one we listed: a segment unsealed by hand), nothing follows it.
+            sealed = _is_sealed(st) or (bool(self._known) and self._known[-1][0] > self._first)
             end = data.rfind(b"\n")
             if end >= 0:
                 lines = data.split(b"\n")
@@ -775,7 +805,7 @@ class FileReader:
                     continue  # more of this segment to read
                 if len(data) > end + 1:
                     # An incomplete record: a writer is mid-write, unless the segment is sealed.
-                    if not self._check_unsealed_tail(rechecked):
+                    if not sealed or not self._check_unsealed_tail(rechecked):
                         return out
                     rechecked = True
                     continue
@@ -783,20 +813,22 @@ class FileReader:
                 chunk *= 2  # one record larger than the chunk
                 continue
             elif data:
-                if not self._check_unsealed_tail(rechecked):
+                if not sealed or not self._check_unsealed_tail(rechecked):
                     return out
                 rechecked = True
                 continue
-            if not self._advance():
+            if not sealed or not self._advance():
                 return out
 
     def _newer_segment(self) -> tuple[int, Path] | None:
         """Return the segment after the current one, listing the folder only when needed."""
-        for _ in range(2):
-            for first, path in self._known:
-                if first > self._first:
-                    return first, path
-            self._known = list_segments(self.directory)
+        for first, path in self._known:
+            if first > self._first:
+                return first, path
+        self._known = list_segments(self.directory)
+        for first, path in self._known:
+            if first > self._first:
+                return first, path
         return None
 
     def _check_unsealed_tail(self, rechecked: bool) -> bool:
@@ -819,8 +851,7 @@ class FileReader:
             return False
         # A newer segment exists, so ours is final: but records may have been appended to it
         # after our last read and before the roll. Read those first.
-        assert self._path is not None
-        if os.stat(self._path).st_size > self._offset:
+        if os.fstat(self._segment_fd()).st_size > self._offset:
             return True
         first, path = newer
         if first != self.next_seq:
@@ -830,6 +861,7 @@ class FileReader:
                 f"segment starts at seq {first} but the previous one ended at "
                 f"seq {self.next_seq - 1}",
             )
+        self.close()
         self._first, self._path = first, path
         self._offset = 0
         self._line_no = 0
