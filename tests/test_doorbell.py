@@ -71,3 +71,23 @@ async def test_falls_back_to_watchfiles_without_inotify(
 
 def test_inotify_unavailable_on_a_missing_folder(tmp_path: Path) -> None:
     assert doorbell._inotify_open(tmp_path / "missing") is None
+
+
+@linux_only
+async def test_a_ring_before_the_wait_is_kept_and_a_cancelled_wait_leaves_no_waiter(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "events"
+    folder.mkdir()
+    async with Doorbell(folder) as bell:
+        (folder / "000000000001.ndjson").write_bytes(b"{}\n")
+        await asyncio.sleep(0.05)  # the loop reads the inotify event before anyone waits
+        assert await bell.wait(0.0)
+        waiting = asyncio.ensure_future(bell.wait(30.0))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert bell._waiter is None
+        (folder / "000000000001.ndjson").write_bytes(b"{}\n{}\n")
+        assert await bell.wait(5.0)

@@ -50,7 +50,10 @@ class Doorbell:
             source if self.folder is None and isinstance(source, AppendNotifier) else None
         )
         self.step_ms = step_ms
-        self._rang = asyncio.Event()
+        # Rung since the last wait returned; a waiting ``wait`` parks on ``_waiter``. A plain flag
+        # and one future per wait (no Event, no wait_for task): a wake-up costs one loop turn.
+        self._rang = False
+        self._waiter: asyncio.Future[bool] | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cancel: Callable[[], None] | None = None
@@ -68,7 +71,7 @@ class Doorbell:
 
             def ring() -> None:  # called on the log's own thread
                 with contextlib.suppress(RuntimeError):  # our loop already closed
-                    loop.call_soon_threadsafe(self._rang.set)
+                    loop.call_soon_threadsafe(self._ring)
 
             self._cancel = self.notifier.on_append(ring)
         return self
@@ -92,9 +95,15 @@ class Doorbell:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
+    def _ring(self) -> None:
+        self._rang = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
     def _on_inotify(self) -> None:
         if self._inotify is not None and _inotify_drain(self._inotify):
-            self._rang.set()
+            self._ring()
 
     async def _watch(self, folder: Path) -> None:
         async for _ in watchfiles.awatch(
@@ -106,16 +115,26 @@ class Doorbell:
             rust_timeout=1000,
             yield_on_timeout=False,
         ):
-            self._rang.set()
+            self._ring()
 
     async def wait(self, timeout: float) -> bool:
         """Wait until the bell rings or ``timeout`` passes; return whether it rang."""
-        try:
-            await asyncio.wait_for(self._rang.wait(), timeout)
-        except TimeoutError:
-            return False
-        self._rang.clear()
-        return True
+        if not self._rang:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _time_out, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        rang, self._rang = self._rang, False
+        return rang
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 # inotify through libc (Linux): one descriptor per bell, read by the event loop when it is ready.
