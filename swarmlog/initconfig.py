@@ -509,6 +509,7 @@ _ESCALATION_NOTES = {
     "offload": "a loaded model spilling to the CPU (level 3)",
     "critical_bugs": "critical bugs in one review above this (level 2)",
     "architect_flaw": "the Architect flags a fundamental design flaw (level 2)",
+    "emergency_messages": "an agent's EMERGENCY message to the Director (level 2)",
     "conflict_disagreement": "trust-weighted minority share above this (level 2)",
     "task_attempts": "attempts at one task above this (level 2, then 3)",
     "phase_overrun_factor": "a phase longer than this times its expected duration",

@@ -15,6 +15,7 @@ from swarmlog.events import (
     Event,
     GpuSample,
     HardwareSampled,
+    MessageSent,
     ModelCallFinished,
     ModelServerSampled,
     Note,
@@ -195,6 +196,27 @@ def test_architect_flags_a_fundamental_flaw() -> None:
     assert names(fired([pos("request_changes", flaw=True)])) == ["architect_flaw"]
     assert names(fired([pos("reject")])) == ["architect_flaw"]
     assert fired([pos("reject")], EscalationSettings(architect_flaw=False)) == []
+
+
+# Emergency messages (seed §3: "Director is immediately notified; all other agents pause")
+
+
+def test_an_emergency_message_for_the_director_calls_a_meeting_once() -> None:
+    def msg(sender: str = "inspector", to: str = "Director", priority: str = "EMERGENCY", **kw):
+        fields = {"msg_id": "m1", "type": "ALERT", "content": "MD5 password hashing\nmore"}
+        return MessageSent(sender=sender, to=to, priority=priority, **{**fields, **kw})
+
+    (f,) = fired([msg()])
+    assert (f.detector, f.level, f.agent) == ("emergency_message", 2, "inspector")
+    assert f.message.endswith("for the Director: MD5 password hashing")
+    assert names(fired([msg(to="ALL")])) == ["emergency_message"]
+    assert fired([msg(), msg()]) == fired([msg()])  # the same message twice: one meeting
+    assert len(fired([msg(), msg(msg_id="m2")])) == 2
+    assert fired([msg(priority="HIGH")]) == []
+    assert fired([msg(to="builder")]) == []  # not for the Director
+    director = AgentRegistered(agent="boss", role="Director")
+    assert fired([director, msg(sender="boss", to="ALL")]) == []  # the Director answers them
+    assert fired([msg()], EscalationSettings(emergency_messages=False)) == []
 
 
 # Conflict

@@ -28,6 +28,7 @@ from swarmlog.events import (
     EventBase,
     HardwareSampled,
     HumanCommand,
+    MessageSent,
     ModelCallFinished,
     PhaseEntered,
     PositionTaken,
@@ -37,6 +38,7 @@ from swarmlog.events import (
     TrustChanged,
 )
 from swarmlog.log import MemoryLog
+from swarmlog.runtime.flow import team_may_work
 
 T0 = 1_795_000_000.0
 
@@ -299,6 +301,25 @@ def test_trust_and_memory_through_the_pipeline() -> None:
         ("memory", 3),
     ]
     assert [e.alert_id for e in kinds(out, AlertRaised)] == ["A1"]
+
+
+def test_an_emergency_message_opens_a_level_two_meeting_and_recurrence_goes_to_the_human() -> None:
+    run = Run()
+
+    def alert(n: int) -> MessageSent:
+        return MessageSent(
+            msg_id=f"m{n}", sender="inspector", to="director", type="ALERT", priority="EMERGENCY"
+        )
+
+    out = run.add(alert(1))
+    (raised,) = kinds(out, EscalationRaised)
+    assert (raised.rule, raised.level, raised.agent) == ("emergency_message", 2, "inspector")
+    assert run.esc.level == 2 and not team_may_work(run.esc)  # the others pause
+    # The Director's mediation fails twice (the same agent raises again): the human is called.
+    run.add(alert(2))
+    out = run.add(alert(3))
+    assert [e.level for e in kinds(out, EscalationRaised)] == [3]
+    assert team_directive(run.esc) == "waiting_for_human"
 
 
 # Settings

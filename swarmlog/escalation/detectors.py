@@ -25,6 +25,7 @@ from swarmlog.events import (
     DetectorFired,
     Event,
     HardwareSampled,
+    MessageSent,
     ModelCallFinished,
     ModelServerSampled,
     PhaseCompleted,
@@ -41,6 +42,7 @@ from swarmlog.events import (
     TaskTimedOut,
     TrustChanged,
 )
+from swarmlog.team.topology import BROADCAST, normalise_name
 
 __all__ = [
     "DETECTOR_LEVELS",
@@ -71,6 +73,9 @@ DETECTOR_LEVELS: dict[str, int] = {
     "budget_cost": 3,
     "budget_wall": 3,
     "model_outage": 3,  # a model's circuit opened: repeated failures (seed §4, level 3)
+    # An agent's EMERGENCY-priority message for the Director (seed §3, emergency meetings:
+    # "Director is immediately notified; all other agents pause current work").
+    "emergency_message": 2,
 }
 
 _EVIDENCE = 10  # seqs kept per condition
@@ -322,6 +327,9 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
         case CircuitClosed(scope="model"):
             out.clear(f"model_outage:{event.target}")
             return state
+        case MessageSent(priority="EMERGENCY") if s.emergency_messages:
+            _emergency_message(state, event, out)
+            return state
         case DetectorFired() if event.evidence:
             return replace(state, fired_through=max(state.fired_through, event.evidence[-1]))
     return state
@@ -500,6 +508,23 @@ def _check_offload(event: ModelServerSampled, out: _Out) -> None:
 
 def _role(state: DetectorState, agent: str) -> str:
     return state.roles.get(agent, agent.lower())
+
+
+def _emergency_message(state: DetectorState, event: MessageSent, out: _Out) -> None:
+    """An EMERGENCY for the Director (or everyone) calls an emergency meeting, unless the
+    Director sent it: the Director is the one who answers emergencies."""
+    to = normalise_name(event.to)
+    if to not in ("director", BROADCAST) or _role(state, event.sender) == "director":
+        return
+    subject = event.content.strip().splitlines()[0][:200] if event.content.strip() else event.type
+    out.fire(
+        "emergency_message",
+        f"emergency_message:{event.msg_id}",
+        f"{event.sender} raised an EMERGENCY ({event.type}) for the Director: {subject}",
+        value=1.0,
+        threshold=0.0,
+        agent=normalise_name(event.sender),
+    )
 
 
 def _position(state: DetectorState, event: PositionTaken, out: _Out) -> DetectorState:

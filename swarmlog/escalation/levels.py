@@ -86,6 +86,7 @@ _SUBJECT_FIELD = {
     "call_latency": "model",
     "offload": "model",
     "model_outage": "model",
+    "emergency_message": "agent",
 }
 
 

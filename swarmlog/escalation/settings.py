@@ -53,6 +53,7 @@ class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     offload: bool = True  # a resident model with size_vram < size
     critical_bugs: int = 5  # fires above, in one review position
     architect_flaw: bool = True
+    emergency_messages: bool = True  # an agent's EMERGENCY message calls an emergency meeting
     conflict_disagreement: float = 0.3  # trust-weighted minority share, fires above
     task_attempts: int = 5  # fires above
     phase_overrun_factor: float = 2.0  # fires above factor x expected duration
