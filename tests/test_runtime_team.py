@@ -159,6 +159,12 @@ async def test_demo_goes_through_every_phase_and_is_replayable(tmp_path: Path) -
     assert [sorted(b.task_ids) for b in lint] == [["w-lint-api", "w-lint-auth", "w-lint-tests"]]
     batch_calls = [e for e in _of(events, ModelCallFinished) if e.task_id == lint[0].batch_id]
     assert len(batch_calls) == 1 and lint[0].model == "fast"
+    # A task's validated call is stored with its result, in the same append (one wake-up).
+    ok_calls = {e.task_id: e for e in _of(events, ModelCallFinished) if e.outcome == "ok"}
+    for done_event in _of(events, TaskCompleted):
+        call = ok_calls.get(done_event.task_id)
+        if call is not None:
+            assert call.seq < done_event.seq and call.ts == done_event.ts
     load_check_modules()
     assert verify(FileLog(tmp_path / "memory" / "events").read()) == []
 

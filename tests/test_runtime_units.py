@@ -11,6 +11,7 @@ from swarmlog.events import (
     ConfigLoaded,
     Event,
     Heartbeat,
+    ModelCallFinished,
     RunStarted,
     TaskClaimed,
     TaskCompleted,
@@ -19,9 +20,11 @@ from swarmlog.events import (
     TaskSubmitted,
     TaskTimedOut,
 )
-from swarmlog.runtime.agent import exec_caller
+from swarmlog.log import FileLog
+from swarmlog.runtime.agent import AgentProcess, CallOutcome, ModelCaller, exec_caller
 from swarmlog.runtime.board import (
     EMPTY_BOARD,
+    TaskView,
     claimable,
     expired_leases,
     project_board,
@@ -303,3 +306,54 @@ def test_prompts_carry_scribes_summaries_not_those_of_completed_phases() -> None
     )
     assert "CURRENT execution note" in prompt
     assert "OLD planning summary" not in prompt  # archived with its phase
+
+
+async def _work_on(log_dir: Path, call: ModelCaller) -> list[Event]:
+    log = FileLog(log_dir)
+    log.append(
+        [
+            RunStarted(goal="g", run="r", actor="t"),
+            ConfigLoaded(config={"models": {"fast": {"parallel": 1}}}, run="r", actor="t"),
+            TaskSubmitted(task_id="a", title="A", role="builder", run="r", actor="t"),
+            TaskRouted(task_id="a", model="fast", run="r", actor="t"),
+        ]
+    )
+    agent = AgentProcess(log, agent="builder", role="builder", call_model=call)
+    agent.catch_up()
+    task = agent.board.tasks["a"]
+    assert agent._claim(task)
+    await agent._work(agent.board.tasks["a"])
+    return list(log.read())
+
+
+def _call_record(task: TaskView) -> ModelCallFinished:
+    return ModelCallFinished(model="fast", task_id=task.task_id, total_ms=1.0, ttft_ms=1.0)
+
+
+@pytest.mark.anyio
+async def test_a_validated_call_is_stored_in_the_same_append_as_its_result(tmp_path: Path) -> None:
+    async def call(
+        name: str, profile: dict[str, object], task: TaskView, prompt: str
+    ) -> CallOutcome:
+        return CallOutcome(text='{"summary": "did it"}', events=[_call_record(task)])
+
+    events = await _work_on(tmp_path / "events", call)
+    kinds = [type(e).__name__ for e in events[-3:]]
+    assert kinds == ["ModelCallFinished", "TaskCompleted", "AgentStatusChanged"]
+    assert len({e.ts for e in events[-3:]}) == 1  # one append stamps one time
+
+
+@pytest.mark.anyio
+async def test_a_stale_result_is_dropped_but_its_call_stays_on_record(tmp_path: Path) -> None:
+    folder = tmp_path / "events"
+
+    async def call(
+        name: str, profile: dict[str, object], task: TaskView, prompt: str
+    ) -> CallOutcome:
+        # While the model works, the lease runs out and the scheduler takes the task back.
+        FileLog(folder).append([TaskTimedOut(task_id="a", agent="builder", attempt=1, run="r")])
+        return CallOutcome(text='{"summary": "too late"}', events=[_call_record(task)])
+
+    events = await _work_on(folder, call)
+    assert not [e for e in events if isinstance(e, TaskCompleted)]
+    assert [e.task_id for e in events if isinstance(e, ModelCallFinished)] == ["a"]

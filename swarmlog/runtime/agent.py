@@ -255,7 +255,13 @@ class AgentProcess:
                 beat.cancel()
         self.catch_up()
         mine = {t.task_id for t in self.board.tasks.values() if t.agent == self.agent}
-        kept = [e for e in events if getattr(e, "task_id", "") in mine or not hasattr(e, "task_id")]
+        kept = [
+            e
+            for e in events
+            if isinstance(e, ModelCallFinished)  # calls made stay on record, stale or not
+            or getattr(e, "task_id", "") in mine
+            or not hasattr(e, "task_id")
+        ]
         self.append([*kept, AgentStatusChanged(agent=self.agent, status="idle")])
 
     def _split(
@@ -332,7 +338,12 @@ class AgentProcess:
         self.catch_up()
         current = self.board.tasks.get(task.task_id)
         if current is None or current.agent != self.agent or current.attempt != task.attempt:
-            return  # the lease ran out and the task moved on: our result would be stale
+            # The lease ran out and the task moved on: our result would be stale, but the calls
+            # it cost were made and stay on record.
+            calls = [e for e in events if isinstance(e, ModelCallFinished)]
+            if calls:
+                self.append(calls, durable=False)
+            return
         self.append([*events, AgentStatusChanged(agent=self.agent, status="idle")])
 
     async def _heartbeats(self, task: TaskView) -> None:
@@ -352,7 +363,12 @@ class AgentProcess:
     async def _attempt(
         self, task: TaskView, profile_name: str, profile: dict[str, Any]
     ) -> list[EventBase]:
-        """Call the model until its reply validates (or the invalid-reply limit is reached)."""
+        """Call the model until its reply validates (or the invalid-reply limit is reached).
+
+        The records of the last call come back at the head of the events, to be appended with the
+        result in one append (one wake-up of every reader instead of two); a call whose reply is
+        retried is appended at once, so the log shows it before the retry.
+        """
         previous_error = ""
         text = ""
         calls: list[EventBase] = []
@@ -368,14 +384,14 @@ class AgentProcess:
             )
             outcome = await self.call_model(profile_name, profile, task, prompt)
             if outcome.error:
-                self.append(outcome.events, durable=False)
                 return [
+                    *outcome.events,
                     TaskFailed(
                         task_id=task.task_id,
                         agent=self.agent,
                         attempt=task.attempt,
                         error=outcome.error,
-                    )
+                    ),
                 ]
             text = outcome.text
             data, previous_error = parse_reply(task.task_kind, text)
@@ -385,10 +401,10 @@ class AgentProcess:
                 events[-1] = msgspec.structs.replace(
                     events[-1], outcome="invalid", error=previous_error, reply=text[:4000]
                 )
-            self.append(events, durable=False)
             calls += events
             if data is not None:
-                return self._results(task, data, calls)
+                return [*events, *self._results(task, data, calls)]
+            self.append(events, durable=False)
         return [
             TaskFailed(
                 task_id=task.task_id,
