@@ -357,3 +357,15 @@ async def test_a_stale_result_is_dropped_but_its_call_stays_on_record(tmp_path: 
     events = await _work_on(folder, call)
     assert not [e for e in events if isinstance(e, TaskCompleted)]
     assert [e.task_id for e in events if isinstance(e, ModelCallFinished)] == ["a"]
+
+
+def test_warm_up_builds_what_a_first_prompt_needs() -> None:
+    from swarmlog.runtime import prompts
+    from swarmlog.runtime.replies import REPLY_MODELS, WorkReply
+
+    prompts._schema_of.cache_clear()
+    prompts.warm_up("builder-2")
+    assert prompts._schema_of.cache_info().currsize == len({*REPLY_MODELS.values(), WorkReply})
+    # Kinds without a reply model of their own share the worker's schema text.
+    assert prompts._schema_text("research") is prompts._schema_text("implement")
+    assert prompts._schema_of.cache_info().currsize == len({*REPLY_MODELS.values(), WorkReply})

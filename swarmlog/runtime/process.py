@@ -20,6 +20,7 @@ from swarmlog.runtime.agent import AgentProcess, exec_caller
 from swarmlog.runtime.calls import ModelCalls
 from swarmlog.runtime.context import project_context
 from swarmlog.runtime.parent import expected_parent
+from swarmlog.runtime.prompts import warm_up
 from swarmlog.runtime.scheduler import Scheduler
 from swarmlog.team.settings import team_settings
 from swarmlog.workspace import Workspace
@@ -98,6 +99,7 @@ def serve_agent(
     assert caller is not None
     if calls is not None:
         _warm_clients(calls, config)
+    warm_up(role)
 
     def make() -> AgentProcess:
         return AgentProcess(

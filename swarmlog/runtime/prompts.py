@@ -10,14 +10,15 @@ import json
 from functools import cache
 
 import jinja2
+import pydantic
 
 from swarmlog.render import make_environment
 from swarmlog.runtime.board import Board, TaskView
 from swarmlog.runtime.context import RunContext
-from swarmlog.runtime.replies import reply_schema
+from swarmlog.runtime.replies import REPLY_MODELS, WorkReply, reply_model
 from swarmlog.team.checkpoints import context_for_prompt
 
-__all__ = ["render_batch_prompt", "render_prompt", "review_material"]
+__all__ = ["render_batch_prompt", "render_prompt", "review_material", "warm_up"]
 
 
 @cache
@@ -25,10 +26,25 @@ def _environment() -> jinja2.Environment:
     return make_environment(None)
 
 
-@cache
 def _schema_text(task_kind: str) -> str:
-    """The reply schema shown to the model; built once per kind (pydantic's is not cheap)."""
-    return json.dumps(reply_schema(task_kind), sort_keys=True)
+    """The reply schema shown to the model for a task kind."""
+    return _schema_of(reply_model(task_kind))
+
+
+@cache
+def _schema_of(model: type[pydantic.BaseModel]) -> str:
+    """Built once per reply model (pydantic's schema is not cheap), shared by the kinds using it."""
+    return json.dumps(model.model_json_schema(), sort_keys=True)
+
+
+def warm_up(role: str) -> None:
+    """Compile the role's templates and build every reply schema now, at the process's start,
+    rather than inside its first tasks (a few milliseconds apiece on a busy machine)."""
+    env = _environment()
+    env.get_template(f"prompts/{role.split('-')[0]}.md.j2")
+    env.get_template("prompts/batch.md.j2")
+    for model in {*REPLY_MODELS.values(), WorkReply}:
+        _schema_of(model)
 
 
 def _context(ctx: RunContext, budget_tokens: int) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "ScribeSummary",
     "WorkReply",
     "parse_reply",
+    "reply_model",
     "reply_schema",
 ]
 
@@ -149,14 +150,19 @@ REPLY_MODELS: dict[str, type[_Reply]] = {
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
 
 
+def reply_model(task_kind: str) -> type[_Reply]:
+    """The model a task kind's reply must validate against."""
+    return REPLY_MODELS.get(task_kind, WorkReply)
+
+
 def reply_schema(task_kind: str) -> dict[str, Any]:
     """The JSON schema a task kind's reply must follow (shown to the model)."""
-    return REPLY_MODELS.get(task_kind, WorkReply).model_json_schema()
+    return reply_model(task_kind).model_json_schema()
 
 
 def parse_reply(task_kind: str, text: str) -> tuple[dict[str, Any] | None, str]:
     """Validate a model's reply; return (data, "") or (None, a one-line error for the model)."""
-    model = REPLY_MODELS.get(task_kind, WorkReply)
+    model = reply_model(task_kind)
     raw = text.strip()
     fenced = _FENCE.search(raw)
     if fenced:
