@@ -159,6 +159,12 @@ async def test_demo_goes_through_every_phase_and_is_replayable(tmp_path: Path) -
     assert [sorted(b.task_ids) for b in lint] == [["w-lint-api", "w-lint-auth", "w-lint-tests"]]
     batch_calls = [e for e in _of(events, ModelCallFinished) if e.task_id == lint[0].batch_id]
     assert len(batch_calls) == 1 and lint[0].model == "fast"
+    # Tasks made ready together (a checkpoint's reports) are routed in one append, and every
+    # decision in it still re-derives from the state just before it (verify, below).
+    routed_at: dict[float, int] = {}
+    for r in _of(events, TaskRouted):
+        routed_at[r.ts] = routed_at.get(r.ts, 0) + 1
+    assert max(routed_at.values()) >= 3
     # A task's validated call is stored with its result, in the same append (one wake-up).
     ok_calls = {e.task_id: e for e in _of(events, ModelCallFinished) if e.outcome == "ok"}
     for done_event in _of(events, TaskCompleted):

@@ -1,4 +1,5 @@
-"""Route ready tasks, one decision at a time, each recorded as ``task_routed`` with its scores.
+"""Route ready tasks, one decision at a time (those that can be made at once are appended
+together), each recorded as ``task_routed`` with its scores.
 
 The decision is the router's pure ``choose_route`` over its replayable state. This module decides
 *when* to ask: only tasks whose dependencies are done, never past the bounded queue (``QueueFull``
@@ -24,7 +25,7 @@ from swarmlog.events import (
     kind_of,
 )
 from swarmlog.routing import EMPTY, RouterState, apply, breaker, choose_route
-from swarmlog.runtime.board import Board, ready_to_route
+from swarmlog.runtime.board import Board, apply_board, ready_to_route
 
 __all__ = ["Dispatcher"]
 
@@ -70,6 +71,36 @@ class Dispatcher:
                 continue  # a circuit is open or a server is down: wait
             return routed
         return None
+
+    def decisions(
+        self,
+        board: Board,
+        *,
+        after_seq: int,
+        ts: float,
+        only: Callable[[str], bool] | None = None,
+        limit: int = 64,
+    ) -> list[EventBase]:
+        """Every routing decision that can be made now, to be appended together after
+        ``after_seq`` with time ``ts``: each is made on the state that includes the ones before
+        it as they will be stored, so ``replay --verify`` re-derives every one of them."""
+        saved = self.state
+        out: list[EventBase] = []
+        seen: set[str] = set()
+        try:
+            while len(out) < limit:
+                decision = self.next_decision(board, only=only)
+                task_id = getattr(decision, "task_id", "")
+                if decision is None or task_id in seen:
+                    break
+                seen.add(task_id)
+                decision = msgspec.structs.replace(decision, seq=after_seq + len(out) + 1, ts=ts)
+                out.append(decision)
+                board = apply_board(board, decision)  # type: ignore[arg-type]
+                self.state = apply(self.state, decision)
+        finally:
+            self.state = saved
+        return out
 
     def circuit_decision(self, call: ModelCallFinished, run: str) -> list[EventBase]:
         """The model breaker's verdict on a call already folded (opens or closes a circuit)."""

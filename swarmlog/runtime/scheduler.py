@@ -114,35 +114,43 @@ class Scheduler:
         return self._route_one(emergency_only=emergency_only) or appended
 
     def _route_one(self, *, emergency_only: bool = False, attempts: int = 20) -> bool:
-        """Append the next routing decision, made on exactly the log it follows.
+        """Append every routing decision that can be made now, in one append, made on exactly
+        the log it follows.
 
-        The append names the last seq the decision saw (optimistic concurrency): if any other
+        The append names the last seq the decisions saw (optimistic concurrency): if any other
         process appended meanwhile, fold that and decide again, so ``replay --verify`` can
-        re-derive the decision from the state just before it.
+        re-derive each decision from the state just before it (the earlier decisions of the
+        same append included). One append for a group of tasks made ready together (the
+        reports of a checkpoint, a review's critiques) wakes every reader once, not once a task.
         """
         for _ in range(attempts):
             self.catch_up()
-            decision = self.dispatch.next_decision(
-                self.board, only=is_emergency_task if emergency_only else None
+            at = self._reader.position
+            decisions = self.dispatch.decisions(
+                self.board,
+                after_seq=at,
+                ts=self.clock(),
+                only=is_emergency_task if emergency_only else None,
             )
-            if decision is None:
+            if not decisions:
                 return False
             try:
-                self.append_at(decision, self._reader.position)
+                self.append_at(decisions, at)
                 return True
             except SeqConflict:
                 continue
         return False
 
-    def append_at(self, event: EventBase, expected_seq: int) -> list[Event]:
-        stamped = msgspec.structs.replace(
-            event, run=event.run or self.ctx.run, actor=event.actor or "scheduler"
-        )
+    def append_at(self, events: Sequence[EventBase], expected_seq: int) -> list[Event]:
+        stamped = [
+            msgspec.structs.replace(e, run=e.run or self.ctx.run, actor=e.actor or "scheduler")
+            for e in events
+        ]
         if isinstance(self.log, FileLog):
             # A routing decision is re-derivable from the log before it; the next synced append
             # (the agent's claim result) makes it durable with everything before it.
-            return self.log.append([stamped], expected_seq=expected_seq, sync="none")
-        return self.log.append([stamped], expected_seq=expected_seq)
+            return self.log.append(stamped, expected_seq=expected_seq, sync="none")
+        return self.log.append(stamped, expected_seq=expected_seq)
 
     async def run(self) -> str:
         """Run until the run ends; return its outcome."""
