@@ -24,12 +24,17 @@ def run_demo(folder: Path, scenario: str = "demo") -> int:
     if code:
         return code
     cli(["--dir", str(folder), "verify"])
+    rows = [
+        (folder / "memory" / "team-state.md", "phase, agents, trust, decisions, blockers"),
+        (folder / "memory" / "report.md", "the morning report (Mermaid timeline)"),
+        (folder / "memory" / "decisions.md", "the Director's decision log"),
+        (f"{folder / 'alerts'}/", "one ALERT-*.md per alert (none on a good night)"),
+    ]
+    width = max(len(str(path)) for path, _ in rows)
+    print("\nOpen these to see what the team did tonight:")
+    for path, what in rows:
+        print(f"  {path!s:<{width}}  {what}")
     print(
-        "\nOpen these to see what the team did tonight:\n"
-        f"  {folder / 'memory' / 'team-state.md'}  phase, agents, trust, decisions, blockers\n"
-        f"  {folder / 'memory' / 'report.md'}      the morning report (Mermaid timeline)\n"
-        f"  {folder / 'memory' / 'decisions.md'}   the Director's decision log\n"
-        f"  {folder / 'alerts'}/                  one ALERT-*.md per alert (none on a good night)\n"
         f"Post-mortem: swarmlog --dir {folder} replay --verify\n"
         f"             swarmlog --dir {folder} replay --explain w-auth",
         flush=True,
