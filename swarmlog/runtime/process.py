@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+
 from swarmlog.log import EventLog
 from swarmlog.log.select import open_log, resolve_log
 from swarmlog.runtime.agent import AgentProcess, exec_caller
@@ -80,10 +82,16 @@ def _limits(ws: Workspace, log: EventLog) -> tuple[dict[str, Any], dict[str, Any
 
 def _warm_clients(calls: ModelCalls, config: dict[str, Any]) -> None:
     """Build each configured endpoint's HTTP client now (~50 ms of TLS set-up apiece on a busy
-    machine) rather than inside the agent's first task."""
+    machine) rather than inside the agent's first task, and load the async backend httpcore
+    imports on its first request (~30 ms)."""
     for profile in config.get("models", {}).values():
         if isinstance(profile, dict) and profile.get("endpoint"):
             calls._client(str(profile["endpoint"]))
+    anyio.run(_nothing, backend="asyncio")
+
+
+async def _nothing() -> None:
+    return None
 
 
 def serve_agent(

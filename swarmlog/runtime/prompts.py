@@ -41,8 +41,13 @@ def warm_up(role: str) -> None:
     """Compile the role's templates and build every reply schema now, at the process's start,
     rather than inside its first tasks (a few milliseconds apiece on a busy machine)."""
     env = _environment()
-    env.get_template(f"prompts/{role.split('-')[0]}.md.j2")
-    env.get_template("prompts/batch.md.j2")
+    # The base a role template extends is loaded when the role's is first rendered: load it too.
+    for name in (
+        f"prompts/{role.split('-')[0]}.md.j2",
+        "prompts/_base.md.j2",
+        "prompts/batch.md.j2",
+    ):
+        env.get_template(name)
     for model in {*REPLY_MODELS.values(), WorkReply}:
         _schema_of(model)
 
