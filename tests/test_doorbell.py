@@ -1,9 +1,11 @@
-"""The doorbell on a file log's folder: inotify on Linux, watchfiles as the fallback."""
+"""The doorbell on a file log's folder: inotify on Linux, watchfiles as the fallback; an agent's
+private bell."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from swarmlog.events import Note
-from swarmlog.log import FileLog
+from swarmlog.log import FileLog, MemoryLog
 from swarmlog.runtime import doorbell
 from swarmlog.runtime.doorbell import Doorbell
 
@@ -91,3 +93,27 @@ async def test_a_ring_before_the_wait_is_kept_and_a_cancelled_wait_leaves_no_wai
         assert bell._waiter is None
         (folder / "000000000001.ndjson").write_bytes(b"{}\n{}\n")
         assert await bell.wait(5.0)
+
+
+@linux_only
+async def test_a_private_bell_rings_on_its_ring_not_on_the_log(tmp_path: Path) -> None:
+    log = FileLog(tmp_path / "events")
+    log.append([Note(text="first", actor="me")])
+    address = doorbell.agent_bell(log, "builder", os.getpid())
+    assert address is not None and address.startswith(b"\0")
+    assert doorbell.agent_bell(log, "scout", os.getpid()) != address
+    ringer = doorbell.Ringer()
+    async with Doorbell(log, address=address) as bell:
+        assert bell._inotify is None  # not following the folder
+        log.append([Note(text="not for me", actor="other")])
+        assert not await bell.wait(0.05)
+        assert ringer.ring(address)
+        assert ringer.ring(address)  # two rings before a wait: one wake-up
+        assert await bell.wait(5.0)
+        assert not await bell.wait(0.01)
+    assert not ringer.ring(address)  # nobody listens any more: ignored, never raised
+    ringer.close()
+
+
+async def test_no_private_bell_for_a_log_without_a_folder() -> None:
+    assert doorbell.agent_bell(MemoryLog(), "builder", 1) is None

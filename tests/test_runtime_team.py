@@ -84,7 +84,12 @@ async def _human_resumes(log: FileLog) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _run_team(root: Path, scenario: str, *, timeout: float = 60.0) -> list[Event]:
+async def _run_team(
+    root: Path, scenario: str, *, timeout: float = 60.0, idle_wait_s: float = 30.0
+) -> list[Event]:
+    """Run the team in this process. Agents wait ``idle_wait_s`` between looks at the log when
+    nothing rings them: long by default, so the team only gets through its night if the
+    scheduler rings each agent's private bell whenever it has work (or the run ends)."""
     ws = Workspace(root)
     log = FileLog(ws.events)
     config = _config(scenario)
@@ -103,7 +108,7 @@ async def _run_team(root: Path, scenario: str, *, timeout: float = 60.0) -> list
             call_model=_scripted(scenario, role),
             lease_s=30.0,
             heartbeat_s=5.0,
-            idle_wait_s=0.05,
+            idle_wait_s=idle_wait_s,
         )
         for role in ROLES
     ]

@@ -45,7 +45,7 @@ from swarmlog.routing.complexity import TaskFeatures, estimate_tokens
 from swarmlog.routing.profile import router_config
 from swarmlog.runtime.board import EMPTY_BOARD, Board, TaskView, apply_board, claimable
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
-from swarmlog.runtime.doorbell import Doorbell
+from swarmlog.runtime.doorbell import Doorbell, agent_bell
 from swarmlog.runtime.flow import is_emergency_task, team_may_work
 from swarmlog.runtime.prompts import render_batch_prompt, render_prompt
 from swarmlog.runtime.replies import parse_reply
@@ -137,14 +137,21 @@ class AgentProcess:
     async def run(self) -> None:
         """Work until the run ends, the human aborts, or ``stop()`` is called."""
         self.catch_up()
-        self.append(
-            [
-                AgentRegistered(
-                    agent=self.agent, role=self.role, pid=os.getpid(), host=socket.gethostname()
-                )
-            ]
-        )
-        async with Doorbell(self.log) as bell:
+        # The scheduler rings this process's private bell when it has a task to claim (or the run
+        # ends), so it is not woken by every append; the timeout below is the safety net. The
+        # bell listens before the registration that tells the scheduler where it is.
+        bell_at = agent_bell(self.log, self.agent, os.getpid())
+        async with Doorbell(self.log, address=bell_at) as bell:
+            self.append(
+                [
+                    AgentRegistered(
+                        agent=self.agent,
+                        role=self.role,
+                        pid=os.getpid(),
+                        host=socket.gethostname(),
+                    )
+                ]
+            )
             while not self._stop.is_set():
                 self.catch_up()
                 directive = levels.team_directive(self.esc)

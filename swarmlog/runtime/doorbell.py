@@ -8,6 +8,12 @@ log (``MemoryLog``) never rings, so waits simply time out.
 
 It is only a hint. Readers always read from their own offset, and every wait has a timeout, so a
 coalesced or missed notification costs latency, never an event.
+
+An agent process of a file log on Linux has a private bell instead (``agent_bell``): an
+abstract-namespace datagram socket named after the log's folder, the agent and its pid, that the
+scheduler rings when the agent has work (a task it may claim) or the run ends. Every append would
+otherwise wake all seven agents, each to fold an event that almost never concerns it, on a
+machine that has two cores for them all.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import socket
 import struct
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +38,7 @@ import watchfiles
 from swarmlog.log.file import FileLog
 from swarmlog.log.protocol import AppendNotifier, EventLog
 
-__all__ = ["Doorbell", "wakeups"]
+__all__ = ["Doorbell", "Ringer", "agent_bell", "wakeups"]
 
 
 def _folder_of(source: Path | EventLog) -> Path | None:
@@ -41,11 +49,52 @@ def _folder_of(source: Path | EventLog) -> Path | None:
     return None
 
 
-class Doorbell:
-    """``async with Doorbell(log) as bell: await bell.wait(timeout)``; a folder works too."""
+def agent_bell(log: EventLog, agent: str, pid: int) -> bytes | None:
+    """The abstract socket an agent process listens on for its private bell, or None where there
+    is none (not Linux, or not a file log: those agents follow the log's own doorbell)."""
+    folder = _folder_of(log)
+    if folder is None or not sys.platform.startswith("linux"):
+        return None
+    where = zlib.crc32(os.fsencode(os.path.realpath(folder)))
+    return f"\0swarmlog-bell:{where:08x}:{agent[:64]}:{pid}".encode()
 
-    def __init__(self, source: Path | EventLog, *, step_ms: int = 2) -> None:
+
+class Ringer:
+    """Rings agents' private bells: one datagram each, never blocking, errors ignored (a bell
+    nobody listens on any more, a full queue: the agent is gone or already has a ring pending)."""
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = None
+
+    def ring(self, address: bytes) -> bool:
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.setblocking(False)
+        try:
+            self._sock.sendto(b"!", address)
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class Doorbell:
+    """``async with Doorbell(log) as bell: await bell.wait(timeout)``; a folder works too.
+
+    With ``address`` (from ``agent_bell``) it listens on that private bell instead of the log,
+    falling back to the log where the socket cannot be bound.
+    """
+
+    def __init__(
+        self, source: Path | EventLog, *, step_ms: int = 2, address: bytes | None = None
+    ) -> None:
         self.folder = _folder_of(source)
+        self.address = address
+        self._bell: socket.socket | None = None
         self.notifier = (
             source if self.folder is None and isinstance(source, AppendNotifier) else None
         )
@@ -60,7 +109,11 @@ class Doorbell:
         self._inotify: int | None = None
 
     async def __aenter__(self) -> Doorbell:
-        if self.folder is not None:
+        if self.address is not None:
+            self._bell = _bind_bell(self.address)
+        if self._bell is not None:
+            asyncio.get_running_loop().add_reader(self._bell.fileno(), self._on_bell)
+        elif self.folder is not None:
             self._inotify = _inotify_open(self.folder)
             if self._inotify is not None:
                 asyncio.get_running_loop().add_reader(self._inotify, self._on_inotify)
@@ -90,6 +143,10 @@ class Doorbell:
             fd, self._inotify = self._inotify, None
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
+        if self._bell is not None:
+            bell, self._bell = self._bell, None
+            asyncio.get_running_loop().remove_reader(bell.fileno())
+            bell.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -100,6 +157,21 @@ class Doorbell:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(True)
+
+    def _on_bell(self) -> None:
+        if self._bell is None:
+            return
+        rang = False
+        while True:
+            try:
+                rang = bool(self._bell.recv(64)) or rang
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                rang = True  # the socket broke: wake the reader, its own offset decides
+                break
+        if rang:
+            self._ring()
 
     def _on_inotify(self) -> None:
         if self._inotify is not None and _inotify_drain(self._inotify):
@@ -130,6 +202,17 @@ class Doorbell:
                 self._waiter = None
         rang, self._rang = self._rang, False
         return rang
+
+
+def _bind_bell(address: bytes) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.bind(address)
+    except OSError:  # taken (another process with our name and pid?) or not supported
+        sock.close()
+        return None
+    sock.setblocking(False)
+    return sock
 
 
 def _time_out(waiter: asyncio.Future[bool]) -> None:

@@ -4,11 +4,16 @@ Every decision it makes is an event (phases, tasks, routes, round closings, time
 changes), derived from the log and the clock reading it was made at, so a restarted scheduler
 picks up exactly where the last one stopped. Its appends carry idempotency keys: deciding the
 same thing twice after a crash appends it once.
+
+It also wakes the agents: it follows every append anyway, so it rings an agent's private bell
+(``doorbell.agent_bell``) when that agent has a task to claim or the run ends, instead of every
+agent waking on every append to find out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable, Sequence
 
@@ -16,12 +21,18 @@ import msgspec
 
 from swarmlog.errors import SeqConflict
 from swarmlog.escalation import levels
-from swarmlog.events import Event, EventBase, ModelCallFinished
+from swarmlog.events import (
+    AgentRegistered,
+    AgentStatusChanged,
+    Event,
+    EventBase,
+    ModelCallFinished,
+)
 from swarmlog.log import EventLog, FileLog
-from swarmlog.runtime.board import EMPTY_BOARD, Board, apply_board
+from swarmlog.runtime.board import EMPTY_BOARD, Board, apply_board, claimable
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.dispatch import Dispatcher
-from swarmlog.runtime.doorbell import Doorbell
+from swarmlog.runtime.doorbell import Doorbell, Ringer, agent_bell
 from swarmlog.runtime.flow import (
     FlowView,
     is_emergency_task,
@@ -33,6 +44,8 @@ from swarmlog.team import trust as team_trust
 from swarmlog.team.settings import TeamSettings
 
 __all__ = ["Scheduler"]
+
+_RUN_OVER = frozenset({("", -1)})  # what an agent is rung for when the run ends or is aborted
 
 
 class Scheduler:
@@ -59,6 +72,11 @@ class Scheduler:
         self._reader = log.reader(0)
         self._derived: list[EventBase] = []
         self._stop = asyncio.Event()
+        # Agents' private bells (agent -> role, address) and what each was last rung for.
+        self._bells: dict[str, tuple[str, bytes]] = {}
+        self._rung: dict[str, frozenset[tuple[str, int]]] = {}
+        self._ringer = Ringer()
+        self._host = socket.gethostname()
 
     def stop(self) -> None:
         self._stop.set()
@@ -78,6 +96,16 @@ class Scheduler:
             self._derived.extend(self.dispatch.circuit_decision(event, self.ctx.run))
         self._derived.extend(team_trust.trust_events(self.trust, event, self.team))
         self.trust = team_trust.apply(self.trust, event)
+        if isinstance(event, AgentRegistered):
+            here = event.pid and event.host == self._host
+            address = agent_bell(self.log, event.agent, event.pid) if here else None
+            self._rung.pop(event.agent, None)
+            if address is None:
+                self._bells.pop(event.agent, None)
+            else:
+                self._bells[event.agent] = (event.role, address)
+        elif isinstance(event, AgentStatusChanged) and event.status == "stopped":
+            self._bells.pop(event.agent, None)
 
     def append(self, events: Sequence[EventBase]) -> list[Event]:
         stamped = [
@@ -90,6 +118,7 @@ class Scheduler:
         """Decide once; return whether anything was appended."""
         self.catch_up()
         if self.ctx.ended:
+            self._ring_agents()
             return False
         now = self.clock()
         decided: list[EventBase] = []
@@ -111,7 +140,35 @@ class Scheduler:
             # Keys the log already held come back as the stored events: nothing new happened.
             appended = any(e.seq > self.board.seq for e in stored)
         emergency_only = not team_may_work(self.esc)
-        return self._route_one(emergency_only=emergency_only) or appended
+        routed = self._route_one(emergency_only=emergency_only)
+        self.catch_up()
+        self._ring_agents()
+        return routed or appended or bool(self._derived)
+
+    def _ring_agents(self) -> None:
+        """Ring the private bell of every agent that has something new to do: tasks it may claim
+        now (under the team's directive), or the end of the run."""
+        if not self._bells:
+            return
+        over = self.ctx.ended or levels.team_directive(self.esc) == "aborting"
+        emergency_only = not team_may_work(self.esc)
+        now = self.clock()
+        wants: dict[str, frozenset[tuple[str, int]]] = {}
+        for agent, (role, address) in self._bells.items():
+            want = _RUN_OVER if over else wants.get(role)
+            if want is None:
+                # A task comes back under the same id after a failed attempt: its attempt
+                # count tells the new offer from the one already rung for.
+                want = wants[role] = frozenset(
+                    (t.task_id, t.attempt)
+                    for t in claimable(self.board, role, now)
+                    if not emergency_only or is_emergency_task(t.task_id)
+                )
+            if want == self._rung.get(agent):
+                continue
+            if want and not self._ringer.ring(address):
+                continue  # not listening (yet, or any more): try again next step
+            self._rung[agent] = want
 
     def _route_one(self, *, emergency_only: bool = False, attempts: int = 20) -> bool:
         """Append every routing decision that can be made now, in one append, made on exactly
@@ -154,11 +211,14 @@ class Scheduler:
 
     async def run(self) -> str:
         """Run until the run ends; return its outcome."""
-        async with Doorbell(self.log) as bell:
-            while not self._stop.is_set():
-                if self.step():
-                    continue
-                if self.ctx.ended:
-                    break
-                await bell.wait(self.tick_s)
+        try:
+            async with Doorbell(self.log) as bell:
+                while not self._stop.is_set():
+                    if self.step():
+                        continue
+                    if self.ctx.ended:
+                        break
+                    await bell.wait(self.tick_s)
+        finally:
+            self._ringer.close()
         return self.ctx.outcome
