@@ -145,9 +145,11 @@ class Scheduler:
         self._ring_agents()
         return routed or appended or bool(self._derived)
 
-    def _ring_agents(self) -> None:
+    def _ring_agents(self, board: Board | None = None) -> None:
         """Ring the private bell of every agent that has something new to do: tasks it may claim
-        now (under the team's directive), or the end of the run."""
+        now (under the team's directive), or the end of the run. ``board``: the board as it is
+        after our own last append, when that is not folded yet."""
+        board = self.board if board is None else board
         if not self._bells:
             return
         over = self.ctx.ended or levels.team_directive(self.esc) == "aborting"
@@ -161,7 +163,7 @@ class Scheduler:
                 # count tells the new offer from the one already rung for.
                 want = wants[role] = frozenset(
                     (t.task_id, t.attempt)
-                    for t in claimable(self.board, role, now)
+                    for t in claimable(board, role, now)
                     if not emergency_only or is_emergency_task(t.task_id)
                 )
             if want == self._rung.get(agent):
@@ -193,9 +195,15 @@ class Scheduler:
                 return False
             try:
                 self.append_at(decisions, at)
-                return True
             except SeqConflict:
                 continue
+            # Ring the agents now, on the board these decisions make, rather than after reading
+            # them back: the claim is on the critical path.
+            board = self.board
+            for decision in decisions:
+                board = apply_board(board, decision)  # type: ignore[arg-type]
+            self._ring_agents(board)
+            return True
         return False
 
     def append_at(self, events: Sequence[EventBase], expected_seq: int) -> list[Event]:
