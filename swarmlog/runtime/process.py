@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import zlib
@@ -51,6 +52,10 @@ async def serve(make: Callable[[], Any], *, watch_parent: bool = True) -> Any:
     supervisor killed with SIGKILL) cancels it at once, even in the middle of a model call.
     """
     worker = make()
+    # What start-up built (modules, classes, compiled templates, HTTP clients) lives as long as
+    # the process: keep the cyclic collector from scanning it again in every full collection
+    # (~30 ms apiece here, at random points of the night).
+    gc.freeze()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
