@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -369,3 +370,29 @@ def test_warm_up_builds_what_a_first_prompt_needs() -> None:
     # Kinds without a reply model of their own share the worker's schema text.
     assert prompts._schema_text("research") is prompts._schema_text("implement")
     assert prompts._schema_of.cache_info().currsize == len({*REPLY_MODELS.values(), WorkReply})
+
+
+@pytest.mark.anyio
+async def test_the_idle_hook_runs_once_when_there_is_first_nothing_to_do(tmp_path: Path) -> None:
+    import asyncio
+
+    log = FileLog(tmp_path / "events")
+    log.append([RunStarted(goal="g", run="r", actor="t"), ConfigLoaded(config={}, run="r")])
+    calls: list[int] = []
+
+    async def never(name: str, profile: dict[str, object], task: TaskView, prompt: str) -> Any:
+        raise AssertionError("no task to call a model for")
+
+    agent = AgentProcess(
+        log,
+        agent="scout",
+        role="scout",
+        call_model=never,
+        idle_wait_s=0.01,
+        on_idle=lambda: calls.append(len(calls)),
+    )
+    running = asyncio.ensure_future(agent.run())
+    await asyncio.sleep(0.2)  # many idle looks at the log
+    agent.stop()
+    await asyncio.wait_for(running, 5.0)
+    assert calls == [0]

@@ -85,6 +85,7 @@ class AgentProcess:
         max_invalid: int = 2,
         idle_wait_s: float = 0.5,
         workspace: Path | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.log = log
         self.agent = agent
@@ -95,6 +96,7 @@ class AgentProcess:
         self.heartbeat_s = heartbeat_s
         self.max_invalid = max_invalid
         self.idle_wait_s = idle_wait_s
+        self._on_idle = on_idle  # called once, the first time there is nothing to do (warm-up)
         if workspace is None:  # <workspace>/memory/events, else the current folder
             workspace = log.directory.parent.parent if isinstance(log, FileLog) else Path.cwd()
         self.workspace = workspace
@@ -168,6 +170,10 @@ class AgentProcess:
                     elif self._claim(task):
                         await self._work(self.board.tasks[task.task_id])
                         continue
+                if self._on_idle is not None:
+                    on_idle, self._on_idle = self._on_idle, None
+                    on_idle()
+                    continue  # look again: work may have come in meanwhile
                 await bell.wait(self.idle_wait_s)
         self.append([AgentStatusChanged(agent=self.agent, status="stopped")])
 

@@ -87,16 +87,20 @@ def _limits(ws: Workspace, log: EventLog) -> tuple[dict[str, Any], dict[str, Any
 
 def _warm_clients(calls: ModelCalls, config: dict[str, Any]) -> None:
     """Build each configured endpoint's HTTP client now (~50 ms of TLS set-up apiece on a busy
-    machine) rather than inside the agent's first task, and load the async backend httpcore
-    imports on its first request (~30 ms)."""
+    machine) rather than inside the agent's first task."""
     for profile in config.get("models", {}).values():
         if isinstance(profile, dict) and profile.get("endpoint"):
             calls._client(str(profile["endpoint"]))
-    anyio.run(_nothing, backend="asyncio")
 
 
-async def _nothing() -> None:
-    return None
+def _warm_up_agent(role: str, *, http: bool) -> None:
+    """What an agent's first task would otherwise pay for, done the first time it is idle (not
+    at start-up, where the whole team starts at once and the first tasks are already running):
+    its prompt templates and reply schemas, and the async backend httpcore loads on its first
+    request (~30 ms). Runs inside the event loop."""
+    warm_up(role)
+    if http:
+        anyio.Event()  # loads anyio's asyncio backend
 
 
 def serve_agent(
@@ -112,7 +116,6 @@ def serve_agent(
     assert caller is not None
     if calls is not None:
         _warm_clients(calls, config)
-    warm_up(role)
 
     def make() -> AgentProcess:
         return AgentProcess(
@@ -123,6 +126,7 @@ def serve_agent(
             lease_s=float(limits.get("lease_s", 30.0)),
             heartbeat_s=float(limits.get("heartbeat_s", 5.0)),
             workspace=ws.root,
+            on_idle=lambda: _warm_up_agent(role, http=calls is not None),
         )
 
     async def main() -> None:
