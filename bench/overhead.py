@@ -22,7 +22,11 @@ Only uncontended tasks count, where queueing rather than overhead would dominate
 its ``task_routed`` the routed model had a free slot (and the run-wide cap was not reached), no
 other task of its role was routed, claimed or running, it was claimed once (no void or losing
 claim) and completed on its first attempt, outside a batch. Event ``ts`` is the append time
-(wall clock, stamped under the log's lock), one clock for all processes on this host.
+(wall clock, stamped under the log's lock), one clock for all processes on this host, except for
+``task_routed``: the scheduler appends the decisions it can make at once together, stamped with
+the time they were made, just before that append (the router state ``replay --verify``
+re-derives them from includes it). So ``route`` ends at the decision and ``claim`` includes the
+append; ``overhead`` itself does not read that time.
 
 Baselines, measured in the same run: ``append_ms``, the median latency of one ``FileLog.append``
 of one event with the runtime's durability policy (``sync="always"``), and ``http_ms``, the
