@@ -25,6 +25,7 @@ from swarmlog.events import (
     EscalationResolved,
     Event,
     HumanCommand,
+    MessageSent,
     ModelCallFinished,
     PhaseEntered,
     RunEnded,
@@ -32,6 +33,7 @@ from swarmlog.events import (
     TaskBatched,
     TaskCompleted,
     TaskRouted,
+    TaskStarted,
 )
 from swarmlog.log import FileLog
 from swarmlog.replay import load_check_modules, verify
@@ -197,6 +199,32 @@ async def test_conflict_ends_with_the_director_deciding_at_max_rounds(tmp_path: 
     resumed = _of(events, HumanCommand)[0].seq
     assert raised[0].seq < resumed < _of(events, RunEnded)[0].seq
     assert [e.outcome for e in _of(events, RunEnded)] == ["completed_with_open_issues"]
+
+
+@pytest.mark.anyio
+async def test_an_emergency_message_pauses_the_team_and_the_director_mediates(
+    tmp_path: Path,
+) -> None:
+    events = await _run_team(tmp_path, "emergency")
+    (alert,) = [e for e in _of(events, MessageSent) if e.priority == "EMERGENCY"]
+    assert (alert.sender, alert.to, alert.type) == ("inspector", "director", "ALERT")
+    assert "MD5" in alert.content
+    (raised,) = [e for e in _of(events, EscalationRaised) if e.rule == "emergency_message"]
+    assert raised.level == 2 and raised.seq > alert.seq
+    # The meeting: the Director mediates and resolves it; no regular work starts meanwhile.
+    (resolved,) = [
+        e for e in _of(events, EscalationResolved) if e.escalation_id == raised.escalation_id
+    ]
+    assert resolved.by == "director"
+    mediated = {e.task_id for e in _of(events, TaskCompleted) if e.task_id.startswith("mediate-")}
+    assert mediated
+    started = [
+        e
+        for e in _of(events, TaskStarted)
+        if raised.seq < e.seq < resolved.seq and not e.task_id.startswith(("mediate-", "dump-"))
+    ]
+    assert started == []
+    assert [e.outcome for e in _of(events, RunEnded)] == ["completed"]
 
 
 @pytest.mark.anyio

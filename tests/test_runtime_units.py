@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,15 @@ def test_a_fenced_json_reply_is_accepted() -> None:
     data, error = parse_reply("implement", 'Here:\n```json\n{"summary": "did it"}\n```')
     assert error == ""
     assert data is not None and data["summary"] == "did it" and data["status"] == "done"
+
+
+def test_work_and_review_replies_may_raise_an_emergency() -> None:
+    data, _ = parse_reply("implement", '{"summary": "done"}')
+    assert data is not None and data["emergency"] == ""  # the default: no emergency
+    data, _ = parse_reply("critique", '{"stance": "reject", "emergency": "MD5 hashing"}')
+    assert data is not None and data["emergency"] == "MD5 hashing"
+    data, error = parse_reply("implement", json.dumps({"summary": "s", "emergency": "x" * 2001}))
+    assert data is None and "emergency" in error
 
 
 def test_files_outside_the_work_folder_are_refused_and_nothing_is_written(tmp_path: Path) -> None:

@@ -431,7 +431,15 @@ class AgentProcess:
     def _results(
         self, task: TaskView, data: dict[str, Any], calls: Sequence[EventBase] = ()
     ) -> list[EventBase]:
-        """Turn a validated reply into the events that record it."""
+        """Turn a validated reply into the events that record it (an emergency it raises first,
+        whatever became of the task)."""
+        out = self._outcome(task, data, calls)
+        what = str(data.get("emergency") or "").strip()
+        return [self._emergency(task, what), *out] if what else out
+
+    def _outcome(
+        self, task: TaskView, data: dict[str, Any], calls: Sequence[EventBase]
+    ) -> list[EventBase]:
         out: list[EventBase] = []
         kind = task.task_kind
         summary = str(data.get("summary") or data.get("report") or data.get("rationale") or "")
@@ -445,6 +453,7 @@ class AgentProcess:
                     confidence=data["confidence"],
                     critical_bugs=data["critical_bugs"],
                     rationale=data["rationale"],
+                    fundamental_flaw=data.get("fundamental_flaw", False),
                 )
             )
         elif kind == "checkpoint_summary":
@@ -501,6 +510,21 @@ class AgentProcess:
             )
         )
         return out
+
+    def _emergency(self, task: TaskView, what: str) -> EventBase:
+        """The seed's emergency alert to the Director: it calls an emergency meeting."""
+        message = MessageSent(
+            msg_id=f"e-{task.task_id}-{task.attempt}",
+            sender=self.agent,
+            to="director",
+            type="ALERT",
+            priority="EMERGENCY",
+            content=what,
+            context=f"Raised while working on task {task.task_id} ({task.title}).",
+            expected_response="Decide now: fix and continue, roll back and redesign, or "
+            "escalate to a human.",
+        )
+        return judge(message, self.agent, self.ctx.phase, self.team)
 
     def _checkpoint(self, task: TaskView, data: dict[str, Any]) -> CheckpointWritten:
         reports = {

@@ -70,6 +70,14 @@ class PlanReply(_Reply):
         return self
 
 
+_EMERGENCY = Field(
+    default="",
+    max_length=2000,
+    description="Leave empty unless the Director must decide now (a security hole, data loss, "
+    "work that cannot go on): what is wrong, in one or two sentences. It pauses the team.",
+)
+
+
 class Finding(_Reply):
     severity: Literal["critical", "major", "minor", "info"] = "minor"
     text: str
@@ -83,6 +91,7 @@ class WorkReply(_Reply):
     files: dict[str, str] = {}
     findings: list[Finding] = []
     run_tests: bool = False
+    emergency: str = _EMERGENCY
 
 
 class BatchItem(WorkReply):
@@ -105,6 +114,7 @@ class PositionReply(_Reply):
     critical_bugs: int = Field(default=0, ge=0)
     rationale: str = ""
     fundamental_flaw: bool = False
+    emergency: str = _EMERGENCY
 
 
 class CheckpointReport(_Reply):

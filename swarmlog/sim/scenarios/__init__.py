@@ -241,6 +241,28 @@ SCENARIOS: dict[str, Scenario] = {
             max_iterations=1,
         ),
         Scenario(
+            name="emergency",
+            description="the Inspector finds a critical security hole and raises an EMERGENCY: "
+            "the team pauses, the Director mediates, the work is fixed and approved",
+            goal="Add authentication and a REST API to the service",
+            profiles=_STANDARD_PROFILES,
+            agents={"director": "director"},
+            plan=_PLAN,
+            reviews=(
+                {
+                    "inspector": {
+                        **_pos("reject", 1, "Password hashing uses MD5 instead of bcrypt.", 0.95),
+                        "emergency": "Critical security vulnerability in the auth module: "
+                        "password hashing uses MD5 instead of bcrypt.",
+                    },
+                    "refactorer": _pos("request_changes", 0, "Split token parsing out."),
+                    "architect": _pos("request_changes", 0, "Hash with bcrypt, cost 12."),
+                    "director": _pos("request_changes", 0, "Fix the hashing, then review."),
+                },
+                {r: _pos("approve") for r in ("inspector", "refactorer", "architect", "director")},
+            ),
+        ),
+        Scenario(
             name="outage",
             description="the server of the deep model dies mid-run; its work moves or waits",
             goal="Add authentication and a REST API to the service",
