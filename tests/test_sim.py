@@ -457,3 +457,13 @@ def test_cli_model_sizes_come_from_the_tag() -> None:
     assert model_from_name("qwen3:32b", parallel=2, keep_alive_s=60).params_b == 32.0
     assert model_from_name("qwen2.5:1.5b", parallel=1, keep_alive_s=60).params_b == 1.5
     assert model_from_name("mystery", parallel=1, keep_alive_s=60).params_b == 7.0
+
+
+def test_run_help_names_every_packaged_scenario(capsys) -> None:
+    from swarmlog.cli import main
+    from swarmlog.sim.scenarios import SCENARIOS
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in SCENARIOS)

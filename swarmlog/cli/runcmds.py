@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--sim",
         metavar="SCENARIO",
-        help="run on the built-in simulated model servers (demo, outage, stuck, conflict)",
+        help="run on the built-in simulated model servers (demo, outage, stuck, conflict, "
+        "emergency)",
     )
     p.add_argument("--resume", action="store_true", help="continue the open run from the log")
     p.add_argument("--config", help="config file (default: swarmlog.toml in the workspace)")
