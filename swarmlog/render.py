@@ -337,6 +337,9 @@ def _report_view(state: SwarmState) -> dict[str, Any]:
         "alerts": sorted(state.alerts.alerts.values(), key=lambda a: a.seq),
         "alert_path": alert_path,
         "alerts_state": state.alerts,
+        "escalations": sorted(
+            [*state.alerts.closed, *state.alerts.open.values()], key=lambda x: x.seq
+        ),
         "decisions": state.decisions.records,
         "trust": state.trust.changes,
         "models": models,

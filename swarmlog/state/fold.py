@@ -594,7 +594,14 @@ def _escalation_resolved(s: SwarmState, e: EscalationResolved) -> SwarmState:
     if e.escalation_id not in s.alerts.open:
         return replace(s, seq=e.seq, ts=e.ts)
     still = {k: v for k, v in s.alerts.open.items() if k != e.escalation_id}
-    a = _settle(replace(s.alerts, open=still, resolved=s.alerts.resolved + 1), e.seq)
+    done = replace(
+        s.alerts.open[e.escalation_id],
+        resolved_seq=e.seq,
+        resolution=_cut(e.resolution),
+        resolved_by=e.by,
+    )
+    closed = (*s.alerts.closed, done)
+    a = _settle(replace(s.alerts, open=still, closed=closed, resolved=len(closed)), e.seq)
     key = f"escalation:{e.escalation_id}"
     blockers = {k: v for k, v in s.team.blockers.items() if k != key}
     team = replace(s.team, seq=e.seq, blockers=blockers)

@@ -264,6 +264,7 @@ class EscalationState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     evidence: tuple[int, ...] = ()
     resolved_seq: int = 0
     resolution: str = ""
+    resolved_by: str = ""
 
 
 class Alerts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
@@ -276,6 +277,7 @@ class Alerts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
     seq: int = 0
     alerts: dict[str, AlertState] = {}
     open: dict[str, EscalationState] = {}  # unresolved escalations
+    closed: tuple[EscalationState, ...] = ()  # resolved ones, in the order they were resolved
     resolved: int = 0
     level: int = 0  # highest level among unresolved escalations
     max_level: int = 0  # highest level ever reached
