@@ -20,6 +20,7 @@ import httpx
 import msgspec
 
 from swarmlog.config import Config, ModelProfile, load_config
+from swarmlog.defaults import MIN_DISK_GB
 from swarmlog.errors import ProviderError, SwarmlogError
 from swarmlog.escalation.settings import alert_settings, escalation_settings, redact_url
 from swarmlog.events import HardwareSampled, ModelServerSampled
@@ -48,7 +49,6 @@ __all__ = [
 
 Status = Literal["pass", "warn", "fail", "skip"]
 
-MIN_DISK_GB = 10.0  # seed §8: "Sufficient disk space (> 10GB free)"
 MIN_KEEP_ALIVE_S = 3600.0  # seed §1, §9: keep the model loaded for 60 minutes
 CLOCK_FLOOR = dt.datetime(2020, 1, 1, tzinfo=dt.UTC).timestamp()
 _CLOCK_SLACK_S = 1.0

@@ -21,6 +21,7 @@ import httpx
 import msgspec
 
 from swarmlog.config import DEFAULT_AGENTS
+from swarmlog.defaults import DEFAULT_OLLAMA_URL, DETECT_TIMEOUT_S
 from swarmlog.escalation.settings import DEFAULT_ESCALATION
 from swarmlog.events import HardwareSampled, ModelServerSampled
 from swarmlog.hardware import KV_BYTES_PER_TOKEN, Probe
@@ -40,8 +41,6 @@ __all__ = [
     "why_unreachable",
 ]
 
-DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
-DETECT_TIMEOUT_S = 1.0
 # Seeds/000: syntax-level work to fast small models, deep work to large ones.
 FAST_CAPABILITIES = ("syntax", "format", "lint", "typecheck")
 DEEP_CAPABILITIES = ("architecture", "refactor", "security", "design")

@@ -25,6 +25,12 @@ from swarmlog.errors import SwarmlogError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
+# Every process of a run (supervisor, scheduler, monitor, renderer, each agent) and every operator
+# command imports this package, so the command modules import only what their parsers need
+# (argparse, cli.common, errors, events, swarmlog.defaults) at the top; the heavy modules they
+# call into (config/pydantic, render/jinja2, hardware/NVML, doctor, escalation, …) are imported
+# inside the cmd_* function that runs. tests/test_cli_startup.py keeps it that way.
+#
 # Each module adds its sub-commands; order here is the order in --help.
 COMMANDS: list[CommandModule] = [
     initcmd,

@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from swarmlog.log import FileLog
-from swarmlog.log.select import is_nats_url, resolve_log
-from swarmlog.log.select import open_log as open_target
 from swarmlog.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
+    from swarmlog.log import FileLog
     from swarmlog.log.nats import NatsLog
 
 __all__ = [
@@ -82,6 +80,8 @@ def workspace(args: argparse.Namespace) -> Workspace:
 
 def log_target(args: argparse.Namespace) -> str:
     """Return the address of the selected log: --log, $SWARMLOG_LOG, [log], else the file log."""
+    from swarmlog.log.select import resolve_log
+
     return resolve_log(workspace(args), getattr(args, "log", None))
 
 
@@ -89,6 +89,10 @@ def open_log(
     args: argparse.Namespace, *, sync: str | None = None, create: bool = False
 ) -> FileLog | NatsLog:
     """Open the selected log; unless ``create``, it must exist (``init`` and ``run`` make it)."""
+    from swarmlog.log import FileLog
+    from swarmlog.log.select import is_nats_url
+    from swarmlog.log.select import open_log as open_target
+
     target = log_target(args)
     if is_nats_url(target):
         return open_target(target, create=create)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from typing import TYPE_CHECKING
 
-from swarmlog.archive import archive
 from swarmlog.cli.common import (
     add_command,
     emit_json,
@@ -14,8 +14,10 @@ from swarmlog.cli.common import (
     wants_json,
     workspace,
 )
-from swarmlog.doctor import MIN_DISK_GB, Check, run_checks
-from swarmlog.log.select import archive_stream, is_nats_url
+from swarmlog.defaults import MIN_DISK_GB
+
+if TYPE_CHECKING:
+    from swarmlog.doctor import Check
 
 __all__ = ["format_checks", "register"]
 
@@ -77,6 +79,9 @@ def format_checks(checks: list[Check]) -> list[str]:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from swarmlog.doctor import run_checks
+    from swarmlog.log.select import is_nats_url
+
     selected = log_target(args)
     checks = run_checks(
         workspace(args),
@@ -94,6 +99,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_archive(args: argparse.Namespace) -> int:
+    from swarmlog.archive import archive
+    from swarmlog.log.select import archive_stream, is_nats_url
+
     ws = workspace(args)
     if is_nats_url(target := log_target(args)):  # a team on JetStream: copy the stream here first
         copied = archive_stream(target, ws.events)

@@ -8,12 +8,15 @@ appended it.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from swarmlog.cli.common import add_command, emit_json, iso, open_log, wants_json
 from swarmlog.errors import SwarmlogError
-from swarmlog.escalation import levels
 from swarmlog.events import HumanCommand, RunStarted
-from swarmlog.log import EventLog
+
+if TYPE_CHECKING:
+    from swarmlog.escalation.levels import EscalationState
+    from swarmlog.log import EventLog
 
 __all__ = ["UnknownAlert", "register"]
 
@@ -54,7 +57,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=cmd_command, command_name=name)
 
 
-def _current_run(log: EventLog) -> tuple[str, levels.EscalationState]:
+def _current_run(log: EventLog) -> tuple[str, EscalationState]:
+    from swarmlog.escalation import levels
+
     run = ""
     state = levels.EMPTY
     for event in log.read():
@@ -119,6 +124,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         print(
             f"{a.alert_id:<6} L{a.level} {a.status + closed:<16} {iso(a.ts)} {a.rule:<18} {a.title}"
         )
-    directive = levels.team_directive(state)
+    from swarmlog.escalation.levels import team_directive
+
+    directive = team_directive(state)
     print(f"team: {directive} (level {state.level})")
     return 0

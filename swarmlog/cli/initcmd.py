@@ -5,13 +5,7 @@ from __future__ import annotations
 import argparse
 
 from swarmlog.cli.common import add_command, emit_json, wants_json, workspace
-from swarmlog.initconfig import (
-    DEFAULT_OLLAMA_URL,
-    DETECT_TIMEOUT_S,
-    Detection,
-    detect,
-    render_config,
-)
+from swarmlog.defaults import DEFAULT_OLLAMA_URL, DETECT_TIMEOUT_S
 from swarmlog.workspace import Workspace
 
 __all__ = ["init_workspace", "register"]
@@ -97,6 +91,8 @@ def init_workspace(ws: Workspace, config_text: str = STARTER_CONFIG) -> list[str
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from swarmlog.initconfig import Detection, detect, render_config
+
     ws = workspace(args)
     missing: tuple[str, ...] = ()
     config_text = STARTER_CONFIG

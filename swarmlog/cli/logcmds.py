@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -17,9 +17,7 @@ from swarmlog.cli.common import (
     wants_json,
     workspace,
 )
-from swarmlog.config import load_config
 from swarmlog.errors import EventDecodeError, UsageError
-from swarmlog.escalation.levels import alert_line
 from swarmlog.events import (
     ALL_KINDS,
     ENCODER,
@@ -30,10 +28,11 @@ from swarmlog.events import (
     decode,
     kind_of,
 )
-from swarmlog.team.messaging import AppendableLog, admit
-from swarmlog.team.settings import team_settings
 
-__all__ = ["alert_line", "format_event", "parse_event", "register"]
+if TYPE_CHECKING:
+    from swarmlog.team.messaging import AppendableLog
+
+__all__ = ["format_event", "parse_event", "register"]
 
 _ENVELOPE = {"seq", "ts", "run", "actor", "key"}
 _SUMMARY_WIDTH = 100
@@ -142,6 +141,10 @@ def _append_one(
 ) -> Event:
     """Append one event; a message_sent must pass the team's topology first (issue 6)."""
     if isinstance(event, MessageSent):
+        from swarmlog.config import load_config
+        from swarmlog.team.messaging import admit
+        from swarmlog.team.settings import team_settings
+
         team = team_settings(load_config(workspace(args).config, missing_ok=True).team)
         return admit(log, event, actor_identity(), settings=team, expected_seq=expected_seq)
     return log.append([event], expected_seq=expected_seq)[0]
@@ -190,6 +193,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown kind(s) {', '.join(sorted(unknown))}; see 'swarmlog append -h'")
     if args.alerts:
+        from swarmlog.escalation.levels import alert_line
+
         kinds = kinds or _ALERT_KINDS
     source = log.subscribe(after=args.after) if args.follow else log.read(after=args.after)
     for event in source:

@@ -10,24 +10,15 @@ import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
 from swarmlog.errors import UsageError
-from swarmlog.log import EventLog
-from swarmlog.render import LEVEL_NAMES, make_environment, render_all, write_outputs
-from swarmlog.replay import (
-    explain,
-    follow,
-    load_check_modules,
-    parse_until,
-    render_once,
-    state_until,
-    verify,
-)
-from swarmlog.runtime.parent import SUPERVISOR_ENV, expected_parent
-from swarmlog.snapshot import load_state
-from swarmlog.state import SwarmState
 from swarmlog.workspace import Workspace
+
+if TYPE_CHECKING:
+    from swarmlog.log import EventLog
+    from swarmlog.state import SwarmState
 
 __all__ = ["register"]
 
@@ -84,6 +75,10 @@ def _warn(reasons: list[str]) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from swarmlog.render import make_environment
+    from swarmlog.replay import follow, render_once
+    from swarmlog.runtime.parent import SUPERVISOR_ENV
+
     ws = workspace(args)
     env = make_environment(ws)
     if not args.follow:
@@ -115,6 +110,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _stop_when_orphaned(stop: threading.Event, every_s: float = 0.5) -> None:
     """A supervisor killed with SIGKILL cannot stop its renderer; the renderer notices instead."""
+    from swarmlog.runtime.parent import expected_parent
+
     parent = expected_parent()
     while not stop.wait(every_s):
         if os.getppid() != parent:
@@ -131,6 +128,9 @@ def _print_rendered(args: argparse.Namespace, state: SwarmState, changed: list[s
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from swarmlog.render import make_environment, render_all, write_outputs
+    from swarmlog.replay import explain, parse_until, state_until
+
     ws = workspace(args)
     modes = sum(bool(x) for x in (args.explain, args.verify))
     if modes > 1:
@@ -164,6 +164,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace, ws: Workspace, log: EventLog) -> int:
+    from swarmlog.replay import load_check_modules, verify
+
     load_check_modules()
     problems = verify(log.read(), ws.snapshots)
     for p in problems:
@@ -181,6 +183,8 @@ def _verify(args: argparse.Namespace, ws: Workspace, log: EventLog) -> int:
 
 
 def _current(args: argparse.Namespace) -> SwarmState:
+    from swarmlog.snapshot import load_state
+
     ws = workspace(args)
     log = open_log(args)
     try:
@@ -192,6 +196,8 @@ def _current(args: argparse.Namespace) -> SwarmState:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from swarmlog.render import LEVEL_NAMES
+
     s = _current(args)
     t = s.team
     if wants_json(args):
@@ -236,6 +242,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from swarmlog.render import make_environment, render_all
+
     s = _current(args)
     files = render_all(s, make_environment(workspace(args)))
     sys.stdout.write(files["memory/report.md"])

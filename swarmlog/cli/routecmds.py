@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
-from swarmlog.config import Config, ConfigInvalid, config_digest, load_config, parse_config
 from swarmlog.errors import ConfigError, SwarmlogError, UsageError
 from swarmlog.events import ConfigLoaded, EventBase, TaskSubmitted
-from swarmlog.hardware import Probe, place
-from swarmlog.routing import choose_route, estimate, features_of, project, router_config
+
+if TYPE_CHECKING:
+    from swarmlog.config import Config
 
 __all__ = ["SEED_MODELS", "register"]
 
@@ -71,6 +71,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _config(args: argparse.Namespace) -> tuple[Config, Path]:
+    from swarmlog.config import load_config
+
     path = workspace(args).config
     return load_config(path, missing_ok=True), path
 
@@ -80,6 +82,9 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def cmd_hw(args: argparse.Namespace) -> int:
+    from swarmlog.hardware import Probe, place
+    from swarmlog.routing import router_config
+
     cfg, _ = _config(args)
     ws = workspace(args)
     sample = Probe(disk_path=str(ws.root if ws.root.exists() else Path.cwd())).sample()
@@ -115,6 +120,9 @@ def cmd_hw(args: argparse.Namespace) -> int:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
+    from swarmlog.config import parse_config
+    from swarmlog.routing import choose_route, estimate, features_of, project
+
     cfg, _ = _config(args)
     data = cfg.to_event_dict()
     defaulted = not data["models"]
@@ -187,6 +195,8 @@ def _history(args: argparse.Namespace) -> list[EventBase]:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from swarmlog.config import ConfigInvalid, config_digest, load_config
+
     path = args.file or workspace(args).config
     try:
         cfg = load_config(path)

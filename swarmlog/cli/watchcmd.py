@@ -6,7 +6,6 @@ import argparse
 
 from swarmlog.cli.common import add_command, open_log, workspace
 from swarmlog.errors import UsageError
-from swarmlog.watch import watch
 
 __all__ = ["register"]
 
@@ -29,6 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from swarmlog.watch import watch
+
     if args.interval <= 0:
         raise UsageError(f"--interval must be > 0 seconds, got {args.interval:g}")
     return watch(workspace(args), log=open_log(args), interval_s=args.interval, once=args.once)
