@@ -250,15 +250,9 @@ class FileLog:
         self._size = -1
 
     def _open_control_files(self) -> None:
-        """Open ``.lock`` and ``.synced`` and map the latter, once; re-map it if it was cut.
-
-        A ``.synced`` cut short under us (by hand) would kill the process with SIGBUS at the
-        next touch of the mapping, so its length is checked on every call (one ``fstat``).
-        """
+        """Open ``.lock`` and ``.synced`` and map the latter, once."""
         if self._turn is not None:
-            if os.fstat(self._sync_fd).st_size >= _SYNC_MAP_BYTES:
-                return
-            self._unmap()
+            return
         try:
             if self._lock_fd < 0:
                 self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -367,12 +361,27 @@ class FileLog:
             # The next append (or 'swarmlog repair') will cut the torn tail instead.
             self._size = -1
 
+    def _sync_word(self) -> ctypes.c_uint32:
+        """Return the mapped turn counter, after checking that ``.synced`` still covers the map.
+
+        A ``.synced`` cut short under us (by hand) would kill the process with SIGBUS at the next
+        touch of the mapping, so its length is checked (one ``fstat``) before each use, and the
+        file is mapped afresh (which restores its length). Appends with ``sync="none"`` never
+        touch the mapping and skip this.
+        """
+        if self._turn is not None and os.fstat(self._sync_fd).st_size < _SYNC_MAP_BYTES:
+            self._unmap()
+        self._open_control_files()
+        assert self._turn is not None
+        return self._turn
+
     def _lower_watermark(self, size: int) -> None:
         """Forget sync coverage beyond ``size`` after truncating the active segment.
 
         Another process may have synced (and recorded) bytes that were then cut off; without this,
         new records written over that range would count as durable without a sync of their own.
         """
+        self._sync_word()
         fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
         try:
             gen, seg, end = self._read_mark()
@@ -536,8 +545,7 @@ class FileLog:
         every waiter at each release and make each covered writer queue for the lock in turn.
         """
         try:
-            assert self._turn is not None
-            turn_word = self._turn
+            turn_word = self._sync_word()
             if self._covered(seg_first, end):
                 return
             if policy == "batch" and self.group_window_s > 0:

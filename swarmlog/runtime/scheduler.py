@@ -107,12 +107,14 @@ class Scheduler:
         elif isinstance(event, AgentStatusChanged) and event.status == "stopped":
             self._bells.pop(event.agent, None)
 
-    def append(self, events: Sequence[EventBase]) -> list[Event]:
-        stamped = [
+    def _stamp(self, events: Sequence[EventBase]) -> list[EventBase]:
+        return [
             msgspec.structs.replace(e, run=e.run or self.ctx.run, actor=e.actor or "scheduler")
             for e in events
         ]
-        return self.log.append(stamped)
+
+    def append(self, events: Sequence[EventBase]) -> list[Event]:
+        return self.log.append(self._stamp(events))
 
     def step(self) -> bool:
         """Decide once; return whether anything was appended."""
@@ -207,10 +209,7 @@ class Scheduler:
         return False
 
     def append_at(self, events: Sequence[EventBase], expected_seq: int) -> list[Event]:
-        stamped = [
-            msgspec.structs.replace(e, run=e.run or self.ctx.run, actor=e.actor or "scheduler")
-            for e in events
-        ]
+        stamped = self._stamp(events)
         if isinstance(self.log, FileLog):
             # A routing decision is re-derivable from the log before it; the next synced append
             # (the agent's claim result) makes it durable with everything before it.
