@@ -672,6 +672,44 @@ def decision_us(profiles: int = 16, reps: int = 3000) -> float:
     return statistics.median(samples) * 1e6
 
 
+def evaluate(
+    w: Workload,
+    policies: dict[str, Policy],
+    fixture: dict[str, Any],
+    rows: list[tuple[str, str, float, float, float]],
+) -> dict[str, Any]:
+    """Run every policy on one workload; append table rows; return its JSON figures."""
+    parts = bounds(w, fixture)
+    bound = lower_bound(w, fixture)
+    res = {name: simulate(w, p, fixture) for name, p in policies.items()}
+    for name, (mk, p95, n) in res.items():
+        if n != len(w.tasks):
+            raise RuntimeError(f"{w.name}/{name}: {n} of {len(w.tasks)} tasks finished")
+        if mk < bound * (1 - 1e-9):
+            raise RuntimeError(f"{w.name}/{name}: makespan {mk} beats the lower bound {bound}")
+        rows.append((w.name, name, mk, mk / bound, p95))
+    ours = res["swarmlog"]
+    return {
+        "makespan_over_bound": round(ours[0] / bound, 4),
+        "vs_round_robin": round(ours[0] / res["round_robin"][0], 4),
+        "p95_latency_s": round(ours[1], 3),
+        "makespan_s": round(ours[0], 3),
+        "lower_bound_s": round(bound, 3),
+        "bounds_s": {k: round(v, 3) for k, v in parts.items()},
+        # no policy can do better than this against round-robin
+        "bound_vs_round_robin": round(bound / res["round_robin"][0], 4),
+        "baselines": {
+            n: {"makespan_s": round(r[0], 3), "p95_latency_s": round(r[1], 3)}
+            for n, r in res.items()
+            if n != "swarmlog"
+        },
+    }
+
+
+def _min_median_max(xs: list[float]) -> dict[str, float]:
+    return {"min": min(xs), "median": round(statistics.median(xs), 4), "max": max(xs)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -679,6 +717,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--tasks", type=int, default=240, help="tasks in the seed mix (default 240)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--spread",
+        type=int,
+        default=12,
+        metavar="N",
+        help="also run the seed mix drawn with seeds 1..N, print the spread (default 12; 0: off)",
+    )
     args = ap.parse_args(argv)
     fixture = json.loads(FIXTURE.read_text())
     policies: dict[str, Policy] = {
@@ -688,31 +733,19 @@ def main(argv: list[str] | None = None) -> int:
         "lowest_mean_latency": lowest_mean_latency,
     }
     out: dict[str, Any] = {"workloads": {}}
-    rows = []
+    rows: list[tuple[str, str, float, float, float]] = []
     for w in workloads(args.seed, args.tasks):
-        parts = bounds(w, fixture)
-        bound = lower_bound(w, fixture)
-        res = {name: simulate(w, p, fixture) for name, p in policies.items()}
-        for name, (mk, p95, n) in res.items():
-            if n != len(w.tasks):
-                raise RuntimeError(f"{w.name}/{name}: {n} of {len(w.tasks)} tasks finished")
-            if mk < bound * (1 - 1e-9):
-                raise RuntimeError(f"{w.name}/{name}: makespan {mk} beats the lower bound {bound}")
-            rows.append((w.name, name, mk, mk / bound, p95))
-        ours = res["swarmlog"]
-        out["workloads"][w.name] = {
-            "makespan_over_bound": round(ours[0] / bound, 4),
-            "vs_round_robin": round(ours[0] / res["round_robin"][0], 4),
-            "p95_latency_s": round(ours[1], 3),
-            "makespan_s": round(ours[0], 3),
-            "lower_bound_s": round(bound, 3),
-            "bounds_s": {k: round(v, 3) for k, v in parts.items()},
-            # no policy can do better than this against round-robin
-            "bound_vs_round_robin": round(bound / res["round_robin"][0], 4),
-            "baselines": {
-                n: {"makespan_s": round(r[0], 3), "p95_latency_s": round(r[1], 3)}
-                for n, r in res.items()
-                if n != "swarmlog"
+        out["workloads"][w.name] = evaluate(w, policies, fixture, rows)
+    spread = [
+        evaluate(workloads(seed, args.tasks)[0], policies, fixture, [])
+        for seed in range(1, args.spread + 1)
+    ]
+    if spread:
+        out["seed_mix_spread"] = {
+            "seeds": f"1..{args.spread}",
+            **{
+                key: _min_median_max([d[key] for d in spread])
+                for key in ("vs_round_robin", "bound_vs_round_robin", "makespan_over_bound")
             },
         }
     out["decision_us_median"] = round(decision_us(), 2)
@@ -729,6 +762,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{wn}: makespan/bound {d['makespan_over_bound']:.3f}, "
             f"vs round-robin {d['vs_round_robin']:.3f} (best possible "
             f"{d['bound_vs_round_robin']:.3f}), lower bound {d['lower_bound_s']:.1f}s ({detail})"
+        )
+    if spread:
+        d = out["seed_mix_spread"]
+        print(
+            f"seed_mix drawn with seeds {d['seeds']} (min / median / max): "
+            + "; ".join(
+                f"{k} {d[k]['min']:.3f} / {d[k]['median']:.3f} / {d[k]['max']:.3f}"
+                for k in ("vs_round_robin", "bound_vs_round_robin", "makespan_over_bound")
+            )
         )
     print(f"decision median {out['decision_us_median']:.1f} us with 16 profiles")
     return 0

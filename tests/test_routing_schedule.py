@@ -94,9 +94,16 @@ def test_swaps_bound_is_the_exact_minimum_over_labellings(sched):
 
 
 def test_json_has_the_named_keys(sched, capsys):
-    assert sched.main(["--json", "--tasks", "48"]) == 0
+    assert sched.main(["--json", "--tasks", "48", "--spread", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"workloads", "decision_us_median"} and out["decision_us_median"] > 0
+    assert set(out) == {"workloads", "decision_us_median", "seed_mix_spread"}
+    assert out["decision_us_median"] > 0
+    spread = out["seed_mix_spread"]
+    assert spread["seeds"] == "1..3"
+    for key in ("vs_round_robin", "bound_vs_round_robin", "makespan_over_bound"):
+        assert spread[key]["min"] <= spread[key]["median"] <= spread[key]["max"]
+    assert spread["vs_round_robin"]["min"] >= spread["bound_vs_round_robin"]["min"]
+    assert spread["makespan_over_bound"]["min"] >= 1.0
     assert set(out["workloads"]) == {"seed_mix", "bursty_interactive", "small_gpu"}
     for d in out["workloads"].values():
         assert {"makespan_over_bound", "vs_round_robin", "p95_latency_s"} <= set(d)
