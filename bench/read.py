@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -93,6 +94,30 @@ def bare_decode(folder: Path) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
+def start_near_end(folder: Path, reps: int = 20) -> tuple[float, float]:
+    """Return (ms to the first of the last 10 records, ms to read the last segment whole).
+
+    The first is a reader starting at ``after = last - 10`` (it bisects its segment); the second,
+    the baseline, is what reaching that point by reading costs: the last segment from its start.
+    """
+    log = FileLog(folder, create=False)
+    last = log.last_seq()
+    first_of_last = list_segments(folder)[-1][0]
+    seek, scan = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        first = next(log.read(after=last - 10))
+        seek.append(time.perf_counter() - t0)
+        assert first.seq == last - 9
+    for _ in range(3):
+        t0 = time.perf_counter()
+        n = sum(1 for _ in log.read(after=first_of_last - 1))
+        scan.append(time.perf_counter() - t0)
+        assert n == last - first_of_last + 1
+    log.close()
+    return statistics.median(seek) * 1e3, min(scan) * 1e3
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -110,6 +135,7 @@ def main() -> int:
         runs = [(read_all(folder), bare_decode(folder)) for _ in range(args.rounds)]
         best_read = min((r for r, _ in runs), key=lambda r: r[1])
         best_bare = min((b for _, b in runs), key=lambda r: r[1])
+        seek_ms, scan_ms = start_near_end(folder)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     n, read_s = best_read
@@ -119,6 +145,8 @@ def main() -> int:
         "read_eps": round(n / read_s),
         "bare_decode_eps": round(n / bare_s),
         "generate_eps": round(n / gen_s),
+        "start_near_end_ms": round(seek_ms, 3),
+        "last_segment_read_ms": round(scan_ms, 1),
         "events": n,
         "segments": segments,
         "bytes": size,
@@ -136,6 +164,10 @@ def main() -> int:
         f"{bare_s / read_s:>6.2f}x"
     )
     print(f"{'generate: append 10k batches, sync=none':<44} {n / gen_s:>10,.0f}")
+    print(
+        f"start 10 records before the end: {seek_ms:.2f} ms (median of 20); reading the last "
+        f"segment from its start: {scan_ms:.0f} ms ({scan_ms / seek_ms:,.0f}x)"
+    )
     print(f"read_eps={result['read_eps']} (target >= 500000)")
     return 0
 

@@ -171,6 +171,60 @@ def test_reader_does_not_skip_records_appended_just_before_a_roll(tmp_path: Path
     assert [e.seq for e in reader.poll()] == list(range(2, log.last_seq() + 1))
 
 
+def test_read_after_a_point_deep_in_a_big_segment_returns_the_rest(tmp_path: Path):
+    # Several read chunks (8 MiB each) of records before `after`: a poll that skipped them all
+    # used to come back empty, which ends `read` — it returned nothing of the tail.
+    log = make_log(tmp_path, sync="none")
+    batch = [Note(text="x" * 100) for _ in range(1000)]
+    for _ in range(200):  # ~30 MiB
+        log.append(batch)
+    last = log.last_seq()
+    assert len(list_segments(tmp_path)) == 1
+    assert [e.seq for e in log.read(after=last - 5)] == list(range(last - 4, last + 1))
+    reader = log.reader(after=last // 2)
+    assert [e.seq for e in reader.poll()][:1] == [last // 2 + 1]
+    assert list(log.read(after=last)) == []
+
+
+@pytest.mark.parametrize("window", [64, 300, 4096])
+def test_a_reader_starting_mid_segment_sees_what_a_full_read_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
+):
+    import swarmlog.log.file as file_mod
+
+    monkeypatch.setattr(file_mod, "_SEEK_WINDOW", window)  # bisect even in a small segment
+    log = make_log(tmp_path, segment_bytes=20_000, sync="none")
+    for i in range(300):  # records of varied length, one of them far longer than the window
+        log.append(notes("y" * (5000 if i == 150 else i % 37)))
+    everything = [e.seq for e in log.read()]
+    assert len(list_segments(tmp_path)) > 2
+    for after in [*range(0, 301, 7), 149, 150, 151, 299, 300]:
+        assert [e.seq for e in log.read(after=after)] == everything[after:]
+        reader = log.reader(after=after)
+        reader.poll()
+        assert reader.position == 300
+
+
+def test_damage_after_a_readers_start_is_named_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import swarmlog.log.file as file_mod
+
+    monkeypatch.setattr(file_mod, "_SEEK_WINDOW", 256)
+    log = make_log(tmp_path, sync="none")
+    for i in range(200):
+        log.append(notes(f"record number {i}"))
+    ((_, seg),) = list_segments(tmp_path)
+    data = bytearray(seg.read_bytes())
+    lines = data.split(b"\n")
+    target = 180  # 0-based: seq 181, line 181
+    data[sum(len(x) + 1 for x in lines[:target]) + 5] ^= 0x01
+    seg.write_bytes(bytes(data))
+    with pytest.raises(LogCorrupt) as info:
+        list(log.read(after=170))
+    assert (info.value.path, info.value.line) == (str(seg), target + 1)
+
+
 def test_flipped_byte_in_a_sealed_segment_is_found_with_file_and_line(tmp_path: Path):
     log = make_log(tmp_path, segment_bytes=2000, sync="none")
     for i in range(80):

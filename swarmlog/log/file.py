@@ -52,6 +52,7 @@ _MARK = struct.Struct("<qqqI")  # ... and a crc32 of those 24 bytes, so a torn r
 _KEY_OF = attrgetter("key")
 _READ_CHUNK = 8 << 20
 _TAIL_PROBE = 64 << 10
+_SEEK_WINDOW = 64 << 10  # a reader starting mid-segment reads at most this much before its start
 _SYNC_MAP_BYTES = 4096  # .synced is mapped: the mark at 0, the sync turn counter at 64
 _TURN_OFFSET = 64
 _TURN_WAIT_S = 0.05  # a waiter re-checks at least this often (a syncer killed mid-sync)
@@ -750,6 +751,33 @@ class FileReader:
         self._started = True
         return True
 
+    def _seek(self) -> None:
+        """Start at the record ``after + 1`` of the chosen segment without reading up to it.
+
+        Records of a segment are in seq order, one a line, so bisection over byte offsets finds
+        the last record at or before the target in about ``log2(size / 64 KiB)`` small reads;
+        reading then begins there (records up to ``after`` are dropped as usual). The records
+        skipped are not checked here: ``verify`` reads every byte. A probe that lands on a
+        record that does not check falls back to reading from the segment's start, which names it.
+        """
+        fd = self._segment_fd()
+        target = self.after + 1
+        lo, lo_seq = 0, self._first  # a record start whose seq is <= target
+        hi = os.fstat(fd).st_size  # no record starting at or after hi has seq <= target
+        while hi - lo > _SEEK_WINDOW:
+            mid = (lo + hi) // 2
+            probe = _record_at(fd, mid, hi)
+            if probe is None:
+                return  # damage (or nothing complete) under the probe: read from the start
+            start, seq = probe
+            if start >= hi or seq > target:
+                hi = mid
+            else:
+                lo, lo_seq = start, seq
+        self._offset = lo
+        self.next_seq = lo_seq
+        self._line_no = lo_seq - self._first
+
     def _segment_fd(self) -> int:
         if self._fd < 0:
             assert self._path is not None
@@ -771,8 +799,11 @@ class FileReader:
         Stops early once about ``max_bytes`` were read, so a huge backlog comes in bounded
         batches: poll again until it returns nothing. Raises ``LogCorrupt`` on damage.
         """
-        if not self._started and not self._start():
-            return []
+        if not self._started:
+            if not self._start():
+                return []
+            if self.after >= self._first:
+                self._seek()
         out: list[Event] = []
         budget = max_bytes
         chunk = max_bytes
@@ -807,7 +838,9 @@ class FileReader:
                     events = [e for e in events if e.seq > self.after]
                 out.extend(events)
                 budget -= end + 1
-                if budget <= 0:
+                if budget <= 0 and out:
+                    # Bounded batches; but never return [] while records remain: callers read
+                    # until a poll comes back empty (a chunk of records <= after is skipped on).
                     return out
                 if len(data) >= chunk:
                     continue  # more of this segment to read
@@ -874,6 +907,27 @@ class FileReader:
         self._offset = 0
         self._line_no = 0
         return True
+
+
+def _record_at(fd: int, offset: int, limit: int) -> tuple[int, int] | None:
+    """Return (start, seq) of the first record starting after byte ``offset - 1``.
+
+    Returns ``(limit, 0)`` when no complete record starts before ``limit``, and None when the
+    record found there does not check.
+    """
+    window = 4096
+    while True:
+        data = os.pread(fd, min(window, limit - offset + 1), offset - 1)
+        nl = data.find(b"\n")
+        end = data.find(b"\n", nl + 1) if nl >= 0 else -1
+        if end >= 0:
+            line = data[nl + 1 : end]
+            if check_line(line):
+                return None
+            return offset + nl, line_seq(line)
+        if offset - 1 + len(data) >= limit:
+            return limit, 0
+        window *= 4  # a record longer than the window
 
 
 # Whole-folder checks (used by verify and repair; they read every byte)
