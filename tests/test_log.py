@@ -356,6 +356,40 @@ def test_keys_are_found_in_events_written_by_another_handle(tmp_path: Path):
     assert a.append(notes("w", key="new"))[0].seq == 2
 
 
+def test_a_key_far_into_a_big_log_is_found_by_a_fresh_handle(tmp_path: Path):
+    # The key index catches up in bounded reads: all of them, not only the first ~8 MiB.
+    a = make_log(tmp_path, sync="none")
+    batch = [Note(text="x" * 100) for _ in range(1000)]
+    for _ in range(100):  # ~15 MiB
+        a.append(batch)
+    (stored,) = a.append(notes("result", key="task-7/attempt-1"))
+    b = make_log(tmp_path, sync="none")
+    assert b.append(notes("result again", key="task-7/attempt-1")) == [stored]
+    assert b.last_seq() == stored.seq
+
+
+def test_subscribe_delivers_a_big_backlog_before_waiting(tmp_path: Path):
+    log = make_log(tmp_path, sync="none")
+    batch = [Note(text="x" * 100) for _ in range(1000)]
+    for _ in range(120):  # ~18 MiB: more than two read chunks
+        log.append(batch)
+    last = log.last_seq()
+    stop = threading.Event()
+    got: list[int] = []
+
+    def follow() -> None:
+        for ev in log.subscribe(stop=stop, poll_s=120.0):  # no append follows: no wake-up
+            got.append(ev.seq)
+            if ev.seq == last:
+                return
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    t.join(60)  # the backlog must not wait for a notification or the 120 s re-read
+    stop.set()
+    assert got == list(range(1, last + 1))
+
+
 def test_opening_a_missing_log_without_create_is_a_clear_error(tmp_path: Path):
     from swarmlog.errors import LogError
 

@@ -329,9 +329,10 @@ class FileLog:
         if self._keys is None or self._keys_reader is None:
             self._keys = {}
             self._keys_reader = FileReader(self.directory, after=0)
-        for ev in self._keys_reader.poll():
-            if ev.key is not None:
-                self._keys.setdefault(ev.key, ev)
+        while batch := self._keys_reader.poll():  # a poll reads at most ~8 MiB
+            for ev in batch:
+                if ev.key is not None:
+                    self._keys.setdefault(ev.key, ev)
         return self._keys
 
     def _write_all(self, data: bytes) -> None:
@@ -629,7 +630,8 @@ class FileLog:
         periodic re-read every ``poll_s`` means a missed notification costs latency, never an event.
         """
         reader = self.reader(after)
-        yield from reader.poll()
+        while batch := reader.poll():  # the backlog, in bounded batches
+            yield from batch
         for _changes in watchfiles.watch(
             self.directory,
             watch_filter=None,
@@ -655,8 +657,9 @@ class FileLog:
     ) -> AsyncIterator[Event]:
         """Async twin of ``subscribe``; ``stop`` is an ``asyncio.Event`` or ``anyio.Event``."""
         reader = self.reader(after)
-        for ev in reader.poll():
-            yield ev
+        while batch := reader.poll():  # the backlog, in bounded batches
+            for ev in batch:
+                yield ev
         async for _changes in watchfiles.awatch(
             self.directory,
             watch_filter=None,
