@@ -395,7 +395,7 @@ def _measure(n: int, tail: int) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory(prefix="swarmlog-bench-") as tmp:
         root = Path(tmp)
-        log = FileLog(root / "memory" / "events", sync="none", segment_bytes=16 << 20)
+        log = FileLog(root / "memory" / "events", sync="none")  # default 64 MiB segments
         for i in range(0, len(events), 20_000):
             log.append(events[i : i + 20_000])
         # The snapshot is taken `tail` events before the end, then start-up folds the tail.
