@@ -68,7 +68,7 @@ def test_scripted_night_projects_the_team_board_and_alerts():
     assert s.board.counts == {"done": 2}
     t2 = s.board.tasks.get("T2")
     assert t2 is not None and t2.attempts == 2 and t2.tokens_in == 4000
-    assert s.board.leases == {}
+    assert s.board.claims.held == {}
     assert s.team.agents["builder"].trust == 6
     assert [c.agent for c in s.trust.changes] == ["builder", "inspector"]
     assert s.alerts.level == 0 and s.alerts.max_level == 3 and s.alerts.emergency_since == 0

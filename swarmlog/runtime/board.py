@@ -4,9 +4,11 @@ The scheduler and every agent process fold the same log into the same board, so 
 who holds what without talking to each other. Claims are leases in event time: a lease that runs
 out returns the task to the pool (the scheduler records ``task_timed_out``).
 
-``swarmlog.state`` keeps its own task board for the Markdown (tokens, cost, timings, counts). This
-one decides: which claim wins, how many calls a model may run (a batch is one call), which tasks
-may be routed. The rendered board follows the same first-live-claim rule for the holder it shows.
+Which claim wins, how long a lease lasts and how many calls a model may run (a batch is one
+call) is decided by ``swarmlog.state.claims``, the rule the rendered board (``swarmlog.state``)
+folds too, so the Markdown shows exactly the holders, states and leases this board acts on.
+This board adds what the dispatcher needs besides: task prompts, outputs, which tasks may be
+routed.
 """
 
 from __future__ import annotations
@@ -23,22 +25,42 @@ from swarmlog.events import (
     RunStarted,
     TaskBatched,
     TaskCancelled,
-    TaskClaimed,
     TaskCompleted,
     TaskFailed,
-    TaskRouted,
-    TaskStarted,
     TaskSubmitted,
     TaskTimedOut,
+)
+from swarmlog.state import claims as rule
+from swarmlog.state.claims import (
+    ACTIVE,
+    CANCELLED,
+    CLAIMED,
+    DONE,
+    EMPTY_CLAIMS,
+    FAILED,
+    FINISHED,
+    ROUTED,
+    RUNNING,
+    SUBMITTED,
+    Claim,
+    Claims,
 )
 
 __all__ = [
     "ACTIVE",
+    "CANCELLED",
+    "CLAIMED",
+    "DONE",
     "EMPTY_BOARD",
+    "FAILED",
     "FINISHED",
+    "ROUTED",
+    "RUNNING",
+    "SUBMITTED",
     "Board",
     "TaskView",
     "apply_board",
+    "claim_of",
     "claimable",
     "expired_leases",
     "has_capacity",
@@ -47,15 +69,13 @@ __all__ = [
     "ready_to_route",
 ]
 
-# Task states
-SUBMITTED, ROUTED, CLAIMED, RUNNING = "submitted", "routed", "claimed", "running"
-DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
-ACTIVE = frozenset({CLAIMED, RUNNING})
-FINISHED = frozenset({DONE, FAILED, CANCELLED})
-
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
-    """One task as the dispatcher sees it."""
+    """One task as the dispatcher sees it.
+
+    ``status``, ``model``, ``agent``, ``attempt``, ``max_attempts``, ``batch_id`` and
+    ``lease_until`` are the task's ``Claim`` and lease under the shared rule (``claim_of``).
+    """
 
     task_id: str
     title: str
@@ -72,7 +92,7 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     model: str = ""
     agent: str = ""
     attempt: int = 0  # attempts started (claims)
-    lease_until: float = 0.0
+    lease_until: float = 0.0  # while claimed or running; 0.0 otherwise
     submitted_seq: int = 0
     finished_seq: int = 0
     error: str = ""
@@ -81,25 +101,59 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Board(msgspec.Struct, frozen=True, kw_only=True):
-    """Every task of the current run by id, in submission order, and the run's capacity.
+    """Every task of the current run by id, in submission order, and the run's claims.
 
-    ``slots`` (per model) and ``max_concurrent`` come from the config in force; a claim that
-    would exceed them at its place in the log is void, so concurrent agents can never overrun a
-    model's parallel slots however their appends interleave.
+    ``claims`` holds the slots (per model) and ``max_concurrent`` of the config in force and the
+    holder and lease of every claimed or running task; a claim that would exceed the slots at
+    its place in the log is void, so concurrent agents can never overrun a model's parallel
+    slots however their appends interleave.
     """
 
     seq: int = 0
     run: str = ""
     tasks: dict[str, TaskView] = msgspec.field(default_factory=dict)
-    slots: dict[str, int] = msgspec.field(default_factory=dict)
-    max_concurrent: int = 0  # 0: no run-wide cap
+    claims: Claims = EMPTY_CLAIMS
+
+    @property
+    def slots(self) -> dict[str, int]:
+        """Parallel calls per model, from the config in force."""
+        return self.claims.slots
+
+    @property
+    def max_concurrent(self) -> int:
+        """The run-wide cap on calls in flight (0: none)."""
+        return self.claims.max_concurrent
 
 
 EMPTY_BOARD = Board()
 
 
-def _put(board: Board, task: TaskView, seq: int) -> Board:
-    return replace(board, seq=seq, tasks={**board.tasks, task.task_id: task})
+def claim_of(task: TaskView) -> Claim:
+    """The task's part in the shared claim rule."""
+    return Claim(
+        status=task.status,
+        model=task.model,
+        agent=task.agent,
+        attempt=task.attempt,
+        max_attempts=task.max_attempts,
+        batch_id=task.batch_id,
+    )
+
+
+def _with_claim(task: TaskView, claim: Claim, claims: Claims) -> TaskView:
+    return replace(
+        task,
+        status=claim.status,
+        model=claim.model,
+        agent=claim.agent,
+        attempt=claim.attempt,
+        batch_id=claim.batch_id,
+        lease_until=rule.lease_of(claims, task.task_id),
+    )
+
+
+def _put(board: Board, task: TaskView, seq: int, claims: Claims) -> Board:
+    return replace(board, seq=seq, tasks={**board.tasks, task.task_id: task}, claims=claims)
 
 
 def apply_board(board: Board, event: Event) -> Board:
@@ -107,14 +161,9 @@ def apply_board(board: Board, event: Event) -> Board:
     seq = event.seq
     match event:
         case RunStarted(resumed=False):
-            return Board(
-                seq=seq, run=event.run, slots=board.slots, max_concurrent=board.max_concurrent
-            )
+            return Board(seq=seq, run=event.run, claims=rule.new_run(board.claims))
         case ConfigLoaded():
-            models = event.config.get("models", {})
-            slots = {name: int(m.get("parallel") or 1) for name, m in models.items()}
-            cap = int(event.config.get("limits", {}).get("max_concurrent") or 0)
-            return replace(board, seq=seq, slots=slots, max_concurrent=cap)
+            return replace(board, seq=seq, claims=rule.configure(board.claims, event.config))
         case RunStarted():
             return replace(board, seq=seq, run=event.run)
         case TaskSubmitted():
@@ -134,65 +183,38 @@ def apply_board(board: Board, event: Event) -> Board:
                 max_attempts=event.max_attempts,
                 submitted_seq=seq,
             )
-            return _put(board, task, seq)
+            return _put(board, task, seq, board.claims)
+        case Heartbeat():
+            claims = rule.extend(board.claims, event)
+            current = board.tasks.get(event.task_id)
+            if claims is board.claims or current is None:
+                return replace(board, seq=seq) if board.seq != seq else board
+            task = replace(current, lease_until=rule.lease_of(claims, event.task_id))
+            return _put(board, task, seq, claims)
+        case TaskBatched():
+            return _batch(board, event, seq)
     task_id = getattr(event, "task_id", None)
     current = board.tasks.get(task_id) if isinstance(task_id, str) else None
     if current is None or current.status in FINISHED:
         return replace(board, seq=seq) if board.seq != seq else board
+    before = claim_of(current)
+    claims, after = rule.step(board.claims, before, event)
+    if after is before:
+        return replace(board, seq=seq)  # void, or no task event
+    task = _with_claim(current, after, claims)
     match event:
-        case TaskRouted():
-            task = replace(current, status=ROUTED, model=event.model, batch_id="")
-        case TaskBatched():
-            return _batch(board, event, seq)
-        case TaskClaimed():
-            if current.status in ACTIVE and current.lease_until > event.ts:
-                return replace(board, seq=seq)  # a losing claim: the lease holder keeps it
-            if (
-                current.status not in ACTIVE
-                and not _joins_batch(board, current, event.agent)
-                and not has_capacity(board, current.model)
-            ):
-                return replace(board, seq=seq)  # void: the model's slots were all taken
-            task = replace(
-                current,
-                status=CLAIMED,
-                agent=event.agent,
-                attempt=event.attempt,
-                lease_until=event.lease_until,
-            )
-        case TaskStarted():
-            task = replace(current, status=RUNNING)
-        case Heartbeat() if event.agent == current.agent and event.lease_until:
-            task = replace(current, lease_until=max(current.lease_until, event.lease_until))
         case TaskCompleted():
-            task = replace(
-                current, status=DONE, output=dict(event.output), finished_seq=seq, error=""
-            )
+            task = replace(task, output=dict(event.output), finished_seq=seq, error="")
         case TaskFailed():
-            exhausted = not event.retryable or current.attempt >= current.max_attempts
             task = replace(
-                current,
-                status=FAILED if exhausted else SUBMITTED,
-                agent="",
-                lease_until=0.0,
-                error=event.error,
-                finished_seq=seq if exhausted else 0,
+                task, error=event.error, finished_seq=seq if after.status == FAILED else 0
             )
         case TaskTimedOut():
-            exhausted = current.attempt >= current.max_attempts
-            task = replace(
-                current,
-                status=FAILED if exhausted else SUBMITTED,
-                agent="",
-                lease_until=0.0,
-                error="timed out",
-                finished_seq=seq if exhausted else 0,
-            )
+            finished = seq if after.status == FAILED else 0
+            task = replace(task, error="timed out", finished_seq=finished)
         case TaskCancelled():
-            task = replace(current, status=CANCELLED, finished_seq=seq, error=event.reason)
-        case _:
-            return replace(board, seq=seq)
-    return _put(board, task, seq)
+            task = replace(task, finished_seq=seq, error=event.reason)
+    return _put(board, task, seq, claims)
 
 
 def _batch(board: Board, event: TaskBatched, seq: int) -> Board:
@@ -200,17 +222,13 @@ def _batch(board: Board, event: TaskBatched, seq: int) -> Board:
     tasks = dict(board.tasks)
     for task_id in event.task_ids:
         task = tasks.get(task_id)
-        if task is not None and task.status == ROUTED and task.model == event.model:
-            tasks[task_id] = replace(task, batch_id=event.batch_id)
+        if task is None:
+            continue
+        before = claim_of(task)
+        after = rule.batch(before, event)
+        if after is not before:
+            tasks[task_id] = _with_claim(task, after, board.claims)
     return replace(board, seq=seq, tasks=tasks)
-
-
-def _joins_batch(board: Board, task: TaskView, agent: str) -> bool:
-    """A claim for a batch member whose batch this agent already holds takes no new slot."""
-    return bool(task.batch_id) and any(
-        t.batch_id == task.batch_id and t.status in ACTIVE and t.agent == agent
-        for t in board.tasks.values()
-    )
 
 
 def project_board(events: Iterable[Event], board: Board = EMPTY_BOARD) -> Board:
@@ -236,10 +254,7 @@ def has_capacity(board: Board, model: str) -> bool:
 
     A batch is one call, so its members together take one slot.
     """
-    calls = {(t.model, t.batch_id or t.task_id) for t in board.tasks.values() if t.status in ACTIVE}
-    if board.max_concurrent and len(calls) >= board.max_concurrent:
-        return False
-    return sum(1 for m, _ in calls if m == model) < board.slots.get(model, 1)
+    return rule.has_capacity(board.claims, model)
 
 
 def claimable(board: Board, role: str, now: float) -> list[TaskView]:
@@ -258,8 +273,4 @@ def expired_leases(board: Board, now: float) -> list[TaskView]:
 
 def in_flight_by_model(board: Board) -> Mapping[str, int]:
     """How many calls each model is working on (claimed or running; a batch counts once)."""
-    calls = {(t.model, t.batch_id or t.task_id) for t in board.tasks.values() if t.status in ACTIVE}
-    counts: dict[str, int] = {}
-    for model, _ in calls:
-        counts[model] = counts.get(model, 0) + 1
-    return counts
+    return rule.in_flight_by_model(board.claims)

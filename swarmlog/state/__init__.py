@@ -1,4 +1,8 @@
-"""Pure projections of the log: ``apply``/``project`` fold events into one ``SwarmState``."""
+"""Pure projections of the log: ``apply``/``project`` fold events into one ``SwarmState``.
+
+``swarmlog.state.claims`` is the rule for who holds each task (claims, leases, model slots); the
+dispatch board (``swarmlog.runtime.board``) folds the same rule, so both show the same holders.
+"""
 
 from __future__ import annotations
 

@@ -52,12 +52,15 @@ from swarmlog.events import (
     TaskTimedOut,
     TrustChanged,
 )
+from swarmlog.state import claims
+from swarmlog.state.claims import FINISHED, Claim, Claims
 from swarmlog.state.model import (
     EMPTY,
     LATENCY_BUCKETS,
     AgentState,
     Alerts,
     AlertState,
+    Board,
     CheckpointInfo,
     DecisionRecord,
     EscalationState,
@@ -90,7 +93,7 @@ MAX_RECENT_MESSAGES = 50
 MAX_SPANS = 300
 MAX_NOTES = 50
 MAX_TEXT = 2000  # longest free text kept in a projection (summaries, errors, message content)
-TERMINAL = frozenset({"done", "cancelled"})  # later lifecycle events do not reopen these
+TERMINAL = FINISHED  # done, failed for good, cancelled: later task events do not reopen these
 
 _Handler = Callable[[SwarmState, Any], SwarmState]
 
@@ -138,7 +141,10 @@ def _run_started(s: SwarmState, e: RunStarted) -> SwarmState:
         budget_tokens=e.budget_tokens,
         budget_cost=e.budget_cost,
     )
-    return replace(s, seq=e.seq, ts=e.ts, team=team)
+    if e.resumed:
+        return replace(s, seq=e.seq, ts=e.ts, team=team)
+    board = Board(seq=e.seq, claims=claims.new_run(s.board.claims))  # a new run's own board
+    return replace(s, seq=e.seq, ts=e.ts, team=team, board=board)
 
 
 def _run_ended(s: SwarmState, e: RunEnded) -> SwarmState:
@@ -148,7 +154,8 @@ def _run_ended(s: SwarmState, e: RunEnded) -> SwarmState:
 
 def _config_loaded(s: SwarmState, e: ConfigLoaded) -> SwarmState:
     team = replace(s.team, seq=e.seq, config_digest=e.digest)
-    return replace(s, seq=e.seq, ts=e.ts, team=team)
+    board = replace(s.board, seq=e.seq, claims=claims.configure(s.board.claims, e.config))
+    return replace(s, seq=e.seq, ts=e.ts, team=team, board=board)
 
 
 def _phase_entered(s: SwarmState, e: PhaseEntered) -> SwarmState:
@@ -219,7 +226,8 @@ def _circuit_closed(s: SwarmState, e: CircuitClosed) -> SwarmState:
     return replace(s, seq=e.seq, ts=e.ts, team=replace(s.team, seq=e.seq, blockers=blockers))
 
 
-# Tasks
+# Tasks: who holds what (state, holder, lease, slots) is the dispatcher's rule, ``claims``; this
+# board adds what the Markdown shows besides: titles, times, summaries, tokens and cost.
 
 
 def _count(counts: dict[str, int], old: str | None, new: str) -> dict[str, int]:
@@ -241,41 +249,30 @@ def _put(
     task: TaskState,
     *,
     team: Team | None = None,
-    leases: dict[str, float] | None = None,
+    held: Claims | None = None,
     **board_fields: Any,
 ) -> SwarmState:
     b = s.board
     counts = b.counts
-    if old is None or old.state != task.state:
-        counts = _count(counts, None if old is None else old.state, task.state)
+    status = task.claim.status
+    if old is None or old.claim.status != status:
+        counts = _count(counts, None if old is None else old.claim.status, status)
     board = replace(
         b,
         seq=e.seq,
         tasks=b.tasks.set(task.task_id, task),
         counts=counts,
-        leases=b.leases if leases is None else leases,
+        claims=b.claims if held is None else held,
         **board_fields,
     )
     return replace(s, seq=e.seq, ts=e.ts, board=board, team=team or s.team)
 
 
-def _task(s: SwarmState, task_id: str, seq: int) -> TaskState:
-    return s.board.tasks.get(task_id) or TaskState(task_id=task_id, seq=seq)
-
-
-def _drop_lease(leases: dict[str, float], task_id: str) -> dict[str, float]:
-    if task_id not in leases:
-        return leases
-    return {k: v for k, v in leases.items() if k != task_id}
-
-
 def _task_submitted(s: SwarmState, e: TaskSubmitted) -> SwarmState:
-    old = s.board.tasks.get(e.task_id)
-    if old is not None and old.submitted_ts:
+    if e.task_id in s.board.tasks:
         return replace(s, seq=e.seq, ts=e.ts)  # a resubmission of a known task changes nothing
-    base = old or TaskState(task_id=e.task_id, seq=e.seq)
-    task = replace(
-        base,
+    task = TaskState(
+        task_id=e.task_id,
         seq=e.seq,
         title=_cut(e.title),
         task_kind=e.task_kind,
@@ -283,77 +280,70 @@ def _task_submitted(s: SwarmState, e: TaskSubmitted) -> SwarmState:
         phase=e.phase,
         deps=e.deps,
         priority=e.priority,
-        max_attempts=e.max_attempts,
         parent=e.parent,
+        claim=Claim(max_attempts=e.max_attempts),
         submitted_ts=e.ts,
     )
-    return _put(s, e, old, task)
+    return _put(s, e, None, task)
 
 
 def _task_routed(s: SwarmState, e: TaskRouted) -> SwarmState:
     old = s.board.tasks.get(e.task_id)
-    if old is not None and old.state in TERMINAL:
+    if old is None:
+        return replace(s, seq=e.seq, ts=e.ts)  # never submitted in this run: no task of ours
+    held, claim = claims.route(s.board.claims, old.claim, e)
+    if claim is old.claim:
         return replace(s, seq=e.seq, ts=e.ts)
-    base = old or TaskState(task_id=e.task_id, seq=e.seq)
-    task = replace(
-        base, seq=e.seq, state="routed", model=e.model, routed_ts=e.ts,
-        batch_id=e.batch_id or base.batch_id,
-    )  # fmt: skip
-    return _put(s, e, old, task)
+    return _put(s, e, old, replace(old, seq=e.seq, claim=claim, routed_ts=e.ts), held=held)
 
 
 def _task_batched(s: SwarmState, e: TaskBatched) -> SwarmState:
     for task_id in e.task_ids:
         old = s.board.tasks.get(task_id)
-        if old is None or old.state in TERMINAL:
+        if old is None:
             continue
-        s = _put(s, e, old, replace(old, seq=e.seq, batch_id=e.batch_id, model=e.model))
+        claim = claims.batch(old.claim, e)
+        if claim is not old.claim:
+            s = _put(s, e, old, replace(old, seq=e.seq, claim=claim))
     return replace(s, seq=e.seq, ts=e.ts)
 
 
 def _task_claimed(s: SwarmState, e: TaskClaimed) -> SwarmState:
     old = s.board.tasks.get(e.task_id)
-    if old is not None and old.state in TERMINAL:
+    if old is None:
         return replace(s, seq=e.seq, ts=e.ts)
-    held = old is not None and old.state in ("claimed", "running") and old.agent != e.agent
-    if held and s.board.leases.get(e.task_id, 0.0) > e.ts:
-        return replace(s, seq=e.seq, ts=e.ts)  # a rival's claim on a live lease is void
-    base = old or TaskState(task_id=e.task_id, seq=e.seq)
-    task = replace(
-        base, seq=e.seq, state="claimed", agent=e.agent, claimed_ts=e.ts,
-        attempts=max(base.attempts, e.attempt), started_ts=0.0, finished_ts=0.0,
-    )  # fmt: skip
+    held, claim = claims.claim(s.board.claims, old.claim, e)
+    if claim is old.claim:
+        return replace(s, seq=e.seq, ts=e.ts)  # void: a live lease, or no free slot
+    task = replace(old, seq=e.seq, claim=claim, claimed_ts=e.ts, started_ts=0.0, finished_ts=0.0)
     a = replace(_agent(s.team, e.agent), task_id=e.task_id)
-    leases = {**s.board.leases, e.task_id: e.lease_until}
-    return _put(s, e, old, task, team=_with_agent(s.team, a, e.seq), leases=leases)
+    return _put(s, e, old, task, team=_with_agent(s.team, a, e.seq), held=held)
 
 
 def _task_started(s: SwarmState, e: TaskStarted) -> SwarmState:
     old = s.board.tasks.get(e.task_id)
-    if old is not None and old.state in TERMINAL:
+    if old is None or old.claim.status in FINISHED:
         return replace(s, seq=e.seq, ts=e.ts)
-    base = old or TaskState(task_id=e.task_id, seq=e.seq)
-    task = replace(
-        base, seq=e.seq, state="running", agent=e.agent, started_ts=e.ts,
-        attempts=max(base.attempts, e.attempt), model=e.model or base.model,
-    )  # fmt: skip
+    held, claim = claims.start(s.board.claims, old.claim, e)
+    task = replace(old, seq=e.seq, claim=claim, started_ts=e.ts)
     a = replace(_agent(s.team, e.agent), task_id=e.task_id, status="working", since=e.ts)
-    return _put(s, e, old, task, team=_with_agent(s.team, a, e.seq))
+    return _put(s, e, old, task, team=_with_agent(s.team, a, e.seq), held=held)
 
 
 def _heartbeat(s: SwarmState, e: Heartbeat) -> SwarmState:
-    leases = s.board.leases
-    if e.lease_until and e.task_id in leases and leases[e.task_id] != e.lease_until:
-        board = replace(s.board, seq=e.seq, leases={**leases, e.task_id: e.lease_until})
-        return replace(s, seq=e.seq, ts=e.ts, board=board)
-    return replace(s, seq=e.seq, ts=e.ts)
+    if not e.lease_until:  # most heartbeats say only "alive": nothing to extend
+        return replace(s, seq=e.seq, ts=e.ts)
+    held = claims.extend(s.board.claims, e)
+    if held is s.board.claims:
+        return replace(s, seq=e.seq, ts=e.ts)
+    return replace(s, seq=e.seq, ts=e.ts, board=replace(s.board, seq=e.seq, claims=held))
 
 
 def _finish(
-    s: SwarmState, e: EventBase, old: TaskState | None, task: TaskState, agent: str, outcome: str,
-    **board_fields: Any,
+    s: SwarmState, e: EventBase, old: TaskState, task: TaskState, agent: str, outcome: str,
+    held: Claims, **board_fields: Any,
 ) -> SwarmState:  # fmt: skip
-    """Record the end of an attempt: free the agent, drop the lease, add a timeline span."""
+    """Record the end of an attempt: free the agent, add a timeline span."""
     team = s.team
     if agent:
         a = _agent(team, agent)
@@ -373,24 +363,22 @@ def _finish(
             dropped += len(spans) - MAX_SPANS
             spans = spans[-MAX_SPANS:]
         s = replace(s, timeline=replace(tl, seq=e.seq, spans=spans, dropped=dropped))
-    leases = _drop_lease(s.board.leases, task.task_id)
-    return _put(s, e, old, task, team=team, leases=leases, **board_fields)
+    return _put(s, e, old, task, team=team, held=held, **board_fields)
 
 
 def _task_completed(s: SwarmState, e: TaskCompleted) -> SwarmState:
     old = s.board.tasks.get(e.task_id)
-    if old is not None and old.state in TERMINAL:
+    if old is None or old.claim.status in FINISHED:
         return replace(s, seq=e.seq, ts=e.ts)  # a duplicate completion is not counted twice
-    base = old or TaskState(task_id=e.task_id, seq=e.seq)
+    held, claim = claims.complete(s.board.claims, old.claim, e)
     task = replace(
-        base, seq=e.seq, state="done", agent=e.agent or base.agent, finished_ts=e.ts,
-        attempts=max(base.attempts, e.attempt), summary=_cut(e.summary), error="",
-        tokens_in=base.tokens_in + e.tokens_in, tokens_out=base.tokens_out + e.tokens_out,
-        cost=base.cost + e.cost,
+        old, seq=e.seq, claim=claim, finished_ts=e.ts, summary=_cut(e.summary), error="",
+        tokens_in=old.tokens_in + e.tokens_in, tokens_out=old.tokens_out + e.tokens_out,
+        cost=old.cost + e.cost,
     )  # fmt: skip
     b = s.board
     return _finish(
-        s, e, old, task, e.agent, "done",
+        s, e, old, task, e.agent, "done", held,
         tokens_in=b.tokens_in + e.tokens_in, tokens_out=b.tokens_out + e.tokens_out,
         cost=b.cost + e.cost,
     )  # fmt: skip
@@ -398,36 +386,29 @@ def _task_completed(s: SwarmState, e: TaskCompleted) -> SwarmState:
 
 def _task_failed(s: SwarmState, e: TaskFailed) -> SwarmState:
     old = s.board.tasks.get(e.task_id)
-    if old is not None and old.state in TERMINAL:
+    if old is None or old.claim.status in FINISHED:
         return replace(s, seq=e.seq, ts=e.ts)
-    base = old or TaskState(task_id=e.task_id, seq=e.seq)
-    task = replace(
-        base, seq=e.seq, state="failed", agent=e.agent or base.agent, finished_ts=e.ts,
-        attempts=max(base.attempts, e.attempt), error=_cut(e.error),
-    )  # fmt: skip
-    return _finish(s, e, old, task, e.agent, "failed")
+    held, claim = claims.fail(s.board.claims, old.claim, e)
+    task = replace(old, seq=e.seq, claim=claim, finished_ts=e.ts, error=_cut(e.error))
+    return _finish(s, e, old, task, e.agent, "failed", held)
 
 
 def _task_timed_out(s: SwarmState, e: TaskTimedOut) -> SwarmState:
     old = s.board.tasks.get(e.task_id)
-    if old is not None and old.state in TERMINAL:
+    if old is None or old.claim.status in FINISHED:
         return replace(s, seq=e.seq, ts=e.ts)
-    base = old or TaskState(task_id=e.task_id, seq=e.seq)
-    agent = e.agent or base.agent
-    task = replace(
-        base, seq=e.seq, state="timed_out", agent=agent, finished_ts=e.ts,
-        attempts=max(base.attempts, e.attempt), error="lease expired",
-    )  # fmt: skip
-    return _finish(s, e, old, task, agent, "timed_out")
+    held, claim = claims.time_out(s.board.claims, old.claim, e)
+    task = replace(old, seq=e.seq, claim=claim, finished_ts=e.ts, error="lease expired")
+    return _finish(s, e, old, task, e.agent or old.claim.agent, "timed_out", held)
 
 
 def _task_cancelled(s: SwarmState, e: TaskCancelled) -> SwarmState:
     old = s.board.tasks.get(e.task_id)
-    if old is not None and old.state in TERMINAL:
+    if old is None or old.claim.status in FINISHED:
         return replace(s, seq=e.seq, ts=e.ts)
-    base = old or TaskState(task_id=e.task_id, seq=e.seq)
-    task = replace(base, seq=e.seq, state="cancelled", finished_ts=e.ts, error=_cut(e.reason))
-    return _finish(s, e, old, task, "", "cancelled")
+    held, claim = claims.cancel(s.board.claims, old.claim, e)
+    task = replace(old, seq=e.seq, claim=claim, finished_ts=e.ts, error=_cut(e.reason))
+    return _finish(s, e, old, task, "", "cancelled", held)
 
 
 # Model calls

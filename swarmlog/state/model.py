@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from swarmlog.state.claims import EMPTY_CLAIMS, Claim, Claims
 from swarmlog.state.pmap import PMap
 
 __all__ = [
@@ -105,7 +106,11 @@ class Team(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fal
 
 
 class TaskState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
-    """One task on the board: submitted, routed, claimed, running, done, failed, timed_out, …"""
+    """One task on the board: submitted, routed, claimed, running, done, failed or cancelled.
+
+    ``claim`` (status, holder, model, attempt, batch) is exactly what the dispatcher's rule
+    (``swarmlog.state.claims``) decided; the lease of a held task is in ``Board.claims``.
+    """
 
     task_id: str
     seq: int
@@ -115,13 +120,8 @@ class TaskState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, g
     phase: str = ""
     deps: tuple[str, ...] = ()
     priority: int = 0
-    max_attempts: int = 3
     parent: str = ""
-    state: str = "submitted"
-    attempts: int = 0
-    agent: str = ""
-    model: str = ""
-    batch_id: str = ""
+    claim: Claim = Claim()
     submitted_ts: float = 0.0
     routed_ts: float = 0.0
     claimed_ts: float = 0.0
@@ -133,13 +133,44 @@ class TaskState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, g
     tokens_out: int = 0
     cost: float = 0.0
 
+    @property
+    def state(self) -> str:
+        """submitted, routed, claimed, running, done, failed or cancelled."""
+        return self.claim.status
+
+    @property
+    def agent(self) -> str:
+        """The holder (kept once done; empty after a failed or timed-out attempt)."""
+        return self.claim.agent
+
+    @property
+    def model(self) -> str:
+        return self.claim.model
+
+    @property
+    def batch_id(self) -> str:
+        return self.claim.batch_id
+
+    @property
+    def attempts(self) -> int:
+        """The attempt number of the last winning claim."""
+        return self.claim.attempt
+
+    @property
+    def max_attempts(self) -> int:
+        return self.claim.max_attempts
+
 
 class Board(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
-    """The task board: every task, the live leases, counts per state, totals."""
+    """The current run's task board: every task, who holds what, counts per state, totals.
+
+    ``claims`` is the dispatcher's view of the run (slots, and the holder and lease of every
+    claimed or running task), folded by the same rule as the dispatch board's.
+    """
 
     seq: int = 0
     tasks: PMap[TaskState] = PMap()
-    leases: dict[str, float] = {}  # task id -> lease expiry (event time), claimed tasks only
+    claims: Claims = EMPTY_CLAIMS
     counts: dict[str, int] = {}  # state -> number of tasks
     tokens_in: int = 0
     tokens_out: int = 0
