@@ -31,6 +31,7 @@ from swarmlog.events import (
     AlertRaised,
     CandidateScore,
     CheckpointWritten,
+    ConfigLoaded,
     DecisionMade,
     DetectorFired,
     EscalationRaised,
@@ -82,6 +83,9 @@ def synthetic_night(n: int, *, seed: int = 7, t0: float = 1_790_000_000.0) -> It
         return e
 
     yield ev(RunStarted(ts=ts, run=run, actor="scheduler", goal="refactor the auth module"))
+    # Slots for every model, so claims are held as in a real night (unconfigured: 1 slot each).
+    models = {m: {"model": m, "api": "ollama", "parallel": 6} for m in MODELS}
+    yield ev(ConfigLoaded(ts=ts, run=run, actor="scheduler", config={"models": models}))
     yield ev(AgentRegistered(ts=ts, run=run, agent="director", role="director", model="claude"))
     for a in AGENTS:
         yield ev(AgentRegistered(ts=ts, run=run, agent=a, role=a.split("-")[0], model=MODELS[0]))
