@@ -30,7 +30,6 @@ from swarmlog.log import EventLog, FileLog
 from swarmlog.providers.anthropic import anthropic_api_key
 from swarmlog.routing.profile import parse_duration, router_config
 from swarmlog.servers import probe_server
-from swarmlog.snapshot import read_tail
 from swarmlog.workspace import Workspace
 
 __all__ = [
@@ -177,7 +176,7 @@ def _last_ts(log: EventLog) -> float:
     last = log.last_seq()
     if not last:
         return 0.0
-    for event in read_tail(log, last - 1):
+    for event in log.read(after=last - 1):
         return event.ts
     return 0.0
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
 
 from swarmlog.events import Event, EventBase, kind_of
-from swarmlog.log import FileLog, list_segments
-from swarmlog.log.framing import check_line, decode_lines, line_seq
 from swarmlog.log.protocol import EventLog
 from swarmlog.state import EMPTY, SwarmState, apply, digests
 from swarmlog.workspace import write_atomic
@@ -36,7 +34,6 @@ __all__ = [
     "load_snapshot",
     "load_state",
     "newest_snapshot",
-    "read_tail",
     "write_snapshot",
 ]
 
@@ -90,7 +87,7 @@ def anchor_at(log_: EventLog, seq: int) -> str:
     """Return the anchor of the log's event ``seq`` ("" when the log has no such event)."""
     if seq <= 0:
         return ""
-    for event in read_tail(log_, seq - 1):
+    for event in log_.read(after=seq - 1):
         return anchor_of(event) if event.seq == seq else ""
     return ""
 
@@ -179,18 +176,18 @@ def load_state(
     """
     anchor, state, reasons = _newest(folder, until) if folder else ("", None, [])
     if state is None:
-        return fold_tail(read_tail(log_, 0), EMPTY, until), reasons
+        return fold_tail(log_.read(after=0), EMPTY, until), reasons
     if state.seq > log_.last_seq():
         reasons.append(
             f"snapshot at seq {state.seq} is ahead of the log (ends at {log_.last_seq()}); "
             "ignored and rebuilt from the log"
         )
         log.warning("%s", reasons[-1])
-        return fold_tail(read_tail(log_, 0), EMPTY, until), reasons
+        return fold_tail(log_.read(after=0), EMPTY, until), reasons
     if not anchor:
-        return fold_tail(read_tail(log_, state.seq), state, until), reasons
+        return fold_tail(log_.read(after=state.seq), state, until), reasons
     # Read from the snapshot's own event to check that it was folded from this log.
-    tail = read_tail(log_, state.seq - 1)
+    tail = log_.read(after=state.seq - 1)
     first = next(tail, None)
     if first is None or first.seq != state.seq or anchor_of(first) != anchor:
         reasons.append(
@@ -198,56 +195,8 @@ def load_state(
             f"{state.seq} differs); ignored and rebuilt from the log"
         )
         log.warning("%s", reasons[-1])
-        return fold_tail(read_tail(log_, 0), EMPTY, until), reasons
+        return fold_tail(log_.read(after=0), EMPTY, until), reasons
     return fold_tail(tail, state, until), reasons
-
-
-def read_tail(log_: EventLog, after: int) -> Iterator[Event]:
-    """Yield the events after ``after``, finding the start in a file segment without decoding it.
-
-    A file reader decodes its segment from the start to reach ``after``; for a snapshot near the
-    end of a big segment that costs more than the tail itself. This finds the first record by its
-    ``"seq":N`` bytes (checked with its checksum) and decodes only from there; any surprise falls
-    back to the plain reader.
-    """
-    if not after or not isinstance(log_, FileLog):
-        yield from log_.read(after=after)
-        return
-    target = after + 1
-    segments = list_segments(log_.directory)
-    chosen = [(first, path) for first, path in segments if first <= target]
-    if not chosen or chosen[-1][0] == target:
-        yield from log_.read(after=after)
-        return
-    first, path = chosen[-1]
-    data = path.read_bytes()
-    needle = b',"seq":%d,' % target
-    pos = 0
-    start = -1
-    while (i := data.find(needle, pos)) >= 0:
-        begin = data.rfind(b"\n", 0, i) + 1
-        end = data.find(b"\n", i)
-        if end < 0:
-            break
-        line = data[begin:end]
-        if not check_line(line) and line_seq(line) == target:
-            start = begin
-            break
-        pos = i + 1
-    stop = data.rfind(b"\n")
-    if start < 0 or stop < start:
-        yield from log_.read(after=after)
-        return
-    events = decode_lines(
-        data[start:stop].split(b"\n"),
-        path=str(path),
-        first_line_no=data.count(b"\n", 0, start) + 1,
-        expected_seq=target,
-    )
-    yield from events
-    last = events[-1].seq if events else after
-    if any(f > first for f, _p in segments):
-        yield from log_.read(after=last)  # later segments start where this one ended
 
 
 def fold_tail(

@@ -199,13 +199,12 @@ def test_follow_keeps_files_current_and_snapshots_at_exit(ws):
 
 def test_reading_the_tail_finds_the_start_mid_segment_and_across_segments(tmp_path):
     from swarmlog.events import TaskCompleted
-    from swarmlog.snapshot import read_tail
 
     log = FileLog(tmp_path / "events", sync="none", segment_bytes=4096)
     decoy = TaskCompleted(task_id="T", agent="a", output={"a": 1, "seq": 31, "b": 2})
     log.append([Note(text=f"n{i}") if i != 20 else decoy for i in range(120)])
     for after in (0, 1, 30, 31, 77, 119, 120):
-        assert [e.seq for e in read_tail(log, after)] == list(range(after + 1, 121))
+        assert [e.seq for e in log.read(after=after)] == list(range(after + 1, 121))
     snap_state = project(list(log.read())[:30])
     write_snapshot(tmp_path / "snaps", snap_state)
     state, reasons = load_state(log, tmp_path / "snaps")
