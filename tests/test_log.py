@@ -248,6 +248,28 @@ def test_flipped_byte_in_a_sealed_segment_is_found_with_file_and_line(tmp_path: 
     assert "checksum mismatch" in str(info.value)
 
 
+def test_records_before_damage_are_delivered_then_the_damage_stops_the_reader(tmp_path: Path):
+    log = make_log(tmp_path, sync="none")
+    for i in range(10):
+        log.append(notes(f"record number {i}"))
+    ((_, seg),) = list_segments(tmp_path)
+    data = bytearray(seg.read_bytes())
+    data[data.index(b"record number 3") + 2] ^= 0x01  # line 4
+    seg.write_bytes(bytes(data))
+    got: list[int] = []
+    with pytest.raises(LogCorrupt) as info:
+        for ev in log.read():
+            got.append(ev.seq)
+    assert got == [1, 2, 3] and (info.value.path, info.value.line) == (str(seg), 4)
+    reader = log.reader(after=2)
+    assert [e.seq for e in reader.poll()] == [3]
+    for _ in range(2):  # it stays stopped at the damage
+        with pytest.raises(LogCorrupt):
+            reader.poll()
+    with pytest.raises(LogCorrupt):
+        log.reader(after=3).poll()
+
+
 def test_next_append_cuts_a_torn_tail_and_keeps_a_copy(tmp_path: Path):
     log = make_log(tmp_path)
     log.append(notes("a", "b"))

@@ -825,21 +825,44 @@ class FileReader:
             sealed = _is_sealed(st) or (bool(self._known) and self._known[-1][0] > self._first)
             end = data.rfind(b"\n")
             if end >= 0:
+                damaged = False
                 lines = data.split(b"\n")
                 del lines[-1]  # what follows the last newline: b"" or a record being written
-                events = decode_lines(
-                    lines,
-                    path=str(self._path),
-                    first_line_no=self._line_no + 1,
-                    expected_seq=self.next_seq,
-                    raw=memoryview(data)[: end + 1],
-                )
+                try:
+                    events = decode_lines(
+                        lines,
+                        path=str(self._path),
+                        first_line_no=self._line_no + 1,
+                        expected_seq=self.next_seq,
+                        raw=memoryview(data)[: end + 1],
+                    )
+                except LogCorrupt as exc:
+                    # Hand over the good records before the damage first; the next poll starts
+                    # at the damaged record and raises there.
+                    good = exc.line - self._line_no - 1
+                    if good <= 0:
+                        if out:
+                            return out
+                        raise
+                    del lines[good:]
+                    end = sum(map(len, lines)) + good - 1
+                    events = decode_lines(
+                        lines,
+                        path=str(self._path),
+                        first_line_no=self._line_no + 1,
+                        expected_seq=self.next_seq,
+                    )
+                    damaged = True
                 self._offset += end + 1
                 self._line_no += len(lines)
                 self.next_seq += len(events)
                 if events[0].seq <= self.after:
                     events = [e for e in events if e.seq > self.after]
                 out.extend(events)
+                if damaged:
+                    if out:
+                        return out
+                    continue  # the good records were all <= after: read on to the damage
                 budget -= end + 1
                 if budget <= 0 and out:
                     # Bounded batches; but never return [] while records remain: callers read
