@@ -19,7 +19,7 @@ from operator import attrgetter, itemgetter
 import msgspec
 
 from swarmlog.errors import LogCorrupt
-from swarmlog.events import ENCODER, Event, EventBase, decode, decode_many
+from swarmlog.events import DECODER, ENCODER, Event, EventBase, decode, decode_many
 
 __all__ = ["SUFFIX_LEN", "check_line", "decode_lines", "frame", "frame_many", "line_seq"]
 
@@ -29,7 +29,6 @@ SUFFIX_LEN = len(_CRC_OPEN) + 8 + len(_CRC_CLOSE)  # 18 bytes after the body, be
 _SUFFIX_FMT = _CRC_OPEN + b"%08x" + _CRC_CLOSE
 _BODY_OF = itemgetter(slice(None, -SUFFIX_LEN))
 _SEQ_OF = attrgetter("seq")
-_LINES_DECODER = msgspec.json.Decoder(Event)  # for decode_lines (NDJSON) on a raw buffer
 _OPEN_BODY_OF = itemgetter(slice(None, -1))
 _LINE_FMT = b'%s,"crc":"%08x"}\n'
 
@@ -110,7 +109,7 @@ def decode_lines(
         if raw is None:
             events = decode_many(b"[" + b",".join(lines) + b"]")
         else:
-            events = _LINES_DECODER.decode_lines(raw)
+            events = DECODER.decode_lines(raw)
     except msgspec.DecodeError:
         for i, line in enumerate(lines):  # slow path: find the line that does not decode
             try:
