@@ -66,7 +66,7 @@ class SeqConflict(LogError):
 
 
 class EventDecodeError(SwarmlogError):
-    """Raised when input is not a valid event; keeps msgspec's ``$.field`` path in the message."""
+    """Raised when input is not a valid event; names the kind, the field path and the bad value."""
 
 
 class TemplateError(SwarmlogError):

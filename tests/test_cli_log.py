@@ -69,8 +69,8 @@ def test_stdin_errors_name_the_line_and_field(
     monkeypatch.setattr(sys, "stdin", io.StringIO(bad))
     assert run(ws, "append", "--stdin") == 1
     err = capsys.readouterr().err
-    assert err.startswith("swarmlog: error: stdin line 2:")
-    assert "$.agent" in err and err.count("\n") == 1
+    assert err.startswith("swarmlog: error: stdin line 2: task_claimed.agent must be a string")
+    assert "got 7 (int)" in err and err.count("\n") == 1
 
 
 def test_expected_seq_conflict_exits_3(ws: Path, capsys: pytest.CaptureFixture[str]):
@@ -87,14 +87,18 @@ def test_expected_seq_conflict_exits_3(ws: Path, capsys: pytest.CaptureFixture[s
     ("kind", "fields", "needle"),
     [
         ("no_such_kind", "{}", "unknown event kind 'no_such_kind'"),
-        ("note", '{"text": 5}', "$.text"),
-        ("task_submitted", '{"task_id": "t", "title": "x", "deps": "t0"}', "$.deps"),
+        ("note", '{"text": 5}', "note.text must be a string, got 5 (int)"),
+        (
+            "task_submitted",
+            '{"task_id": "t", "title": "x", "deps": "t0"}',
+            'task_submitted.deps must be an array, got "t0" (str)',
+        ),
         (
             "task_routed",
             '{"task_id": "t", "model": "m", "candidates": [{"model": 1}]}',
-            "$.candidates[0].model",
+            "task_routed.candidates[0].model must be a string, got 1 (int)",
         ),
-        ("task_claimed", '{"task_id": "t", "agent": "a"}', "lease_until"),
+        ("task_claimed", '{"task_id": "t", "agent": "a"}', "missing required field lease_until"),
         ("note", '{"text": "x", "seq": 9}', "'seq' is assigned by the log"),
         ("note", "[1, 2]", "must be a JSON object"),
         ("note", "{not json", "not JSON"),
@@ -108,6 +112,119 @@ def test_bad_events_are_refused_with_the_field_path(
     err = capsys.readouterr().err
     assert needle in err and err.startswith("swarmlog: error:")
     assert FileLog(ws / "memory" / "events").last_seq() == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "message"),
+    [
+        ("note", '{"text": 5}', "note.text must be a string, got 5 (int); fix the JSON and retry"),
+        ("note", '{"text": null}', "note.text must be a string, got null; fix the JSON and retry"),
+        (
+            "note",
+            '{"text": "x", "key": 5}',
+            "note.key must be a string or null, got 5 (int); fix the JSON and retry",
+        ),
+        (
+            "task_submitted",
+            '{"task": {"id": 1}}',
+            "task_submitted is missing required field task_id (required fields: task_id, title); "
+            'task_submitted has no field "task"; fix the JSON and retry',
+        ),
+        (
+            "task_routed",
+            '{"task_id": "t", "model": "m", "candidates": [{}]}',
+            "task_routed.candidates[0] is missing required field model (required fields: model); "
+            "fix the JSON and retry",
+        ),
+    ],
+)
+def test_invalid_fields_name_kind_field_type_and_value(
+    ws: Path, capsys: pytest.CaptureFixture[str], kind: str, fields: str, message: str
+):
+    capsys.readouterr()
+    assert run(ws, "append", kind, fields) == 1
+    assert capsys.readouterr().err == f"swarmlog: error: {message}\n"
+    assert FileLog(ws / "memory" / "events").last_seq() == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "message"),
+    [
+        (
+            "note",
+            '{"text": "x", "actr": "me"}',
+            'note has no field "actr" (its fields: text, ts, run, actor, key)',
+        ),
+        (
+            "task_routed",
+            '{"task_id": "t", "model": "m", "candidates": [{"model": "a", "scor": 1}]}',
+            'task_routed.candidates[0] has no field "scor" '
+            "(its fields: model, eligible, reason, expected_s, score, in_flight, slots)",
+        ),
+    ],
+)
+def test_keys_that_are_not_fields_of_the_kind_are_refused(
+    ws: Path, capsys: pytest.CaptureFixture[str], kind: str, fields: str, message: str
+):
+    capsys.readouterr()
+    assert run(ws, "append", kind, fields) == 1
+    assert capsys.readouterr().err == f"swarmlog: error: {message}; fix the JSON and retry\n"
+    assert FileLog(ws / "memory" / "events").last_seq() == 0
+    # kind itself is allowed, and free-form fields (config_loaded.config) take any key
+    assert run(ws, "append", "note", '{"kind": "note", "text": "x", "run": "r", "key": "k"}') == 0
+    assert run(ws, "append", "config_loaded", '{"config": {"any": {"thing": 1}}}') == 0
+
+
+def test_the_log_still_reads_fields_it_does_not_know():
+    """Only input typed on the command line is strict: a newer version's log still decodes."""
+    from swarmlog.events import decode
+
+    event = decode(b'{"kind":"note","text":"x","mood":"a field from a newer version"}')
+    assert event.text == "x"  # type: ignore[union-attr]
+
+
+def test_stdin_line_without_a_kind_says_so(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"text": "c"}\n'))
+    capsys.readouterr()
+    assert run(ws, "append", "--stdin") == 1
+    err = capsys.readouterr().err
+    assert err.startswith('swarmlog: error: stdin line 1: no "kind" field;')
+    assert err.endswith("; nothing was appended\n") and "None" not in err
+    assert FileLog(ws / "memory" / "events").last_seq() == 0
+
+
+def test_stdin_error_says_which_lines_were_appended(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    lines = (
+        '{"kind": "note", "text": "a"}\n\n{"kind": "note", "text": "b"}\n'
+        '{"kind": "note", "text": 7}\n{"kind": "note", "text": "d"}\n'
+    )
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    capsys.readouterr()
+    assert run(ws, "append", "--stdin") == 1
+    captured = capsys.readouterr()
+    assert captured.out.split() == ["1", "2"]
+    assert captured.err == (
+        "swarmlog: error: stdin line 4: note.text must be a string, got 7 (int); "
+        "fix the JSON and retry; lines 1-3 were appended (seqs printed above), "
+        "nothing from line 4 on was; send only lines 4 onward again\n"
+    )
+    assert FileLog(ws / "memory" / "events").last_seq() == 2
+
+
+def test_stdin_conflict_keeps_exit_3_and_says_what_was_appended(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    assert run(ws, "note", "already there") == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"kind": "note", "text": "a"}\n'))
+    capsys.readouterr()
+    assert run(ws, "append", "--stdin", "--expect-seq", "0") == 3
+    err = capsys.readouterr().err
+    assert err.startswith("swarmlog: error: stdin line 1: expected the log to end at seq 0")
+    assert err.endswith("; nothing was appended\n")
 
 
 def test_usage_errors_exit_2(ws: Path, capsys: pytest.CaptureFixture[str]):

@@ -17,7 +17,7 @@ from swarmlog.cli.common import (
     wants_json,
     workspace,
 )
-from swarmlog.errors import EventDecodeError, UsageError
+from swarmlog.errors import EventDecodeError, SwarmlogError, UsageError
 from swarmlog.events import (
     ALL_KINDS,
     ENCODER,
@@ -84,11 +84,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def parse_event(obj: Any, *, where: str = "") -> EventBase:
-    """Turn a JSON object (with ``kind``) into an event; errors name the field path."""
+    """Turn a JSON object (with ``kind``) into an event; errors name kind, field, type and value.
+
+    Stricter than reading the log: a key that is not a field of the kind is refused here, while
+    the log's decoder ignores it so that logs written by newer versions still decode.
+    """
+    from swarmlog.cli.eventinput import explain_invalid, unknown_fields
+
     prefix = f"{where}: " if where else ""
     if not isinstance(obj, dict):
-        raise EventDecodeError(f"{prefix}an event must be a JSON object, got {obj!r:.60}")
-    kind = obj.get("kind")
+        raise EventDecodeError(
+            f"{prefix}an event must be a JSON object, got {_clip(obj)}; fix the JSON and retry"
+        )
+    if "kind" not in obj:
+        raise EventDecodeError(
+            f'{prefix}no "kind" field; give each event its kind, '
+            f'e.g. {{"kind": "note", "text": "…"}}'
+        )
+    kind = obj["kind"]
     if kind not in ALL_KINDS:
         raise EventDecodeError(
             f"{prefix}unknown event kind {kind!r}; known kinds: {', '.join(sorted(ALL_KINDS))}"
@@ -100,16 +113,28 @@ def parse_event(obj: Any, *, where: str = "") -> EventBase:
     if kind == "message_sent":  # the sender is the appending process (issue 6)
         obj.setdefault("sender", actor_identity())
     try:
-        return decode(ENCODER.encode(obj))
+        event = decode(ENCODER.encode(obj))
     except msgspec.ValidationError as exc:
-        raise EventDecodeError(f"{prefix}not a valid {kind} event ({exc})") from exc
+        invalid = explain_invalid(kind, obj, exc)
+        raise EventDecodeError(f"{prefix}{invalid}; fix the JSON and retry") from exc
+    unknown = unknown_fields(kind, obj)
+    if unknown:
+        raise EventDecodeError(f"{prefix}{unknown}; fix the JSON and retry")
+    return event
+
+
+def _clip(value: Any) -> str:
+    text = msgspec.json.encode(value).decode()
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _load_json(text: str, where: str) -> Any:
     try:
         return msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
-        raise EventDecodeError(f"{where}: not JSON ({exc}): {text[:60]!r}") from exc
+        raise EventDecodeError(
+            f"{where}: not JSON ({exc}): {text[:60]!r}; fix it and retry"
+        ) from exc
 
 
 def cmd_append(args: argparse.Namespace) -> int:
@@ -117,23 +142,56 @@ def cmd_append(args: argparse.Namespace) -> int:
     if args.stdin:
         if args.kind:
             raise UsageError("give either KIND [JSON] or --stdin, not both")
-        expect = args.expect_seq
-        for n, raw in enumerate(sys.stdin, start=1):
-            if not raw.strip():
-                continue
-            event = parse_event(_load_json(raw, f"stdin line {n}"), where=f"stdin line {n}")
-            stored = _append_one(args, log, event, expect)
-            expect = None if expect is None else stored.seq
-            _print_appended(args, stored)
-        return 0
+        return _append_stdin(args, log)
     if not args.kind:
         raise UsageError("append needs KIND [JSON] or --stdin; see 'swarmlog append --help'")
     fields = _load_json(args.fields, "fields") if args.fields else {}
     if not isinstance(fields, dict):
-        raise EventDecodeError(f"fields must be a JSON object, got {args.fields!r:.60}")
+        raise EventDecodeError(
+            f"fields must be a JSON object, got {args.fields!r:.60}; fix the JSON and retry"
+        )
     event = parse_event({**fields, "kind": args.kind})
     _print_appended(args, _append_one(args, log, event, args.expect_seq))
     return 0
+
+
+def _append_stdin(args: argparse.Namespace, log: AppendableLog) -> int:
+    """Append one event per NDJSON line, each durable before the next is read.
+
+    A bad line stops the command; the lines before it stay appended (their seqs were printed as
+    each became durable), and the error says which lines those were.
+    """
+    expect = args.expect_seq
+    first = last = 0  # the line numbers of the first and the last appended event
+    for n, raw in enumerate(sys.stdin, start=1):
+        if not raw.strip():
+            continue
+        try:
+            event = parse_event(_load_json(raw, f"stdin line {n}"), where=f"stdin line {n}")
+            stored = _append_one(args, log, event, expect)
+        except SwarmlogError as exc:
+            raise _stopped_at(exc, n, first, last) from exc
+        expect = None if expect is None else stored.seq
+        first, last = first or n, n
+        _print_appended(args, stored)
+    return 0
+
+
+def _stopped_at(exc: SwarmlogError, n: int, first: int, last: int) -> SwarmlogError:
+    """``exc`` from stdin line ``n``, saying what was appended before it; same exit code."""
+    text = str(exc)
+    if not text.startswith(f"stdin line {n}:"):
+        text = f"stdin line {n}: {text}"
+    if first:
+        done = (
+            f"lines {first}-{last} were appended (seqs printed above), "
+            f"nothing from line {n} on was; send only lines {n} onward again"
+        )
+    else:
+        done = "nothing was appended"
+    err = SwarmlogError(f"{text}; {done}")
+    err.exit_code = exc.exit_code
+    return err
 
 
 def _append_one(

@@ -1,0 +1,172 @@
+"""Checking events typed on the command line, with errors a person can act on.
+
+``swarmlog append`` turns a JSON object into an event. msgspec's own messages (``Expected `str`,
+got `int` - at `$.text```) name the path but not the kind, the bad value or what to do; the
+functions here rewrite them as ``note.text must be a string, got 5 (int)``. They also refuse keys
+that are not fields of the kind, which the log's decoder ignores on purpose (a log written by a
+newer version must still decode): that leniency is for reading history, not for fresh input.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+
+from swarmlog.events import ALL_KINDS, EventBase
+
+__all__ = ["explain_invalid", "unknown_fields"]
+
+_ENVELOPE = EventBase.__struct_fields__  # seq, ts, run, actor, key
+_EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`(?P<bound>.*?)(?:, got `(?P<got>[^`]+)`)?$")
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
+_SHOW_WIDTH = 40
+
+
+@functools.cache
+def _info(kind: str) -> mi.StructType:
+    info = mi.type_info(ALL_KINDS[kind])
+    assert isinstance(info, mi.StructType)
+    return info
+
+
+def explain_invalid(kind: str, obj: dict[str, Any], exc: msgspec.ValidationError) -> str:
+    """Return msgspec's complaint about ``obj`` as one sentence naming kind, field, type, value."""
+    m = _AT.match(str(exc))
+    assert m is not None  # the pattern matches any text
+    msg, path = m["msg"], m["path"] or ""
+    where = f"{kind}{path}"
+    expected = _EXPECTED.match(msg)
+    if expected:
+        want = " or ".join(_WORDS.get(w, w) for w in expected["want"].split(" | "))
+        found, value = _value_at(obj, path)
+        got = expected["got"]
+        shown = _show(value) if found else got
+        if found and got and shown != got:  # 5 (int), but null, not null (null)
+            shown += f" ({got})"
+        tail = f", got {shown}" if shown else ""
+        return f"{where} must be {want}{expected['bound']}{tail}"
+    missing = _MISSING.match(msg)
+    if missing:
+        struct = _struct(_type_at(_info(kind), path))
+        required = [f.encode_name for f in struct.fields if f.required] if struct else []
+        listed = f" (required fields: {', '.join(required)})" if required else ""
+        _, here = _value_at(obj, path)
+        extra = _extra_keys(here, struct, top=not path) if struct else []
+        also = f"; {_not_fields(where, extra)}" if extra else ""
+        return f"{where} is missing required field {missing['field']}{listed}{also}"
+    return f"{where}: {msg[:1].lower()}{msg[1:]}"
+
+
+def unknown_fields(kind: str, obj: dict[str, Any]) -> str | None:
+    """Return why ``obj`` has a key that is not a field of ``kind`` (at any depth), else None."""
+    return _unknown(obj, _info(kind), kind, top=True)
+
+
+def _unknown(value: Any, t: mi.Type, where: str, *, top: bool = False) -> str | None:
+    struct = _struct(t)
+    if struct is not None and isinstance(value, dict):
+        extra = _extra_keys(value, struct, top=top)
+        if extra:
+            return f"{_not_fields(where, extra)} (its fields: {', '.join(_fields(struct, top))})"
+        for f in struct.fields:
+            if f.encode_name in value:
+                found = _unknown(value[f.encode_name], f.type, f"{where}.{f.encode_name}")
+                if found:
+                    return found
+        return None
+    item = _item(t)
+    if item is not None and isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _unknown(v, item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _extra_keys(value: Any, struct: mi.StructType, *, top: bool) -> list[str]:
+    if not isinstance(value, dict):
+        return []
+    names = {f.encode_name for f in struct.fields}
+    if top:
+        names.add("kind")
+    return [str(k) for k in value if k not in names]
+
+
+def _not_fields(where: str, extra: list[str]) -> str:
+    keys = ", ".join(f'"{k}"' for k in extra)
+    return f"{where} has no field{'s' if len(extra) > 1 else ''} {keys}"
+
+
+def _fields(struct: mi.StructType, top: bool) -> list[str]:
+    names = [f.encode_name for f in struct.fields]
+    if not top:
+        return names
+    own = [n for n in names if n not in _ENVELOPE]
+    return own + [n for n in _ENVELOPE if n != "seq"]  # seq is assigned by the log
+
+
+def _struct(t: mi.Type | None) -> mi.StructType | None:
+    if isinstance(t, mi.StructType):
+        return t
+    if isinstance(t, mi.UnionType):
+        return next((s for s in t.types if isinstance(s, mi.StructType)), None)
+    return None
+
+
+def _item(t: mi.Type | None) -> mi.Type | None:
+    if isinstance(t, mi.ListType | mi.VarTupleType | mi.SetType | mi.FrozenSetType):
+        return t.item_type
+    if isinstance(t, mi.UnionType):
+        return next((i for s in t.types if (i := _item(s)) is not None), None)
+    return None
+
+
+def _steps(path: str) -> list[str | int]:
+    return [name if name else int(index) for name, index in _STEP.findall(path)]
+
+
+def _type_at(t: mi.Type | None, path: str) -> mi.Type | None:
+    for step in _steps(path):
+        if isinstance(step, int):
+            t = _item(t)
+        else:
+            struct = _struct(t)
+            t = (
+                next((f.type for f in struct.fields if f.encode_name == step), None)
+                if struct
+                else None
+            )
+    return t
+
+
+def _value_at(obj: Any, path: str) -> tuple[bool, Any]:
+    """Follow a msgspec path (``.a[0].b``) into the input; (False, None) when it leads nowhere."""
+    value = obj
+    for step in _steps(path):
+        if isinstance(step, int) and isinstance(value, list) and step < len(value):
+            value = value[step]
+        elif isinstance(step, str) and isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            return False, None
+    return True, value
+
+
+def _show(value: Any) -> str:
+    text = msgspec.json.encode(value).decode()
+    return text if len(text) <= _SHOW_WIDTH else text[: _SHOW_WIDTH - 1] + "…"
