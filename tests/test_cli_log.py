@@ -227,6 +227,16 @@ def test_stdin_conflict_keeps_exit_3_and_says_what_was_appended(
     assert err.endswith("; nothing was appended\n")
 
 
+@pytest.mark.parametrize("text", ["", "  \n"])
+def test_an_empty_note_is_refused(ws: Path, capsys: pytest.CaptureFixture[str], text: str):
+    capsys.readouterr()
+    assert run(ws, "note", text) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("swarmlog: error: the note's text is empty") and err.count("\n") == 1
+    assert "swarmlog note '" in err
+    assert FileLog(ws / "memory" / "events").last_seq() == 0
+
+
 def test_usage_errors_exit_2(ws: Path, capsys: pytest.CaptureFixture[str]):
     assert run(ws, "append") == 2
     assert run(ws, "log", "--kind", "nope") == 2

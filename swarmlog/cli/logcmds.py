@@ -216,6 +216,11 @@ def _print_appended(args: argparse.Namespace, event: Event) -> None:
 
 
 def cmd_note(args: argparse.Namespace) -> int:
+    if not args.text.strip():
+        raise UsageError(
+            f"the note's text is empty ({args.text!r}); give it, e.g. "
+            "swarmlog note 'rebooted the GPU box'"
+        )
     log = open_log(args)
     stored = log.append([Note(text=args.text, actor=actor_identity())])
     _print_appended(args, stored[0])
