@@ -119,7 +119,15 @@ def test_config_check_command(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("OK:")
     (tmp_path / "swarmlog.toml").write_text(SEED + "parallel = -3\n")
     assert main(["config", "check", "--dir", str(tmp_path)]) == 1
-    assert "models.deep.parallel = -3" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.out == ""  # errors go to stderr, each on its own line
+    assert (
+        captured.err.startswith("swarmlog: error: ") and "models.deep.parallel = -3" in captured.err
+    )
+    (tmp_path / "swarmlog.toml").write_text("[models\n")
+    assert main(["config", "check", "--dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "not valid TOML" in captured.err and captured.err.count("\n") == 1
     (tmp_path / "swarmlog.toml").write_text("[models\n")
     assert main(["config", "check", "--dir", str(tmp_path), "--json"]) == 1
     assert "not valid TOML" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -203,15 +204,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     except ConfigInvalid as exc:
         if wants_json(args):
             emit_json({"ok": False, "path": str(path), "errors": exc.problems})
-        else:
+        else:  # errors go to stderr (DESIGN §9), one line each; --json keeps its report on stdout
             for problem in exc.problems:
-                print(problem)
+                print(f"swarmlog: error: {problem}", file=sys.stderr)
         return 1
     except ConfigError as exc:
         if wants_json(args):
             emit_json({"ok": False, "path": str(path), "errors": [str(exc)]})
         else:
-            print(exc)
+            print(f"swarmlog: error: {exc}", file=sys.stderr)
         return 1
     if wants_json(args):
         emit_json({"ok": True, "path": str(path), "digest": config_digest(cfg)})
