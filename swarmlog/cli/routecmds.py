@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
-from swarmlog.errors import ConfigError, SwarmlogError, UsageError
+from swarmlog.errors import ConfigError, LogCorrupt, SwarmlogError, UsageError
 from swarmlog.events import ConfigLoaded, EventBase, TaskSubmitted
 
 if TYPE_CHECKING:
@@ -189,7 +189,13 @@ def _history(args: argparse.Namespace) -> list[EventBase]:
         return []  # no log yet (or unreachable): explain from the config alone
     try:
         return list(log.read())
-    except (SwarmlogError, OSError):
+    except (SwarmlogError, OSError) as exc:  # still useful: route from the config, but say so
+        problem = f"{exc.path}:{exc.line}: {exc.problem}" if isinstance(exc, LogCorrupt) else exc
+        print(
+            f"swarmlog: warning: cannot read the log ({problem}); routing statistics come from "
+            "the config only; run 'swarmlog verify' to list the damage",
+            file=sys.stderr,
+        )
         return []
     finally:
         log.close()
