@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -310,6 +311,30 @@ def test_commands_on_a_missing_workspace_explain_what_to_do(
     assert main(["log", "--dir", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err
     assert "swarmlog init" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_ends_log_follow_quietly_with_130(ws: Path):
+    """Ctrl-C is how one stops following: no watchfiles chatter, the exit code main gives it."""
+    assert run(ws, "note", "backlog") == 0
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "swarmlog", "log", "--follow", "--dir", str(ws)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follow.stdout is not None
+        assert "backlog" in follow.stdout.readline()
+        assert run(ws, "note", "live") == 0
+        assert "live" in follow.stdout.readline()  # it is following: waiting in the file watch
+        follow.send_signal(signal.SIGINT)
+        out, err = follow.communicate(timeout=60)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 130
+    assert (out, err) == ("", "")
 
 
 def test_python_m_swarmlog_help_runs():
