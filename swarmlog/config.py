@@ -135,7 +135,8 @@ class AgentConfig(_Strict):
     priority: Priority = "normal"
     tools_allow: list[str] = Field(default_factory=list)
     tools_deny: list[str] = Field(default_factory=list)
-    max_concurrent: int = Field(default=1, ge=1)
+    # Its tasks routed, claimed or running at once (further ones wait); None: no cap.
+    max_concurrent: int | None = Field(default=None, ge=1)
     command: str | None = None
     count: int = Field(default=1, ge=0)
 

@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--languages", default="", help="comma-separated languages")
     p.add_argument("--capabilities", default="", help="comma-separated required capabilities")
     p.add_argument("--interactive", action="store_true", help="route for the lowest latency")
+    p.add_argument(
+        "--role", default="", help="the role whose task it is ([agents.ROLE].model may pin it)"
+    )
     p.add_argument("--task-id", default="cli-task", help="task id (it seeds the tie-break)")
     p.add_argument("--explain", action="store_true", help="print every candidate and reason")
     p.set_defaults(func=cmd_route)
@@ -152,6 +155,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         languages=_split(args.languages),
         capabilities=_split(args.capabilities),
         interactive=args.interactive,
+        role=args.role,
     )
     events += [ConfigLoaded(seq=last + 1, ts=clock, config=data), task]
     state = project(events)

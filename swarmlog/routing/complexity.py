@@ -67,6 +67,7 @@ class TaskFeatures(msgspec.Struct, frozen=True, kw_only=True, cache_hash=True):
     capabilities: tuple[str, ...] = ()
     interactive: bool = False
     priority: int = 0
+    role: str = ""  # whose task it is: ``[agents.ROLE]`` may pin its model or cap its tasks
 
 
 class Complexity(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,6 +98,7 @@ def features_of(task: TaskSubmitted) -> TaskFeatures:
         capabilities=task.capabilities,
         interactive=task.interactive,
         priority=task.priority,
+        role=task.role,
     )
 
 

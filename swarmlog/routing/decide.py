@@ -1,12 +1,12 @@
 """The routing decision: a pure function of the router state and a task's features.
 
-Hard filters first (capabilities, context fit, reachable server, circuit, VRAM); then each
-survivor's expected completion time in event time: queue wait from its backlog and slots, a
-cold-load (and eviction) penalty when it is not resident, and its service time from peak-EWMA TTFT
-and time per output token. The score is that time, plus the service time again (tier penalty - 1)
-times when the model's tier differs from the task's, weighted by up to ``cost_weight`` for price;
-interactive tasks take the lowest expected time. Ties go to a seeded hash of the task id choosing
-two candidates (power of two choices), never ``random``.
+Hard filters first (the role's pinned model, capabilities, context fit, reachable server, circuit,
+VRAM); then each survivor's expected completion time in event time: queue wait from its backlog and
+slots, a cold-load (and eviction) penalty when it is not resident, and its service time from
+peak-EWMA TTFT and time per output token. The score is that time, plus the service time again
+(tier penalty - 1) times when the model's tier differs from the task's, weighted by up to
+``cost_weight`` for price; interactive tasks take the lowest expected time. Ties go to a seeded
+hash of the task id choosing two candidates (power of two choices), never ``random``.
 """
 
 from __future__ import annotations
@@ -167,6 +167,8 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
     circuits = state.circuits
     unreachable = state.unreachable
     resident_samples = state.resident
+    role = task.role
+    pin = cfg.pinned(role) if role else None
     tier_notes: dict[str, str] = {}
     # (prepared, reason, expected, score, in_flight); reason None marks a filtered candidate
     rows: list[tuple[Prepared, str, float, float, int, bool]] = []
@@ -176,6 +178,10 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
         name = pp.name
         ld = loads.get(name)
         in_flight = ld.started if ld is not None else 0
+        if pin is not None and name != pin:
+            why = f"role {role} is pinned to model {pin} ([agents.{role}].model)"
+            rows.append((pp, why, 0.0, 0.0, in_flight, False))
+            continue
         if pp.capabilities and not pp.capabilities.issuperset(required):
             missing = ", ".join(c for c in required if c not in pp.capabilities)
             rows.append((pp, f"lacks capability {missing}", 0.0, 0.0, in_flight, False))

@@ -1,4 +1,5 @@
-"""Concurrency limits as pure checks: in-flight per model ≤ its slots, a bounded queue, a run cap.
+"""Concurrency limits as pure checks: in-flight per model ≤ its slots, a bounded queue, a run cap,
+and a role's tasks routed, claimed or running at once ≤ its ``[agents.ROLE].max_concurrent``.
 
 Ollama waits without limit once a model is loaded (PROTOCOLS.md), so swarmlog counts its own
 in-flight requests per model and pushes back with QueueFull instead of piling work up.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from swarmlog.errors import QueueFull
 from swarmlog.routing.stats import RouterState
 
-__all__ = ["admit", "can_start", "in_flight", "queued", "total_in_flight"]
+__all__ = ["admit", "can_start", "in_flight", "queued", "role_full", "total_in_flight"]
 
 
 def in_flight(state: RouterState, model: str) -> int:
@@ -48,3 +49,21 @@ def can_start(state: RouterState, model: str) -> bool:
         return False
     cap = state.config.max_concurrent
     return cap is None or total_in_flight(state) < cap
+
+
+def role_full(state: RouterState, role: str) -> str | None:
+    """Say why one more task of ``role`` must wait (its ``max_concurrent`` reached), or None.
+
+    A task counts from its ``task_routed`` until it completes, fails, times out or is cancelled.
+    """
+    policy = state.config.roles.get(role) if role else None
+    cap = policy.max_concurrent if policy is not None else None
+    if cap is None:
+        return None
+    active = state.roles.get(role, 0)
+    if active < cap:
+        return None
+    return (
+        f"role {role} has {active} task(s) routed, claimed or running "
+        f"([agents.{role}].max_concurrent = {cap}); the next waits"
+    )

@@ -16,10 +16,12 @@ __all__ = [
     "DEFAULT_DECODE_TPS",
     "DEFAULT_LOAD_GBPS",
     "DEFAULT_PREFILL_TPS",
+    "PRIORITY_RANK",
     "BatchLimits",
     "Cost",
     "Prepared",
     "Profile",
+    "RolePolicy",
     "RouterConfig",
     "infer_tier",
     "parse_duration",
@@ -90,6 +92,19 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
         return self.parallel or 1
 
 
+# ``[agents.ROLE].priority`` as a sort key: a lower rank is routed first.
+PRIORITY_RANK = {"highest": 0, "high": 1, "normal": 2, "low": 3}
+_NORMAL_RANK = PRIORITY_RANK["normal"]
+
+
+class RolePolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``[agents.ROLE]`` asks of the router for that role's tasks."""
+
+    model: str | None = None  # pinned model profile: the only candidate for the role's tasks
+    rank: int = _NORMAL_RANK  # PRIORITY_RANK of its priority
+    max_concurrent: int | None = None  # its tasks routed, claimed or running at once
+
+
 class BatchLimits(msgspec.Struct, frozen=True, kw_only=True):
     """``[limits.batching]``: how small same-kind tasks are grouped into one call."""
 
@@ -156,10 +171,21 @@ class RouterConfig(msgspec.Struct, frozen=True, kw_only=True):
     tier_penalty: float = 4.0
     cost_weight: float = 0.05
     ewma_tau_s: float = 60.0
+    roles: dict[str, RolePolicy] = msgspec.field(default_factory=dict)
     prepared: tuple[Prepared, ...] = ()
 
     def __post_init__(self) -> None:
         force_setattr(self, "prepared", tuple(prepare(p, self.profiles) for p in self.profiles))
+
+    def pinned(self, role: str) -> str | None:
+        """Return the model profile ``[agents.ROLE].model`` pins the role to, or None."""
+        policy = self.roles.get(role) if role else None
+        return policy.model if policy is not None else None
+
+    def rank(self, role: str) -> int:
+        """Return the role's priority rank (``PRIORITY_RANK``); unknown roles are normal."""
+        policy = self.roles.get(role)
+        return policy.rank if policy is not None else _NORMAL_RANK
 
     def profile(self, name: str) -> Profile | None:
         """Return the profile called ``name``, or None."""
@@ -187,6 +213,15 @@ def router_config(config: dict[str, Any]) -> RouterConfig:
         if isinstance(cost, int | float):
             fields["cost_per_1k_tokens"] = {"input": cost, "output": cost}
         profiles.append(msgspec.convert({**fields, "name": name}, Profile, strict=False))
+    roles = {
+        role: RolePolicy(
+            model=raw.get("model") or None,
+            rank=PRIORITY_RANK.get(str(raw.get("priority") or "normal"), _NORMAL_RANK),
+            max_concurrent=raw.get("max_concurrent"),
+        )
+        for role, raw in sorted((config.get("agents") or {}).items())
+        if isinstance(raw, dict)
+    }
     limits = config.get("limits") or {}
     routing = config.get("routing") or {}
     batching = limits.get("batching") or {}
@@ -199,4 +234,5 @@ def router_config(config: dict[str, Any]) -> RouterConfig:
         tier_penalty=float(routing.get("tier_penalty", 4.0)),
         cost_weight=float(routing.get("cost_weight", 0.05)),
         ewma_tau_s=float(routing.get("ewma_tau_s", 60.0)),
+        roles=roles,
     )

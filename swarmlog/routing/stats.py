@@ -83,6 +83,7 @@ class Assignment(msgspec.Struct, frozen=True, kw_only=True):
     model: str
     service_s: float
     started: float | None = None
+    role: str = ""
 
 
 class Load(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,6 +113,7 @@ class RouterState(msgspec.Struct, frozen=True, kw_only=True):
     resident: dict[str, tuple[bool, float]] = msgspec.field(default_factory=dict)
     unreachable: dict[str, str] = msgspec.field(default_factory=dict)  # endpoint → error
     gpus: tuple[GpuSample, ...] = ()
+    roles: dict[str, int] = msgspec.field(default_factory=dict)  # role → its assigned tasks
 
 
 EMPTY = RouterState()
@@ -150,7 +152,13 @@ def _unassign(state: RouterState, task_id: str) -> RouterState:
         ld = _NO_LOAD  # drop float residue
     assigned = dict(state.assigned)
     del assigned[task_id]
-    return replace(state, assigned=assigned, load=_with_load(state, a.model, ld))
+    roles = state.roles
+    if a.role:
+        roles = dict(roles)
+        left = roles.pop(a.role, 0) - 1
+        if left > 0:
+            roles[a.role] = left
+    return replace(state, assigned=assigned, load=_with_load(state, a.model, ld), roles=roles)
 
 
 def _routed(state: RouterState, ev: TaskRouted) -> RouterState:
@@ -172,12 +180,20 @@ def _routed(state: RouterState, ev: TaskRouted) -> RouterState:
     circuits = state.circuits
     if circuit is not None:
         circuits = {**circuits, ev.model: breaker.fold_routed(circuit, ev.task_id, state.clock)}
+    role = task.role if task is not None else ""
+    roles = state.roles
+    if role:
+        roles = {**roles, role: roles.get(role, 0) + 1}
     return replace(
         state,
         routed=routed,
-        assigned={**state.assigned, ev.task_id: Assignment(model=ev.model, service_s=service)},
+        assigned={
+            **state.assigned,
+            ev.task_id: Assignment(model=ev.model, service_s=service, role=role),
+        },
         load=_with_load(state, ev.model, ld),
         circuits=circuits,
+        roles=roles,
     )
 
 

@@ -2,8 +2,10 @@
 together), each recorded as ``task_routed`` with its scores.
 
 The decision is the router's pure ``choose_route`` over its replayable state. This module decides
-*when* to ask: only tasks whose dependencies are done, never past the bounded queue (``QueueFull``
-means wait), and a task no configured model could ever serve fails at once with the reason.
+*when* to ask: only tasks whose dependencies are done, higher-priority roles' tasks first
+(``[agents.ROLE].priority``; ties keep submission order), never past the bounded queue
+(``QueueFull`` means wait) nor past a role's ``max_concurrent`` (its further tasks wait), and a
+task no configured model could ever serve fails at once with the reason.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from swarmlog.events import (
     kind_of,
 )
 from swarmlog.routing import EMPTY, RouterState, apply, breaker, choose_route
-from swarmlog.runtime.board import Board, apply_board, ready_to_route
+from swarmlog.routing.limits import role_full
+from swarmlog.runtime.board import Board, TaskView, apply_board, ready_to_route
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "route_order"]
 
 
 class Dispatcher:
@@ -49,12 +52,15 @@ class Dispatcher:
         self, board: Board, *, only: Callable[[str], bool] | None = None
     ) -> EventBase | None:
         """The next ``task_routed`` (or ``task_failed`` for an unroutable task), if any."""
-        for task in ready_to_route(board):
+        state = self.state
+        for task in route_order(state, ready_to_route(board)):
             if only is not None and not only(task.task_id):
                 continue
             submitted = self.submitted.get(task.task_id)
             if submitted is None:
                 continue
+            if state.roles and role_full(state, task.role) is not None:
+                continue  # the role's max_concurrent: it waits for one of its tasks to finish
             try:
                 routed: TaskRouted = choose_route(self.state, submitted)
             except QueueFull:
@@ -114,12 +120,24 @@ class Dispatcher:
         return [msgspec.structs.replace(verdict, key=f"circuit:{run}:{call.model}:{call.seq}")]
 
 
+def route_order(state: RouterState, ready: list[TaskView]) -> list[TaskView]:
+    """Ready tasks in the order they are routed: by their role's priority, highest first; a
+    stable sort, so tasks of equal priority keep submission order."""
+    roles = state.config.roles
+    if not roles or len(ready) < 2:
+        return ready
+    return sorted(ready, key=lambda t: state.config.rank(t.role))
+
+
 def _never_routable(state: RouterState, task: TaskSubmitted) -> bool:
-    """True when no profile has the capabilities the task needs (waiting will not help)."""
+    """True when no profile the task may use (its role's pinned one, else any) has the
+    capabilities it needs (waiting will not help)."""
     from swarmlog.routing import estimate, features_of
 
     needed = estimate(features_of(task)).capabilities
+    pin = state.config.pinned(task.role)
     return not any(
-        not p.capabilities or all(c in p.capabilities for c in needed)
+        (pin is None or p.name == pin)
+        and (not p.capabilities or all(c in p.capabilities for c in needed))
         for p in state.config.profiles
     )
