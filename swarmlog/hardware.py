@@ -44,9 +44,14 @@ def kv_cache_bytes(
 
 
 def need_gb(profile: Profile) -> float | None:
-    """Return the VRAM a profile needs with all its slots: ``vram_gb`` (weights + one slot) + KV."""
+    """Return the VRAM a profile needs with all its slots: ``vram_gb`` (weights + one slot) + KV.
+
+    A size the server reported (``vram_from_server``) already holds the KV cache of every slot.
+    """
     if profile.vram_gb is None:
         return None
+    if profile.vram_from_server:
+        return profile.vram_gb
     extra_slots = profile.slots - 1
     return profile.vram_gb + extra_slots * profile.context_length * KV_BYTES_PER_TOKEN / _GB
 
@@ -78,12 +83,20 @@ def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placem
                 gpu=p.gpu,
                 need_gb=None,
                 fits=bool(gpus),
-                reason="size unknown: set vram_gb (or let the server report it)",
+                reason=(
+                    "size unknown: set vram_gb, or load the model once so its server reports "
+                    "its size (Ollama /api/ps)"
+                ),
             )
             continue
+        source = " (size as its server reported it)" if p.vram_from_server else ""
         if not gpus:
             out[p.name] = Placement(
-                model=p.name, gpu=None, need_gb=need, fits=False, reason="no GPU: runs on the CPU"
+                model=p.name,
+                gpu=None,
+                need_gb=need,
+                fits=False,
+                reason=f"no GPU: runs on the CPU{source}",
             )
             continue
         options = [p.gpu] if p.gpu is not None else sorted(free, key=lambda i: (-free[i], i))
@@ -95,7 +108,7 @@ def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placem
                 gpu=chosen,
                 need_gb=need,
                 fits=True,
-                reason=f"fits on GPU {chosen} ({free[chosen]:.1f} GB left)",
+                reason=f"fits on GPU {chosen} ({free[chosen]:.1f} GB left){source}",
             )
             continue
         best = max((total[i] for i in options if i in total), default=0.0)
@@ -104,7 +117,9 @@ def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placem
             if need > best
             else f"needs {need:.1f} GB; fits only after evicting other models"
         )
-        out[p.name] = Placement(model=p.name, gpu=p.gpu, need_gb=need, fits=False, reason=why)
+        out[p.name] = Placement(
+            model=p.name, gpu=p.gpu, need_gb=need, fits=False, reason=f"{why}{source}"
+        )
     return [out[p.name] for p in profiles]
 
 

@@ -107,3 +107,39 @@ def test_real_nvml_probe():
     sample = Probe().sample()
     assert sample.nvml_error == ""
     assert sample.gpus and all(g.mem_total > 0 and g.name for g in sample.gpus)
+
+
+def test_hw_uses_the_size_a_server_reported_and_says_size_unknown_once(tmp_path, capsys):
+    from swarmlog.events import ModelServerSampled, ResidentModel
+    from swarmlog.log import FileLog
+
+    (tmp_path / "swarmlog.toml").write_text(
+        '[models.deep]\nendpoint = "http://localhost:11434"\nmodel = "qwen3:32b"\n'
+        '[models.other]\nendpoint = "http://localhost:11434"\nmodel = "never-loaded"\n'
+    )
+    log = FileLog(tmp_path / "memory" / "events", create=True)
+    size = 21_500_000_000
+    log.append(
+        [
+            ModelServerSampled(
+                endpoint="http://localhost:11434",
+                resident=(ResidentModel(name="qwen3:32b", size=size, size_vram=size),),
+            )
+        ]
+    )
+    log.close()
+    assert main(["hw", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "model deep: 21.5 GB: " in out and "(size as its server reported it)" in out
+    (line,) = [x for x in out.splitlines() if x.startswith("model other")]
+    assert line.count("size unknown") == 1 and "set vram_gb" in line
+    assert main(["hw", "--dir", str(tmp_path), "--json"]) == 0
+    by = {p["model"]: p for p in json.loads(capsys.readouterr().out)["placement"]}
+    assert by["deep"]["need_gb"] == 21.5 and by["other"]["need_gb"] is None
+
+
+def test_a_reported_size_is_not_grown_by_more_slots():
+    p = Profile(name="m", vram_gb=10.0, parallel=4, context_length=8192)
+    assert need_gb(p) > 10.0  # a configured size is weights + one slot
+    reported = Profile(name="m", vram_gb=10.0, parallel=4, vram_from_server=True)
+    assert need_gb(reported) == 10.0  # the server's size holds every slot's KV cache

@@ -406,3 +406,49 @@ def test_router_config_derives_its_per_profile_constants():
     assert fast.tier == "fast" and fast.tpot_s == 1 / 100.0 and fast.slots == 2
     again = msgspec.structs.replace(cfg, profiles=cfg.profiles[:1])
     assert [p.name for p in again.prepared] == [cfg.profiles[0].name]
+
+
+def test_vram_the_server_reported_is_folded_in_when_the_config_sets_none():
+    gib = 1024**3
+    models = {
+        "fast": {**MODELS["fast"], "gpu": 0},
+        "deep": {**MODELS["deep"], "gpu": 0, "vram_gb": 20.0},
+    }
+    log = Log(models=models)
+    log.add(HardwareSampled(gpus=(GpuSample(index=0, mem_total=24 * gib, mem_free=24 * gib),)))
+    fast_ep = MODELS["fast"]["endpoint"]
+    assert project(log.events).config.profile("fast").vram_gb is None
+    # Ollama's /api/ps: the small model is resident, 6 GB in all (part of it spilled to the CPU)
+    log.add(
+        ModelServerSampled(
+            endpoint=fast_ep,
+            resident=(ResidentModel(name="small", size=6_000_000_000, size_vram=4_000_000_000),),
+        )
+    )
+    state = project(log.events)
+    fast = state.config.profile("fast")
+    assert fast.vram_gb == 6.0 and fast.vram_from_server
+    assert state.config.profile("deep").vram_gb == 20.0  # a configured size wins
+    # the reported size now counts: 6 + 20 GB do not fit beside each other on 24 GiB
+    rivals = {p.name for p in next(p for p in state.config.prepared if p.name == "deep").rivals}
+    assert rivals == {"fast"}
+    # a later sample without the model keeps its size; a new config_loaded keeps it too
+    log.add(ModelServerSampled(endpoint=fast_ep, resident=()))
+    log.add(ConfigLoaded(config={"models": models}))
+    assert project(log.events).config.profile("fast").vram_gb == 6.0
+    # too large for any GPU once the server says so: filtered with the reason
+    log.add(
+        ModelServerSampled(
+            endpoint=fast_ep, resident=(ResidentModel(name="small", size=30_000_000_000),)
+        )
+    )
+    log.add(ModelServerSampled(endpoint=fast_ep, resident=()))
+    log.submit("t", "lint")
+    decision = log.route("t")
+    fast_score = next(c for c in decision.candidates if c.model == "fast")
+    assert not fast_score.eligible and "needs 30 GB VRAM" in fast_score.reason
+    assert decision.model == "deep"
+    from swarmlog import replay
+
+    replay.load_check_modules()
+    assert replay.verify(log.events) == []

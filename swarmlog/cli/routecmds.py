@@ -87,12 +87,16 @@ def _split(text: str) -> tuple[str, ...]:
 
 def cmd_hw(args: argparse.Namespace) -> int:
     from swarmlog.hardware import Probe, place
-    from swarmlog.routing import router_config
+    from swarmlog.routing import project
 
     cfg, _ = _config(args)
     ws = workspace(args)
     sample = Probe(disk_path=str(ws.root if ws.root.exists() else Path.cwd())).sample()
-    profiles = router_config(cfg.to_event_dict()).profiles
+    # The config in force, with the sizes servers reported in the log for models it leaves unsized.
+    events: list[EventBase] = list(_history(args))
+    last = events[-1].seq if events else 0
+    events.append(ConfigLoaded(seq=last + 1, config=cfg.to_event_dict()))
+    profiles = project(events).config.profiles
     placements = place(profiles, sample.gpus)
     if wants_json(args):
         emit_json(
@@ -118,8 +122,10 @@ def cmd_hw(args: argparse.Namespace) -> int:
     if not placements:
         print("no model profiles configured ([models.*] in swarmlog.toml)")
     for pl in placements:
-        need = f"{pl.need_gb:.1f} GB" if pl.need_gb is not None else "size unknown"
-        print(f"model {pl.model}: {need}: {pl.reason}")
+        if pl.need_gb is None:
+            print(f"model {pl.model}: {pl.reason}")  # the reason starts "size unknown"
+        else:
+            print(f"model {pl.model}: {pl.need_gb:.1f} GB: {pl.reason}")
     return 0
 
 

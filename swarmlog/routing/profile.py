@@ -28,6 +28,7 @@ __all__ = [
     "prepare",
     "rivals",
     "router_config",
+    "with_reported_vram",
 ]
 
 # A cold load reads the weights from disk; 2 GB/s is a conservative NVMe figure (PROTOCOLS.md:
@@ -76,7 +77,7 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     capabilities: tuple[str, ...] = ()
     parallel: int | None = None
     context_length: int = 8192
-    vram_gb: float | None = None
+    vram_gb: float | None = None  # configured, else what the server last reported (below)
     cost_per_1k_tokens: Cost = Cost()
     keep_alive_s: float = 300.0
     timeout_s: float = 600.0
@@ -85,10 +86,19 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     decode_tps: float | None = None
     prefill_tps: float | None = None
     load_s: float | None = None
+    # True when ``vram_gb`` is the size the server reported for the loaded model (Ollama
+    # ``/api/ps`` ``size``: weights plus the KV cache of every slot it was loaded with), because
+    # the config sets none.
+    vram_from_server: bool = False
 
     @property
     def slots(self) -> int:
-        """Parallel slots: the configured ``parallel``, else 1 (Ollama's current default)."""
+        """Parallel slots: the configured ``parallel``, else 1 (Ollama's current default).
+
+        No server reports its slots: Ollama's ``OLLAMA_NUM_PARALLEL`` is not in any of its
+        responses, and vLLM's ``/metrics`` gives requests running and waiting, not
+        ``--max-num-seqs`` (PROTOCOLS.md).
+        """
         return self.parallel or 1
 
 
@@ -200,6 +210,27 @@ def infer_tier(profile: Profile) -> str:
     if profile.tier:
         return profile.tier
     return profile.name if profile.name in ("fast", "deep") else ""
+
+
+def with_reported_vram(config: RouterConfig, reported: dict[tuple[str, str], int]) -> RouterConfig:
+    """Give each profile without a configured ``vram_gb`` the size its server last reported.
+
+    ``reported`` maps ``(endpoint, model)`` to bytes, as folded from ``model_server_sampled``;
+    the router and ``swarmlog hw`` then treat it as they treat a configured size (in GB).
+    """
+    changed = False
+    profiles = []
+    for p in config.profiles:
+        size = reported.get((p.endpoint, p.model))
+        if size and (p.vram_gb is None or p.vram_from_server):
+            gb = size / 1e9
+            if p.vram_gb != gb:
+                p = msgspec.structs.replace(p, vram_gb=gb, vram_from_server=True)
+                changed = True
+        profiles.append(p)
+    if not changed:
+        return config
+    return msgspec.structs.replace(config, profiles=tuple(profiles))
 
 
 def router_config(config: dict[str, Any]) -> RouterConfig:

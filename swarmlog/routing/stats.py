@@ -47,6 +47,7 @@ from swarmlog.routing.profile import (
     RouterConfig,
     infer_tier,
     router_config,
+    with_reported_vram,
 )
 
 __all__ = [
@@ -114,6 +115,8 @@ class RouterState(msgspec.Struct, frozen=True, kw_only=True):
     unreachable: dict[str, str] = msgspec.field(default_factory=dict)  # endpoint → error
     gpus: tuple[GpuSample, ...] = ()
     roles: dict[str, int] = msgspec.field(default_factory=dict)  # role → its assigned tasks
+    # (endpoint, model) → bytes the server last reported for it loaded (Ollama /api/ps size)
+    vram_seen: dict[tuple[str, str], int] = msgspec.field(default_factory=dict)
 
 
 EMPTY = RouterState()
@@ -264,12 +267,21 @@ def _server(state: RouterState, ev: ModelServerSampled) -> RouterState:
     else:
         unreachable[ev.endpoint] = ev.error or "unreachable"
     resident = dict(state.resident)
-    if ev.reachable:
-        names = {r.name for r in ev.resident}
-        for p in state.config.profiles:
-            if p.endpoint == ev.endpoint:
-                resident[p.name] = (p.model in names, ev.ts)
-    return replace(state, unreachable=unreachable, resident=resident)
+    if not ev.reachable:
+        return replace(state, unreachable=unreachable, resident=resident)
+    names = {r.name for r in ev.resident}
+    for p in state.config.profiles:
+        if p.endpoint == ev.endpoint:
+            resident[p.name] = (p.model in names, ev.ts)
+    seen = state.vram_seen
+    config = state.config
+    for r in ev.resident:
+        size = r.size or r.size_vram  # all of it: what spills to the CPU belongs in VRAM too
+        if size > 0 and seen.get((ev.endpoint, r.name)) != size:
+            seen = {**seen, (ev.endpoint, r.name): size}
+    if seen is not state.vram_seen:
+        config = with_reported_vram(config, seen)
+    return replace(state, unreachable=unreachable, resident=resident, vram_seen=seen, config=config)
 
 
 def _finished(state: RouterState, task_id: str, *, keep_pending: bool) -> RouterState:
@@ -287,7 +299,10 @@ def apply(state: RouterState, event: EventBase) -> RouterState:
     state = replace(state, seq=event.seq, clock=clock)
     match event:
         case ConfigLoaded():
-            return replace(state, config=router_config(event.config))
+            config = router_config(event.config)
+            if state.vram_seen:
+                config = with_reported_vram(config, state.vram_seen)
+            return replace(state, config=config)
         case TaskSubmitted():
             return replace(state, pending={**state.pending, event.task_id: features_of(event)})
         case TaskRouted():
