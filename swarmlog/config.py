@@ -9,7 +9,8 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -100,6 +101,22 @@ class ModelProfile(_Strict):
     decode_tps: float | None = Field(default=None, gt=0)
     prefill_tps: float | None = Field(default=None, gt=0)
     load_s: float | None = Field(default=None, ge=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # Every api speaks HTTP: ollama and sim (a simulated Ollama), openai, anthropic.
+        try:
+            parts = urlsplit(value)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a malformed port or IPv6 literal
+            ok = False
+        if not ok:
+            raise ValueError(
+                "must be an http(s) URL with a host, e.g. 'http://localhost:11434' "
+                "(Ollama, sim) or 'http://localhost:8000/v1' (OpenAI-compatible)"
+            )
+        return value
 
     @field_validator("cost_per_1k_tokens", mode="before")
     @classmethod
@@ -280,31 +297,132 @@ def _problems(where: str, exc: ValidationError) -> list[str]:
 
 def parse_config(data: dict[str, Any], *, where: str = "swarmlog.toml") -> Config:
     """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    sections = {name: data.get(name) for name in FREE_SECTIONS}
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigInvalid(_problems(where, exc)) from exc
-    problems = _section_problems(cfg, where)
+        # The free-form sections are checked too, so one run lists every problem.
+        free = {k: v for k, v in sections.items() if isinstance(v, dict)}
+        raise ConfigInvalid(_problems(where, exc) + _section_problems(free, where)) from exc
+    problems = _section_problems({name: cfg.section(name) for name in sections}, where)
     if problems:
         raise ConfigInvalid(problems)
     return cfg
 
 
-def _section_problems(cfg: Config, where: str) -> list[str]:
-    """Validate the sections whose schemas live with the rules that read them."""
+# [escalation] numbers: (least, most, what the value is); None leaves that side open.
+_ESCALATION_RANGES: dict[str, tuple[float | None, float | None, str]] = {
+    "stuck_calls": (1, None, "model calls"),
+    "same_error_repeats": (1, None, "repeats"),
+    "memory_percent": (0, 100, "a percentage of RAM"),
+    "queue_depth": (0, None, "tasks"),
+    "call_latency_s": (0.001, None, "seconds"),
+    "vram_percent": (0, 100, "a percentage of VRAM"),
+    "critical_bugs": (0, None, "bugs"),
+    "conflict_disagreement": (0, 1, "a share of the trust-weighted votes"),
+    "task_attempts": (0, None, "attempts"),
+    "phase_overrun_factor": (1, None, "a factor of the expected duration"),
+    "trust_below": (0, 10, "a trust score out of 10"),
+    "default_trust": (0, 10, "a trust score out of 10"),
+    "alert_file_min_level": (1, 4, "an escalation level"),
+    "recovery_attempts": (0, None, "attempts"),
+    "budget.tokens": (0, None, "tokens; 0 means no limit"),
+    "budget.cost": (0, None, "a cost; 0 means no limit"),
+    "budget.wall_s": (0, None, "seconds; 0 means no limit"),
+}
+_ALERTS_RANGES: dict[str, tuple[float | None, float | None, str]] = {
+    "backoff_s": (0.001, None, "seconds"),
+    "backoff_max_s": (0.001, None, "seconds"),
+}
+_WEBHOOK_RANGES: dict[str, tuple[float | None, float | None, str]] = {
+    "min_level": (1, 4, "an escalation level"),
+}
+
+
+def _allowed_range(lo: float | None, hi: float | None, what: str) -> str:
+    if lo is not None and hi is not None:
+        return f"{lo:g} to {hi:g} ({what})"
+    if lo is not None:
+        return f"{lo:g} or more ({what})"
+    return f"{hi:g} or less ({what})"
+
+
+def _range_problems(
+    table: dict[str, Any], ranges: dict[str, tuple[float | None, float | None, str]], prefix: str
+) -> list[tuple[str, str]]:
+    """Return ``(key path, problem)`` for each number outside its range (types are the owner's
+    to check)."""
+    out = []
+    for key, (lo, hi, what) in ranges.items():
+        node: Any = table
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, bool) or not isinstance(node, int | float):
+            continue
+        if (lo is not None and node < lo) or (hi is not None and node > hi):
+            path = f"{prefix}.{key}"
+            allowed = _allowed_range(lo, hi, what)
+            out.append((path, f"{path} = {node!r}: out of range; allowed: {allowed}"))
+    return out
+
+
+def _alerts_problems(alerts: dict[str, Any]) -> list[tuple[str, str]]:
+    from swarmlog.escalation.settings import WebhookKind
+
+    out = _range_problems(alerts, _ALERTS_RANGES, "alerts")
+    hooks = alerts.get("webhooks")
+    if not isinstance(hooks, list):
+        return out
+    kinds = get_args(WebhookKind)
+    for i, hook in enumerate(hooks):
+        if not isinstance(hook, dict):
+            continue
+        kind = hook.get("kind")
+        if "kind" in hook and kind not in kinds:
+            path = f"alerts.webhooks.{i}.kind"
+            allowed = ", ".join(repr(k) for k in kinds)
+            out.append((path, f"{path} = {kind!r}: unknown webhook kind; allowed: {allowed}"))
+        out += _range_problems(hook, _WEBHOOK_RANGES, f"alerts.webhooks.{i}")
+    return out
+
+
+def _owner_path(path: str) -> str:
+    """Write ``alerts.webhooks.0.kind`` as the owners do: ``[alerts].webhooks[0].kind``."""
+    table, *rest = path.split(".")
+    return f"[{table}]" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rest)
+
+
+def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
+    """Validate the sections whose schemas live with the rules that read them.
+
+    Ranges of ``[escalation]`` numbers and ``[alerts]`` webhook kinds are checked here, in the
+    key-path style of every other config error; an owner's error on the same key is not repeated.
+    """
     from swarmlog.escalation.settings import alert_settings, escalation_settings
     from swarmlog.team.settings import team_settings
 
+    checked = {
+        "escalation": _range_problems(
+            sections.get("escalation") or {}, _ESCALATION_RANGES, "escalation"
+        ),
+        "alerts": _alerts_problems(sections.get("alerts") or {}),
+    }
     problems = []
     for name, validate in (
         ("team", team_settings),
         ("escalation", escalation_settings),
         ("alerts", alert_settings),
     ):
+        if name not in sections:
+            continue
+        ours = checked.get(name, [])
+        problems += [f"{where}: {problem}" for _, problem in ours]
         try:
-            validate(cfg.section(name))
+            validate(sections[name] or {})
         except ConfigError as exc:
-            problems.append(f"{where}: {exc}")
+            text = str(exc)
+            if not any(text.startswith(f"{_owner_path(path)}:") for path, _ in ours):
+                problems.append(f"{where}: {text}")
     return problems
 
 

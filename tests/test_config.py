@@ -146,3 +146,76 @@ def test_sections_owned_by_the_rules_are_validated_with_their_key_paths(tmp_path
     assert "[team].review.supermajority" in problems and "'high'" in problems
     assert "[escalation]" in problems and "anything" in problems
     assert "[alerts].webhooks[0]" in problems and "ftp://nope" in problems
+
+
+def test_escalation_numbers_are_range_checked_naming_file_key_value_and_range(tmp_path: Path):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(
+        "[escalation]\nmemory_percent = 150\ntrust_below = -1\nstuck_calls = 3\n"
+        "[escalation.budget]\ncost = -0.5\n"
+    )
+    with pytest.raises(ConfigInvalid) as err:
+        load_config(path)
+    problems = err.value.problems
+    assert (
+        f"{path}: escalation.memory_percent = 150: out of range; "
+        "allowed: 0 to 100 (a percentage of RAM)"
+    ) in problems
+    assert any("escalation.trust_below = -1" in p and "0 to 10" in p for p in problems)
+    assert any("escalation.budget.cost = -0.5" in p and "0 or more" in p for p in problems)
+    assert not any("stuck_calls" in p for p in problems)
+    path.write_text("[escalation]\nmemory_percent = 100\nconflict_disagreement = 0.0\n")
+    assert load_config(path).section("escalation")["memory_percent"] == 100
+
+
+def test_an_unknown_webhook_kind_lists_the_allowed_kinds_in_the_usual_key_path_style(
+    tmp_path: Path,
+):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(
+        '[[alerts.webhooks]]\nname = "ok"\nurl = "https://ntfy.sh/x"\nkind = "ntfy"\n'
+        '[[alerts.webhooks]]\nname = "t"\nurl = "https://example.com/h"\nkind = "teams"\n'
+        "min_level = 9\n"
+    )
+    with pytest.raises(ConfigInvalid) as err:
+        load_config(path)
+    problems = err.value.problems
+    assert problems[0] == (
+        f"{path}: alerts.webhooks.1.kind = 'teams': unknown webhook kind; "
+        "allowed: 'json', 'ntfy', 'slack'"
+    )
+    assert any("alerts.webhooks.1.min_level = 9" in p and "1 to 4" in p for p in problems)
+    assert not any("[alerts].webhooks[1].kind" in p for p in problems)  # said once
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["localhost:11434", "ftp://host/x", "http://", "sim", "http://h:99999"]
+)
+def test_a_model_endpoint_must_be_an_http_url(tmp_path: Path, endpoint: str):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(f'[models.m]\nendpoint = "{endpoint}"\nmodel = "x"\napi = "sim"\n')
+    with pytest.raises(ConfigInvalid) as err:
+        load_config(path)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path}: models.m.endpoint = {endpoint!r}: must be an http(s) URL")
+
+
+def test_http_endpoints_of_every_api_load(tmp_path: Path):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(
+        '[models.a]\nendpoint = "http://127.0.0.1:11434"\nmodel = "x"\napi = "sim"\n'
+        '[models.b]\nendpoint = "https://api.anthropic.com"\nmodel = "c"\napi = "anthropic"\n'
+        '[models.c]\nendpoint = "http://[::1]:8000/v1"\nmodel = "v"\n'
+    )
+    assert load_config(path).models["c"].api == "openai"
+
+
+def test_model_and_section_errors_are_listed_together(tmp_path: Path):
+    path = tmp_path / "swarmlog.toml"
+    path.write_text(
+        '[models.m]\nendpoint = "nowhere"\nmodel = "x"\n[escalation]\nvram_percent = 101\n'
+    )
+    with pytest.raises(ConfigInvalid) as err:
+        load_config(path)
+    text = "\n".join(err.value.problems)
+    assert "models.m.endpoint = 'nowhere'" in text and "escalation.vram_percent = 101" in text
