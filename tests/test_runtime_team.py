@@ -54,10 +54,14 @@ def _config(name: str) -> dict[str, Any]:
     return parse_config(fleet_config(scenario, urls)).to_event_dict()
 
 
-def _scripted(name: str, agent: str) -> Any:
+def _scripted(name: str, agent: str, prompts: list[tuple[str, str, int]] | None = None) -> Any:
+    """A model call answered by the scenario's script; ``prompts`` collects (task, prompt,
+    attempt) when given."""
     reply = make_reply_fn(get_scenario(name))
 
     async def call(model: str, profile: dict[str, Any], task: TaskView, prompt: str) -> CallOutcome:
+        if prompts is not None:
+            prompts.append((task.task_id, prompt, task.attempt))
         text = reply(profile["model"], [{"role": "user", "content": prompt}], {})
         record = ModelCallFinished(
             model=model,
@@ -87,14 +91,20 @@ async def _human_resumes(log: FileLog) -> None:
 
 
 async def _run_team(
-    root: Path, scenario: str, *, timeout: float = 60.0, idle_wait_s: float = 30.0
+    root: Path,
+    scenario: str,
+    *,
+    timeout: float = 60.0,
+    idle_wait_s: float = 30.0,
+    config: dict[str, Any] | None = None,
+    prompts: list[tuple[str, str, int]] | None = None,
 ) -> list[Event]:
     """Run the team in this process. Agents wait ``idle_wait_s`` between looks at the log when
     nothing rings them: long by default, so the team only gets through its night if the
     scheduler rings each agent's private bell whenever it has work (or the run ends)."""
     ws = Workspace(root)
     log = FileLog(ws.events)
-    config = _config(scenario)
+    config = config or _config(scenario)
     log.append(
         [
             RunStarted(goal="test the team", scenario=scenario, run="r1", actor="supervisor"),
@@ -107,7 +117,7 @@ async def _run_team(
             log,
             agent=role,
             role=role,
-            call_model=_scripted(scenario, role),
+            call_model=_scripted(scenario, role, prompts),
             lease_s=30.0,
             heartbeat_s=5.0,
             idle_wait_s=idle_wait_s,

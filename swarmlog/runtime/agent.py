@@ -382,7 +382,8 @@ class AgentProcess:
         result in one append (one wake-up of every reader instead of two); a call whose reply is
         retried is appended at once, so the log shows it before the retry.
         """
-        previous_error = ""
+        # A retry tells the model why the last attempt failed (a refused tool, a bad reply, ...).
+        previous_error = task.error if task.attempt > 1 else ""
         text = ""
         calls: list[EventBase] = []
         for _ in range(self.max_invalid + 1):
@@ -469,12 +470,15 @@ class AgentProcess:
             ]
         # The work folder is relative to the workspace, whatever the process's cwd.
         work_dir = self.workspace / str(self.ctx.config.get("run", {}).get("work_dir", "work"))
+        policy = self.ctx.config.get("agents", {}).get(self.role)  # tools_allow / tools_deny
         try:
             if data.get("files"):
-                written = write_files(work_dir, data["files"])
+                written = write_files(work_dir, data["files"], policy=policy, role=self.role)
                 data = {**data, "files": sorted(written)}
             if data.get("run_tests"):
-                data = {**data, "tests": run_tests(self.ctx.config.get("run", {}), work_dir)}
+                run_cfg = self.ctx.config.get("run", {})
+                tests = run_tests(run_cfg, work_dir, policy=policy, role=self.role)
+                data = {**data, "tests": tests}
         except ToolError as exc:
             return [
                 TaskFailed(
