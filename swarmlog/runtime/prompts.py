@@ -13,6 +13,7 @@ import jinja2
 import pydantic
 
 from swarmlog.render import make_environment
+from swarmlog.routing.complexity import estimate_tokens
 from swarmlog.runtime.board import Board, TaskView
 from swarmlog.runtime.context import RunContext
 from swarmlog.runtime.replies import REPLY_MODELS, WorkReply, reply_model
@@ -57,9 +58,19 @@ def _context(ctx: RunContext, budget_tokens: int) -> str:
     return context_for_prompt(ctx.checkpoints, budget_tokens, archived_before=ctx.phase_seq)
 
 
-def review_material(board: Board, task: TaskView, role: str) -> str:
+_DECIDING_KINDS = frozenset({"decide", "checkpoint_summary", "checkpoint_decide"})
+
+
+def review_material(
+    board: Board, task: TaskView, role: str, budget_tokens: int | None = None
+) -> str:
     """What a reviewer sees: the work under review; the author's self-assessment is left out for
-    the Inspector, so its verdict stays independent (seed guide §10.1)."""
+    the Inspector, so its verdict stays independent (seed guide §10.1).
+
+    Within ``budget_tokens`` (None: no limit): a review of a big night's work (the Builder's
+    presentation depends on every work item) lists what fits and says how many items were left
+    out, so the prompt does not grow with the night past the context a call may carry.
+    """
     parts = []
     for dep in task.deps:
         work = board.tasks.get(dep)
@@ -69,14 +80,34 @@ def review_material(board: Board, task: TaskView, role: str) -> str:
         if role != "inspector" and work.output.get("summary"):
             output["author_summary"] = work.output["summary"]
         parts.append(f"### {work.title} ({work.task_id})\n{json.dumps(output, sort_keys=True)}")
-    for other in board.tasks.values():
-        if task.task_kind in ("decide", "checkpoint_summary", "checkpoint_decide") and (
-            other.parent == task.parent and other.output and other.task_id != task.task_id
-        ):
-            parts.append(
-                f"- {other.agent or other.role}: {json.dumps(other.output, sort_keys=True)}"
-            )
-    return "\n".join(parts)
+    if task.task_kind in _DECIDING_KINDS:
+        for other in board.tasks.values():
+            if other.parent == task.parent and other.output and other.task_id != task.task_id:
+                parts.append(
+                    f"- {other.agent or other.role}: {json.dumps(other.output, sort_keys=True)}"
+                )
+    return _within(parts, budget_tokens)
+
+
+def _within(parts: list[str], budget_tokens: int | None) -> str:
+    """Join ``parts`` while they fit in ``budget_tokens``; name how many did not."""
+    if budget_tokens is None:
+        return "\n".join(parts)
+    kept: list[str] = []
+    used = 0
+    for part in parts:
+        cost = estimate_tokens(part) + 1
+        if used + cost > budget_tokens:
+            break
+        kept.append(part)
+        used += cost
+    left = len(parts) - len(kept)
+    if left:
+        kept.append(
+            f"(… {left} more of {len(parts)} items left out to keep this prompt within its "
+            f"context budget of {budget_tokens} tokens)"
+        )
+    return "\n".join(kept)
 
 
 def render_prompt(
@@ -91,14 +122,16 @@ def render_prompt(
 ) -> str:
     """Render the prompt for one attempt at a task."""
     template = _environment().get_template(f"prompts/{role.split('-')[0]}.md.j2")
+    context = _context(ctx, budget_tokens)
+    used = estimate_tokens(context) if context else 0
     return template.render(
         role=role.split("-")[0],
         task=task,
         attempt=attempt,
         review_round=task.round,
         goal=ctx.goal,
-        context=_context(ctx, budget_tokens),
-        extra=review_material(board, task, role.split("-")[0]),
+        context=context,
+        extra=review_material(board, task, role.split("-")[0], max(0, budget_tokens - used)),
         previous_error=previous_error,
         schema=_schema_text(task.task_kind),
     )

@@ -1,0 +1,57 @@
+"""What the runtime does must not grow with the size of the night (bench/scale.py measures it)."""
+
+from __future__ import annotations
+
+from swarmlog.routing.complexity import estimate_tokens
+from swarmlog.runtime.board import DONE, Board, TaskView
+from swarmlog.runtime.context import EMPTY_CONTEXT
+from swarmlog.runtime.prompts import render_prompt
+
+
+def _work(n: int) -> TaskView:
+    return TaskView(
+        task_id=f"w-{n}",
+        title=f"Implement part {n}",
+        task_kind="implement",
+        role="builder",
+        status=DONE,
+        output={
+            "summary": f"Implemented part {n} " + "with care " * 20,
+            "files": [f"src/part{n}.py"],
+            "findings": [f"finding {n}"],
+        },
+    )
+
+
+def _present(items: int) -> tuple[Board, TaskView]:
+    work = [_work(n) for n in range(items)]
+    present = TaskView(
+        task_id="rv-0-r1-present",
+        title="Present the work of iteration 0",
+        task_kind="present",
+        role="builder",
+        deps=tuple(t.task_id for t in work),
+        round=1,
+    )
+    return Board(tasks={t.task_id: t for t in [*work, present]}), present
+
+
+def _prompt(board: Board, task: TaskView, budget: int) -> str:
+    return render_prompt(
+        role="builder", task=task, ctx=EMPTY_CONTEXT, board=board, attempt=1, budget_tokens=budget
+    )
+
+
+def test_a_review_of_a_big_nights_work_stays_within_the_context_budget() -> None:
+    board, present = _present(400)
+    small_board, small = _present(3)
+    fixed = estimate_tokens(_prompt(small_board, small, budget=0))  # template, task, schema
+    prompt = _prompt(board, present, budget=2000)
+    assert estimate_tokens(prompt) <= fixed + 2000
+    shown = prompt.count("### Implement part ")
+    assert 0 < shown < 400
+    assert f"{400 - shown} more of 400 items left out" in prompt
+    # A small review keeps all of its material.
+    whole = _prompt(small_board, small, budget=2000)
+    assert whole.count("### Implement part ") == 3
+    assert "left out" not in whole
