@@ -55,3 +55,53 @@ def test_a_review_of_a_big_nights_work_stays_within_the_context_budget() -> None
     whole = _prompt(small_board, small, budget=2000)
     assert whole.count("### Implement part ") == 3
     assert "left out" not in whole
+
+
+def test_a_workspaces_second_night_holds_its_own_review() -> None:
+    """The log keeps every night; review ids repeat each night (rv-0, rv-1, ...)."""
+    import msgspec
+
+    from swarmlog.events import (
+        DecisionMade,
+        Event,
+        PhaseEntered,
+        ReviewOpened,
+        RunEnded,
+        RunStarted,
+    )
+    from swarmlog.runtime.board import project_board
+    from swarmlog.runtime.context import project_context
+    from swarmlog.runtime.flow import FlowView, next_steps
+    from swarmlog.team import reviews as team_reviews
+
+    def night(run: str) -> list[Event]:
+        return [
+            RunStarted(goal="g", run=run),
+            PhaseEntered(phase="review", iteration=0),
+        ]
+
+    first = [
+        *night("r1"),
+        ReviewOpened(review_id="rv-0", subject="the work of iteration 0"),
+        DecisionMade(
+            decision_id="d-rv-0",
+            subject="s",
+            outcome="approve",
+            rule="unanimous",
+            review_id="rv-0",
+        ),
+        RunEnded(outcome="completed"),
+    ]
+    events = [
+        msgspec.structs.replace(e, seq=n, ts=float(n), run=e.run or ("r1" if n < 6 else "r2"))
+        for n, e in enumerate([*first, *night("r2")], start=1)
+    ]
+    view = FlowView(
+        board=project_board(events),
+        ctx=project_context(events),
+        reviews=team_reviews.project(events),
+    )
+    steps = next_steps(view, now=100.0)
+    opened = [e for e in steps if isinstance(e, ReviewOpened)]
+    assert [e.review_id for e in opened] == ["rv-0"]  # not taken for the first night's decision
+    assert opened[0].key == "review:r2:rv-0"

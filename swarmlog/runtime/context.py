@@ -30,6 +30,7 @@ class RunContext(msgspec.Struct, frozen=True, kw_only=True):
 
     seq: int = 0
     run: str = ""
+    run_seq: int = 0  # the run's first run_started: what came before belongs to earlier runs
     goal: str = ""
     ended: bool = False
     outcome: str = ""
@@ -52,6 +53,7 @@ def apply_context(ctx: RunContext, event: Event) -> RunContext:
             return RunContext(
                 seq=event.seq,
                 run=event.run,
+                run_seq=event.seq,
                 goal=event.goal,
                 config=ctx.config,
             )

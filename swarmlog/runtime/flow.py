@@ -96,6 +96,16 @@ def _done(board: Board, ids: Sequence[str]) -> bool:
     return all(board.tasks.get(i) is not None and board.tasks[i].status in FINISHED for i in ids)
 
 
+def _review_of(view: FlowView, review_id: str) -> team_reviews.Review | None:
+    """This run's review ``review_id``: a workspace's log holds every night, and review ids
+    (``rv-<iteration>``) repeat from one night to the next; an earlier night's review is not
+    this one's (it would be taken as decided, and the night's review skipped)."""
+    review = view.reviews.reviews.get(review_id)
+    if review is not None and review.opened_seq < view.ctx.run_seq:
+        return None
+    return review
+
+
 def _phase_tasks(board: Board, phase: str, iteration: int) -> list[TaskView]:
     tag = f"{phase}#{iteration}"
     return [t for t in board.tasks.values() if t.phase == tag]
@@ -307,7 +317,7 @@ def _review(view: FlowView, run: str, it: int, tag: str, s: TeamSettings) -> lis
     present = f"{rv}-r1-present"
     critiques = [f"{rv}-r2-critique-{c}" for c in CRITICS]
     decide = f"{rv}-r3-decide"
-    review = view.reviews.reviews.get(rv)
+    review = _review_of(view, rv)
     if review is None:
         work = [
             t.task_id
@@ -418,7 +428,7 @@ def _iteration(view: FlowView, run: str, it: int, tag: str, s: TeamSettings) -> 
     board = view.board
     fixes = _phase_tasks(board, "iteration", it)
     if not fixes:
-        review = view.reviews.reviews.get(f"rv-{it - 1}")
+        review = _review_of(view, f"rv-{it - 1}")
         reasons = _requests(review) if review else []
         return [
             _task(
