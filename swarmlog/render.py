@@ -12,11 +12,15 @@ import datetime as dt
 import importlib.resources
 import re
 import unicodedata
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 import msgspec
+from jinja2 import nodes
 
 from swarmlog.errors import TemplateError
 from swarmlog.events import AlertRaised
@@ -360,8 +364,9 @@ def render_all(state: SwarmState, env: jinja2.Environment) -> dict[str, str]:
         ),
         "memory/report.md": _render(env, "report.md.j2", **_report_view(state)),
     }
+    render_alert = _alert_renderer(env)
     for alert in state.alerts.alerts.values():
-        files[alert_path(alert)] = _render(env, "alert.md.j2", **_alert_view(state, alert))
+        files[alert_path(alert)] = render_alert(state, alert)
     if state.alerts.emergency_since:
         open_esc = sorted(state.alerts.open.values(), key=lambda x: x.seq)
         unacked = sorted(
@@ -380,6 +385,68 @@ def render_all(state: SwarmState, env: jinja2.Environment) -> dict[str, str]:
             alert_path=alert_path,
         )
     return dict(sorted(files.items()))
+
+
+# An alert's file changes only when the alert does (acknowledged, delivered, its escalation
+# resolved): the renderer renders every file after every batch of events, and a long night's
+# alerts would otherwise be rendered again each time. Cached per environment, keyed by exactly
+# the values the alert template reads.
+class _AlertCache:
+    """Rendered alert files of one template, by the values it reads."""
+
+    def __init__(self, template: jinja2.Template, keys: tuple[str, ...] | None) -> None:
+        self.template = template
+        self.keys = keys  # None: what it reads cannot be told, render every time
+        self.texts: dict[tuple[Any, ...], str] = {}
+
+
+_ALERT_CACHES: weakref.WeakKeyDictionary[jinja2.Environment, _AlertCache] = (
+    weakref.WeakKeyDictionary()
+)
+_ALERT_CACHE_MAX = 4096
+_HEADER_KEYS = ("run", "seq", "ts", "goal")
+
+
+def _header_keys(env: jinja2.Environment) -> tuple[str, ...] | None:
+    """The run-wide values ``alert.md.j2`` reads; None where that cannot be told (it extends,
+    includes or imports other templates)."""
+    if env.loader is None:
+        return None
+    try:
+        source, _, _ = env.loader.get_source(env, "alert.md.j2")
+        ast = env.parse(source)
+    except jinja2.TemplateError:
+        return None
+    if any(ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))):
+        return None
+    used = jinja2.meta.find_undeclared_variables(ast)
+    return tuple(k for k in _HEADER_KEYS if k in used)
+
+
+def _alert_renderer(env: jinja2.Environment) -> Callable[[SwarmState, AlertState], str]:
+    """Render alert files, each only when what its template reads changed."""
+    try:
+        template = env.get_template("alert.md.j2")  # a new object once the file is edited
+    except jinja2.TemplateError:
+        return lambda state, alert: _render(env, "alert.md.j2", **_alert_view(state, alert))
+    cache = _ALERT_CACHES.get(env)
+    if cache is None or cache.template is not template:
+        cache = _ALERT_CACHES[env] = _AlertCache(template, _header_keys(env))
+
+    def render(state: SwarmState, alert: AlertState) -> str:
+        if cache.keys is None:
+            return _render(env, "alert.md.j2", **_alert_view(state, alert))
+        header = _header(state)
+        esc_open = bool(alert.escalation_id) and alert.escalation_id in state.alerts.open
+        key = (alert, esc_open, *(header[k] for k in cache.keys))
+        text = cache.texts.get(key)
+        if text is None:
+            if len(cache.texts) >= _ALERT_CACHE_MAX:
+                cache.texts.clear()
+            text = cache.texts[key] = _render(env, "alert.md.j2", **_alert_view(state, alert))
+        return text
+
+    return render
 
 
 def render_alert_event(event: AlertRaised, env: jinja2.Environment) -> tuple[str, str]:

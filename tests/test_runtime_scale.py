@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
 from swarmlog.routing.complexity import estimate_tokens
 from swarmlog.runtime.board import DONE, Board, TaskView
 from swarmlog.runtime.context import EMPTY_CONTEXT
@@ -105,3 +111,54 @@ def test_a_workspaces_second_night_holds_its_own_review() -> None:
     opened = [e for e in steps if isinstance(e, ReviewOpened)]
     assert [e.review_id for e in opened] == ["rv-0"]  # not taken for the first night's decision
     assert opened[0].key == "review:r2:rv-0"
+
+
+def test_the_renderer_renders_an_alert_file_again_only_when_the_alert_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swarmlog import render
+    from swarmlog.events import AlertRaised, HumanCommand, Note, RunStarted
+    from swarmlog.state import project
+
+    rendered: list[str] = []
+    real = render._render
+
+    def counting(env: Any, name: str, **context: Any) -> str:
+        if name == "alert.md.j2":
+            rendered.append(context["alert"].alert_id)
+        return real(env, name, **context)
+
+    monkeypatch.setattr(render, "_render", counting)
+    events = [
+        RunStarted(goal="g", run="r", seq=1, ts=1.0),
+        *(
+            AlertRaised(alert_id=f"A{n}", level=3, rule="queue_depth", title="t", seq=n + 2,
+                        ts=2.0 + n)
+            for n in range(50)
+        ),
+    ]  # fmt: skip
+    env = render.make_environment(tmp_path)
+    state = project(events)
+    first = render.render_all(state, env)
+    assert len(rendered) == 50
+    later = project([Note(text="much later", seq=60, ts=60.0)], state)
+    again = render.render_all(later, env)
+    assert {k: v for k, v in again.items() if k.startswith("alerts/")} == {
+        k: v for k, v in first.items() if k.startswith("alerts/")
+    }
+    assert len(rendered) == 50  # nothing an alert file shows changed: none rendered again
+    acked = project([HumanCommand(command="ack", target="A7", seq=61, ts=61.0)], later)
+    files = render.render_all(acked, env)
+    assert rendered[50:] == ["A7"]
+    assert "yes, by" in next(v for k, v in files.items() if k.endswith("-9.md"))
+    # A workspace's template edited while the renderer runs is picked up at once.
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    override = folder / "alert.md.j2"
+    override.write_text("# {{ alert.alert_id }} in {{ run }}\n")
+    env = render.make_environment(folder)
+    path = next(k for k in files if k.endswith("-2.md"))
+    assert render.render_all(acked, env)[path] == "# A0 in r\n"
+    override.write_text("# {{ alert.alert_id }} at {{ seq }}\n")
+    os.utime(override, (override.stat().st_mtime + 10,) * 2)
+    assert render.render_all(acked, env)[path] == "# A0 at 61\n"
