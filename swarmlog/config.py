@@ -162,7 +162,7 @@ class Batching(_Strict):
     """``[limits.batching]``."""
 
     max_size: int = Field(default=8, ge=1)
-    max_wait_s: float = Field(default=2.0, ge=0)
+    max_wait_s: float = Field(default=0.0, ge=0)  # 0: send what is ready, wait for none
     max_tokens: int = Field(default=4096, ge=1)
 
 

@@ -119,7 +119,7 @@ class BatchLimits(msgspec.Struct, frozen=True, kw_only=True):
     """``[limits.batching]``: how small same-kind tasks are grouped into one call."""
 
     max_size: int = 8
-    max_wait_s: float = 2.0
+    max_wait_s: float = 0.0
     max_tokens: int = 4096
 
 

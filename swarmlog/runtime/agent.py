@@ -8,6 +8,7 @@ again. A result carries the idempotency key ``done:<run>:<task>``, so a task is 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import subprocess
@@ -40,10 +41,17 @@ from swarmlog.events import (
     TaskTimedOut,
 )
 from swarmlog.log import EventLog, FileLog
-from swarmlog.routing.batching import plan_batches
+from swarmlog.routing.batching import BatchPlan, plan_batches
 from swarmlog.routing.complexity import TaskFeatures, estimate_tokens
-from swarmlog.routing.profile import router_config
-from swarmlog.runtime.board import EMPTY_BOARD, Board, TaskView, apply_board, claimable
+from swarmlog.routing.profile import BatchLimits, router_config
+from swarmlog.runtime.board import (
+    EMPTY_BOARD,
+    SUBMITTED,
+    Board,
+    TaskView,
+    apply_board,
+    claimable,
+)
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.doorbell import Doorbell, agent_bell
 from swarmlog.runtime.flow import is_emergency_task, team_may_work
@@ -159,9 +167,10 @@ class AgentProcess:
                 directive = levels.team_directive(self.esc)
                 if self.ctx.ended or directive == "aborting":
                     break
-                task = self._pick(emergency_only=not team_may_work(self.esc))
+                task, batch, held_until = self._next_work(
+                    emergency_only=not team_may_work(self.esc)
+                )
                 if task is not None:
-                    batch = self._batch_for(task)
                     if batch is not None:
                         held = self._claim_batch(batch)
                         if held:
@@ -174,33 +183,52 @@ class AgentProcess:
                     on_idle, self._on_idle = self._on_idle, None
                     on_idle()
                     continue  # look again: work may have come in meanwhile
-                await bell.wait(self.idle_wait_s)
+                # A task held back for company goes (alone or not) once its wait is over.
+                await bell.wait(min(self.idle_wait_s, max(held_until - self.clock(), 0.001)))
         self.append([AgentStatusChanged(agent=self.agent, status="stopped")])
-
-    def _pick(self, *, emergency_only: bool) -> TaskView | None:
-        tasks = claimable(self.board, self.role, self.clock())
-        if emergency_only:
-            tasks = [t for t in tasks if is_emergency_task(t.task_id)]
-        return tasks[0] if tasks else None
 
     # Batches: small same-kind fast-tier tasks share one call (seed 000, cost-aware batching)
 
-    def _batch_for(self, task: TaskView) -> TaskBatched | None:
-        """The batch ``task`` should go in with other claimable tasks, if batching applies."""
+    def _next_work(
+        self, *, emergency_only: bool
+    ) -> tuple[TaskView | None, TaskBatched | None, float]:
+        """Return the first claimable task that may start now, the batch it goes in (if any),
+        and the event time at which a task held back for company stops waiting (inf: none).
+
+        ``[limits.batching]``: same-kind tasks for one fast-tier model go together, up to
+        ``max_size`` and ``max_tokens``. With ``max_wait_s`` > 0 a group that is not full waits
+        that long after its oldest member was routed, but only while more tasks of its kind are
+        on their way (submitted, not yet routed); 0, the default, sends what is ready at once:
+        the backlog itself is the company.
+        """
+        now = self.clock()
+        tasks = claimable(self.board, self.role, now)
+        if emergency_only:
+            tasks = [t for t in tasks if is_emergency_task(t.task_id)]
         limits = router_config(self.ctx.config).batching
-        if limits.max_size < 2 or task.batch_id:
-            return None
-        candidates = [
-            t
-            for t in claimable(self.board, self.role, self.clock())
-            if t.model == task.model and t.task_kind == task.task_kind and not t.batch_id
-        ]
-        if len(candidates) < 2:
-            return None
-        ready = [(_features(t), 0.0) for t in candidates]
-        # Everything ready now goes now: the wait for company is the backlog itself.
-        plan = plan_batches(ready, model=task.model, limits=limits, now=limits.max_wait_s)
-        return next((b for b in plan.batches if task.task_id in b.task_ids), None)
+        # Kinds with tasks still on their way (submitted, not yet routed): company may come.
+        coming = {t.task_kind for t in self.board.tasks.values() if t.status == SUBMITTED}
+        held_until = math.inf
+        plans: dict[tuple[str, str], BatchPlan] = {}
+        for task in tasks:
+            if limits.max_size < 2 or task.batch_id:
+                return task, None, held_until
+            key = (task.model, task.task_kind)
+            plan = plans.get(key)
+            if plan is None:
+                group = [
+                    (_features(t), t.routed_ts)
+                    for t in tasks
+                    if (t.model, t.task_kind) == key and not t.batch_id
+                ]
+                wait = limits if task.task_kind in coming else _no_wait(limits)
+                plan = plans[key] = plan_batches(group, model=task.model, limits=wait, now=now)
+            if task.task_id in plan.waiting:
+                held_until = min(held_until, task.routed_ts + limits.max_wait_s)
+                continue
+            batch = next((b for b in plan.batches if task.task_id in b.task_ids), None)
+            return task, batch, held_until
+        return None, None, held_until
 
     def _claim_batch(self, batch: TaskBatched) -> list[TaskView]:
         """Claim every member at once; return the members this agent holds."""
@@ -553,6 +581,11 @@ class AgentProcess:
             decision=decision,
             next_trigger=str(data.get("next_trigger", "")),
         )
+
+
+def _no_wait(limits: BatchLimits) -> BatchLimits:
+    """The same limits with no wait for company."""
+    return msgspec.structs.replace(limits, max_wait_s=0.0)
 
 
 def _features(task: TaskView) -> TaskFeatures:

@@ -27,6 +27,7 @@ from swarmlog.events import (
     TaskCancelled,
     TaskCompleted,
     TaskFailed,
+    TaskRouted,
     TaskSubmitted,
     TaskTimedOut,
 )
@@ -98,6 +99,7 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     error: str = ""
     output: dict[str, object] = msgspec.field(default_factory=dict)
     batch_id: str = ""  # set while the task shares a model call with others
+    routed_ts: float = 0.0  # event time of its latest routing (a batch's wait counts from it)
 
 
 class Board(msgspec.Struct, frozen=True, kw_only=True):
@@ -203,6 +205,8 @@ def apply_board(board: Board, event: Event) -> Board:
         return replace(board, seq=seq)  # void, or no task event
     task = _with_claim(current, after, claims)
     match event:
+        case TaskRouted():
+            task = replace(task, routed_ts=event.ts)
         case TaskCompleted():
             task = replace(task, output=dict(event.output), finished_seq=seq, error="")
         case TaskFailed():
