@@ -92,6 +92,8 @@ class ModelProfile(_Strict):
     capabilities: list[str] = Field(default_factory=list)
     parallel: int | None = Field(default=None, ge=1, le=4096)
     context_length: int = Field(default=8192, ge=256)
+    # Reply tokens a call may generate; default: half the context, at least 1024, at most 8192.
+    max_tokens: int | None = Field(default=None, ge=1)
     vram_gb: float | None = Field(default=None, gt=0)
     cost_per_1k_tokens: CostPer1k = Field(default_factory=CostPer1k)
     keep_alive: str = "5m"

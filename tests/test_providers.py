@@ -601,3 +601,31 @@ def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
     assert parse_retry_after("garbage", now=now) == 0.0
     assert parse_retry_after(None) == 0.0
+
+
+@pytest.mark.anyio
+async def test_an_agents_call_asks_for_half_the_context_or_max_tokens_as_its_reply_limit() -> None:
+    # A fixed 1024-token limit cut a team plan of more than ~16 items short.
+    from swarmlog.runtime.board import TaskView
+    from swarmlog.runtime.calls import ModelCalls
+
+    seen: list[dict[str, object]] = []
+
+    async def handler(req: Request, resp: Response) -> None:
+        seen.append(req.json())
+        await resp.start(200)
+        for line in ndjson(ollama_piece('{"ok": true}'), OLLAMA_DONE):
+            await resp.write(line)
+        await resp.end()
+
+    task = TaskView(task_id="plan", title="Plan", task_kind="plan", role="director")
+    calls = ModelCalls("director", seed=1)
+    try:
+        async with serve(handler) as url:
+            for extra in ({"context_length": 32768}, {"max_tokens": 12000}, {}):
+                profile = {"endpoint": url, "model": "qwen3:32b", "api": "ollama", **extra}
+                outcome = await calls("deep", profile, task, "make a plan")
+                assert not outcome.error
+    finally:
+        await calls.aclose()
+    assert [b["options"]["num_predict"] for b in seen] == [8192, 12000, 4096]  # type: ignore[index]

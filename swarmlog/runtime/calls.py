@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -59,7 +60,7 @@ class ModelCalls:
             num_ctx=profile.get("context_length"),
             keep_alive=profile.get("keep_alive"),
             timeout_s=float(profile.get("timeout_s") or 120.0),
-            max_tokens=int(profile.get("max_tokens") or 1024),
+            max_tokens=reply_token_limit(profile),
         )
         rate = profile.get("cost_per_1k_tokens")
         records: list[AttemptRecord] = []
@@ -92,3 +93,14 @@ def call_cost(per_1k: Any, prompt_tokens: int, completion_tokens: int) -> float:
     else:
         rate_in = rate_out = float(per_1k or 0.0)
     return round((prompt_tokens * rate_in + completion_tokens * rate_out) / 1000.0, 6)
+
+
+def reply_token_limit(profile: Mapping[str, Any]) -> int:
+    """Tokens a reply may use: ``max_tokens``, else half the context (1024 to 8192).
+
+    A fixed 1024 cut a team plan of more than ~16 items short, and the cut reply could not be
+    parsed; half the context leaves the other half for the prompt.
+    """
+    if profile.get("max_tokens"):
+        return int(profile["max_tokens"])
+    return min(8192, max(1024, int(profile.get("context_length") or 8192) // 2))
