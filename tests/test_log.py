@@ -172,7 +172,7 @@ def test_reader_does_not_skip_records_appended_just_before_a_roll(tmp_path: Path
 
 
 def test_read_after_a_point_deep_in_a_big_segment_returns_the_rest(tmp_path: Path):
-    # Several read chunks (8 MiB each) of records before `after`: a poll that skipped them all
+    # Many read chunks (1 MiB each) of records before `after`: a poll that skipped them all
     # used to come back empty, which ends `read` — it returned nothing of the tail.
     log = make_log(tmp_path, sync="none")
     batch = [Note(text="x" * 100) for _ in range(1000)]
@@ -379,7 +379,7 @@ def test_keys_are_found_in_events_written_by_another_handle(tmp_path: Path):
 
 
 def test_a_key_far_into_a_big_log_is_found_by_a_fresh_handle(tmp_path: Path):
-    # The key index catches up in bounded reads: all of them, not only the first ~8 MiB.
+    # The key index catches up in bounded reads: all of them, not only the first read chunk.
     a = make_log(tmp_path, sync="none")
     batch = [Note(text="x" * 100) for _ in range(1000)]
     for _ in range(100):  # ~15 MiB
@@ -393,7 +393,7 @@ def test_a_key_far_into_a_big_log_is_found_by_a_fresh_handle(tmp_path: Path):
 def test_subscribe_delivers_a_big_backlog_before_waiting(tmp_path: Path):
     log = make_log(tmp_path, sync="none")
     batch = [Note(text="x" * 100) for _ in range(1000)]
-    for _ in range(120):  # ~18 MiB: more than two read chunks
+    for _ in range(120):  # ~18 MiB: many read chunks
         log.append(batch)
     last = log.last_seq()
     stop = threading.Event()
