@@ -42,6 +42,7 @@ from swarmlog.events import (
     TaskTimedOut,
     TrustChanged,
 )
+from swarmlog.state.claims import SUBMITTED, ready
 from swarmlog.team.topology import BROADCAST, normalise_name
 
 __all__ = [
@@ -111,7 +112,12 @@ class DetectorState(msgspec.Struct, frozen=True, kw_only=True):
     trust: dict[str, float] = {}
     calls: dict[str, tuple[int, ...]] = {}  # agent -> model calls since its last completion
     errors: dict[str, ErrorStreak] = {}
-    queued: dict[str, int] = {}  # task -> seq it entered the queue (submitted/routed, not started)
+    # The queue (seed §4, "queue depth > 50 requests"): the run's tasks that could run now but
+    # have not started, i.e. ready to route (every dependency done) or routed, by the seq they
+    # entered it; a task still waiting for its dependencies is in ``blocked`` instead.
+    queued: dict[str, int] = {}
+    blocked: dict[str, tuple[str, ...]] = {}  # task -> its dependencies, not all done yet
+    done: frozenset[str] = frozenset()  # the run's completed tasks
     attempts: dict[str, tuple[int, ...]] = {}  # task -> claim seqs
     phase: PhaseClock | None = None
     run_start_ts: float = 0.0
@@ -210,8 +216,12 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
         case RunStarted():
             if state.run_start_seq and event.resumed:
                 return state
+            out.clear("queue_depth")
             return replace(
                 state,
+                queued={},  # a new run's own tasks (the log keeps every night)
+                blocked={},
+                done=frozenset(),
                 run_start_ts=event.ts,
                 run_start_seq=event.seq,
                 budget_tokens=event.budget_tokens,
@@ -235,16 +245,31 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
             else:
                 out.clear(cond)
             return replace(state, trust={**state.trust, event.agent: event.new})
-        case TaskSubmitted() | TaskRouted():
-            if event.task_id in state.queued:
-                return state
-            state = replace(state, queued={**state.queued, event.task_id: event.seq})
+        case TaskSubmitted():
+            task = event.task_id
+            if task in state.queued or task in state.blocked or task in state.done:
+                return state  # submitted again: the first submission stands (as on the board)
+            if not ready(SUBMITTED, event.deps, state.done):
+                return replace(state, blocked={**state.blocked, task: event.deps})
+            state = replace(state, queued={**state.queued, task: event.seq})
             return _check_queue(state, out)
+        case TaskRouted():
+            if event.task_id in state.queued or event.task_id in state.done:
+                return state
+            blocked = state.blocked
+            if event.task_id in blocked:
+                blocked = {k: v for k, v in blocked.items() if k != event.task_id}
+            queued = {**state.queued, event.task_id: event.seq}
+            return _check_queue(replace(state, queued=queued, blocked=blocked), out)
         case TaskStarted():
             return _check_queue(_dequeue(state, event.task_id), out)
         case TaskCancelled():
             out.clear(f"task_attempts:{event.task_id}")
-            return _check_queue(_dequeue(state, event.task_id), out)
+            state = _dequeue(state, event.task_id)
+            if event.task_id in state.blocked:
+                blocked = {k: v for k, v in state.blocked.items() if k != event.task_id}
+                state = replace(state, blocked=blocked)
+            return _check_queue(state, out)
         case TaskTimedOut():
             state = replace(state, queued={**state.queued, event.task_id: event.seq})
             return _check_queue(state, out)
@@ -273,7 +298,7 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
             errors = {k: v for k, v in state.errors.items() if k != event.agent}
             calls = {k: v for k, v in state.calls.items() if k != event.agent}
             state = replace(state, calls=calls, errors=errors)
-            state = _dequeue(state, event.task_id)
+            state = _unblock(_dequeue(state, event.task_id), event.task_id, event.seq)
             used_tokens, used_cost = state.call_usage.get(event.task_id, (0, 0.0))
             reported = event.tokens_in + event.tokens_out
             state = replace(
@@ -348,6 +373,20 @@ def _dequeue(state: DetectorState, task_id: str) -> DetectorState:
     return replace(state, queued={k: v for k, v in state.queued.items() if k != task_id})
 
 
+def _unblock(state: DetectorState, task_id: str, seq: int) -> DetectorState:
+    """``task_id`` is done: the tasks waiting for it whose dependencies are all done now join the
+    queue at ``seq``."""
+    if task_id in state.done:
+        return state
+    done = state.done | {task_id}
+    now = [t for t, deps in state.blocked.items() if ready(SUBMITTED, deps, done)]
+    if not now:
+        return replace(state, done=done)
+    blocked = {t: deps for t, deps in state.blocked.items() if t not in now}
+    queued = {**state.queued, **dict.fromkeys(now, seq)}
+    return replace(state, done=done, blocked=blocked, queued=queued)
+
+
 def _check_queue(state: DetectorState, out: _Out) -> DetectorState:
     limit = out.settings.queue_depth
     depth = len(state.queued)
@@ -355,7 +394,7 @@ def _check_queue(state: DetectorState, out: _Out) -> DetectorState:
         out.fire(
             "queue_depth",
             "queue_depth",
-            f"{depth} tasks wait to start (more than {limit})",
+            f"{depth} ready tasks wait to start (more than {limit})",
             value=depth,
             threshold=limit,
             evidence=sorted(state.queued.values())[-_EVIDENCE:],

@@ -15,6 +15,11 @@ The rule, in event time (``ts``), at each event's place in the log:
 - a failure or a time-out puts the task back in the pool until ``max_attempts`` claims were used (a
   non-retryable failure ends it at once); done, failed and cancelled tasks never change again.
 
+A task is ready (``ready``) when it waits in the pool (submitted, or back there) and every task it
+depends on is done in this run; the router routes only ready tasks, and the queue-depth detector
+(``swarmlog.escalation.detectors``) counts ready and routed tasks not yet started, the work that
+waits for a model, never the tasks that still wait for their dependencies.
+
 A task's own part (``Claim``) lives in each board's record of the task; what concerns the run as a
 whole (``Claims``: slots, the run-wide cap, and the holder and lease of every claimed or running
 task) lives once per board. Every function is pure and returns its arguments unchanged (the very
@@ -23,7 +28,7 @@ same objects) when an event changes nothing, so a caller can test ``new is old``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -66,6 +71,7 @@ __all__ = [
     "in_flight_by_model",
     "lease_of",
     "new_run",
+    "ready",
     "route",
     "start",
     "step",
@@ -183,6 +189,16 @@ def _joins_batch(claims: Claims, task: Claim, agent: str) -> bool:
     return bool(task.batch_id) and any(
         h.batch_id == task.batch_id and h.agent == agent for h in claims.held.values()
     )
+
+
+# Readiness
+
+
+def ready(status: str, deps: Iterable[str], done: Container[str]) -> bool:
+    """Whether a task may be routed: it waits in the pool (``submitted``) and every dependency is
+    in ``done`` (the ids of this run's done tasks; a dependency that failed, was cancelled or is
+    not in the run never is)."""
+    return status == SUBMITTED and all(d in done for d in deps)
 
 
 # Task events: each returns (claims, claim), the very same objects when nothing changes
