@@ -13,6 +13,12 @@ evidence already in the log, so a replay re-derives every change:
 
 Scores are clamped to ``[min, max]``; a change the clamp cancels is not recorded. Roles in
 ``exempt`` (Director, Scribe: "N/A" in the seed's table) keep the start score.
+
+Scores are the team's history and carry over from night to night (the log keeps every night). The
+evidence bookkeeping belongs to one run: review ids (``rv-<iteration>``) and task ids repeat every
+night, so a new run (a ``run_started`` that does not resume the run in progress, the rule of
+``swarmlog.runtime.context``) starts it afresh, and tonight's ``rv-0`` is judged on its own rounds
+and positions, not taken for last night's settled one.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from swarmlog.events import (
     PositionTaken,
     ReviewOpened,
     RoundClosed,
+    RunStarted,
     TaskClaimed,
     TaskCompleted,
     TaskFailed,
@@ -50,10 +57,14 @@ __all__ = [
 
 
 class TrustState(msgspec.Struct, frozen=True, kw_only=True):
-    """Scores, plus the evidence bookkeeping the trust rules need (authors, reviews)."""
+    """Scores, plus the evidence bookkeeping the trust rules need (authors, reviews).
+
+    ``scores`` span every night; everything below ``run`` is the current run's.
+    """
 
     seq: int = 0
     scores: dict[str, float] = msgspec.field(default_factory=dict)
+    run: str = ""  # the run in progress
     authors: dict[str, str] = msgspec.field(default_factory=dict)  # task -> who completed it
     holders: dict[str, str] = msgspec.field(default_factory=dict)  # task -> latest claimant
     review_tasks: dict[str, str] = msgspec.field(default_factory=dict)  # review -> task
@@ -72,6 +83,10 @@ EMPTY = TrustState()
 def apply(state: TrustState, event: Event) -> TrustState:
     """Fold one event into the trust state."""
     match event:
+        case RunStarted():
+            if event.resumed and event.run == state.run:
+                return replace(state, seq=event.seq)
+            return TrustState(seq=event.seq, scores=state.scores, run=event.run)
         case TrustChanged(agent=agent, new=new):
             return replace(state, seq=event.seq, scores={**state.scores, agent: new})
         case TaskCompleted(task_id=task, agent=agent):
