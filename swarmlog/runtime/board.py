@@ -244,13 +244,8 @@ def project_board(events: Iterable[Event], board: Board = EMPTY_BOARD) -> Board:
 
 def ready_to_route(board: Board) -> list[TaskView]:
     """Tasks waiting for a model whose dependencies are all done, in submission order."""
-    tasks = board.tasks
-    return [
-        t
-        for t in tasks.values()
-        if t.status == SUBMITTED
-        and all(tasks.get(d) is not None and tasks[d].status == DONE for d in t.deps)
-    ]
+    done = {task_id for task_id, t in board.tasks.items() if t.status == DONE}
+    return [t for t in board.tasks.values() if rule.ready(t.status, t.deps, done)]
 
 
 def has_capacity(board: Board, model: str) -> bool:
