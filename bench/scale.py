@@ -6,8 +6,7 @@ Runs one real night (supervisor, scheduler, seven agent processes, monitor, rend
 Ollama servers on loopback) on a scripted scenario whose plan has ``--tasks`` work items (the
 demo's mix of kinds, each depending on the item seven before it), so the board ends with that
 many tasks and more (a plan reply holds at most 200 items). The config asks for reply tokens
-enough for such a plan and raises the queue-depth threshold (a plan's items wait for their
-dependencies as submitted tasks, which the detector counts). ``--filler`` appends copies of the
+enough for such a plan (``max_tokens``). ``--filler`` appends copies of the
 monitor's samples and alive-only heartbeats at N events/s, the readings of a night's hours
 compressed into the minute this one takes. While it runs, every child process's CPU time and
 RSS are sampled with the log's length. Then, from the log:
@@ -204,14 +203,13 @@ def run_night(
     ws = Workspace(root / "night")
     init_workspace(ws)
     fleet = start_fleet(scenario, time_scale=time_scale)
-    # A plan's items wait for their dependencies as submitted tasks, which the queue-depth
-    # detector counts (level 3 above 50 by default): raise it so the night is not halted.
-    own = {"escalation": {"queue_depth": 10 * tasks + 100}}
-    config = parse_config({**fleet.config, **own}, where="bench").to_event_dict()
-    for profile in config["models"].values():
-        # The runtime asks for 1024 reply tokens unless a profile says otherwise: a plan of
-        # hundreds of items needs more (swarmlog.toml has no such field yet; the event may).
-        profile["max_tokens"] = 200 * tasks + 4096
+    # A reply's default limit is half the context (at most 8,192 tokens); a plan of hundreds of
+    # items needs more, which [models.NAME] max_tokens gives.
+    models = {
+        name: {**profile, "max_tokens": 200 * tasks + 4096}
+        for name, profile in fleet.config["models"].items()
+    }
+    config = parse_config({**fleet.config, "models": models}, where="bench").to_event_dict()
     with open(root / "supervisor.out", "w") as out:
         sup = Supervisor(ws, goal=scenario.goal, config=config, scenario=scenario.name, out=out)
         sampler = _Sampler(sup, ws.events)
