@@ -172,7 +172,7 @@ def test_reader_does_not_skip_records_appended_just_before_a_roll(tmp_path: Path
 
 
 def test_read_after_a_point_deep_in_a_big_segment_returns_the_rest(tmp_path: Path):
-    # Many read chunks (1 MiB each) of records before `after`: a poll that skipped them all
+    # Many read chunks (256 KiB each) of records before `after`: a poll that skipped them all
     # used to come back empty, which ends `read` — it returned nothing of the tail.
     log = make_log(tmp_path, sync="none")
     batch = [Note(text="x" * 100) for _ in range(1000)]

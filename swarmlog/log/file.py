@@ -50,7 +50,7 @@ SEGMENT_SUFFIX = ".ndjson"
 _MARK_BODY = struct.Struct("<qqq")  # generation, segment (its first seq), bytes known durable
 _MARK = struct.Struct("<qqqI")  # ... and a crc32 of those 24 bytes, so a torn read is noticed
 _KEY_OF = attrgetter("key")
-_READ_CHUNK = 1 << 20  # a poll reads about this much: bounded memory, and it decodes in cache
+_READ_CHUNK = 256 << 10  # a poll reads about this much: bounded memory, and it decodes in cache
 _TAIL_PROBE = 64 << 10
 _SEEK_WINDOW = 64 << 10  # a reader starting mid-segment reads at most this much before its start
 _SYNC_MAP_BYTES = 4096  # .synced is mapped: the mark at 0, the sync turn counter at 64
@@ -329,7 +329,7 @@ class FileLog:
         if self._keys is None or self._keys_reader is None:
             self._keys = {}
             self._keys_reader = FileReader(self.directory, after=0)
-        while batch := self._keys_reader.poll():  # a poll reads about 1 MiB
+        while batch := self._keys_reader.poll():  # a poll reads about 256 KiB
             for ev in batch:
                 if ev.key is not None:
                     self._keys.setdefault(ev.key, ev)
