@@ -39,6 +39,7 @@ from swarmlog.workspace import Workspace
 __all__ = ["ROLES", "Child", "Supervisor", "new_run_id"]
 
 ROLES = ("director", "architect", "scout", "builder", "refactorer", "inspector", "scribe")
+LOG_ROTATE_BYTES = 8 << 20  # a child's log past this at a run's start moves to <name>.log.1
 
 
 def new_run_id(now: float, pid: int) -> str:
@@ -209,6 +210,7 @@ class Supervisor:
             children.append(Child("renderer", self._argv("render", "--follow")))
         for child in children:
             child.log_path = logs / f"{child.name}.log"
+            _rotate(child.log_path)
         return children
 
     # Supervise
@@ -338,3 +340,13 @@ class Supervisor:
     def _say(self, text: str) -> None:
         stamp = dt.datetime.now(tz=dt.UTC).strftime("%H:%M:%S")
         print(f"{stamp} {text}", file=self.out, flush=True)
+
+
+def _rotate(path: Path) -> None:
+    """Move a child's log that grew past ``LOG_ROTATE_BYTES`` to ``<name>.log.1`` (replacing the
+    previous one), so the logs of many nights keep at most two files' worth per process."""
+    try:
+        if path.stat().st_size > LOG_ROTATE_BYTES:
+            path.replace(path.with_name(path.name + ".1"))
+    except FileNotFoundError:
+        pass
