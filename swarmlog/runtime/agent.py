@@ -43,7 +43,7 @@ from swarmlog.events import (
 from swarmlog.log import EventLog, FileLog
 from swarmlog.routing.batching import BatchPlan, plan_batches
 from swarmlog.routing.complexity import TaskFeatures, estimate_tokens
-from swarmlog.routing.profile import BatchLimits, router_config
+from swarmlog.routing.profile import router_config
 from swarmlog.runtime.board import (
     EMPTY_BOARD,
     SUBMITTED,
@@ -206,8 +206,14 @@ class AgentProcess:
         if emergency_only:
             tasks = [t for t in tasks if is_emergency_task(t.task_id)]
         limits = router_config(self.ctx.config).batching
+        no_wait = msgspec.structs.replace(limits, max_wait_s=0.0)
         # Kinds with tasks still on their way (submitted, not yet routed): company may come.
-        coming = {t.task_kind for t in self.board.tasks.values() if t.status == SUBMITTED}
+        # Only a wait needs them, so the board is scanned only when max_wait_s is set.
+        coming = (
+            {t.task_kind for t in self.board.tasks.values() if t.status == SUBMITTED}
+            if limits.max_wait_s > 0
+            else set()
+        )
         held_until = math.inf
         plans: dict[tuple[str, str], BatchPlan] = {}
         for task in tasks:
@@ -221,7 +227,7 @@ class AgentProcess:
                     for t in tasks
                     if (t.model, t.task_kind) == key and not t.batch_id
                 ]
-                wait = limits if task.task_kind in coming else _no_wait(limits)
+                wait = limits if task.task_kind in coming else no_wait
                 plan = plans[key] = plan_batches(group, model=task.model, limits=wait, now=now)
             if task.task_id in plan.waiting:
                 held_until = min(held_until, task.routed_ts + limits.max_wait_s)
@@ -581,11 +587,6 @@ class AgentProcess:
             decision=decision,
             next_trigger=str(data.get("next_trigger", "")),
         )
-
-
-def _no_wait(limits: BatchLimits) -> BatchLimits:
-    """The same limits with no wait for company."""
-    return msgspec.structs.replace(limits, max_wait_s=0.0)
 
 
 def _features(task: TaskView) -> TaskFeatures:
