@@ -88,24 +88,12 @@ def test_expected_seq_conflict_exits_3(ws: Path, capsys: pytest.CaptureFixture[s
     ("kind", "fields", "needle"),
     [
         ("no_such_kind", "{}", "unknown event kind 'no_such_kind'"),
-        ("note", '{"text": 5}', "note.text must be a string, got 5 (int)"),
-        (
-            "task_submitted",
-            '{"task_id": "t", "title": "x", "deps": "t0"}',
-            'task_submitted.deps must be an array, got "t0" (str)',
-        ),
-        (
-            "task_routed",
-            '{"task_id": "t", "model": "m", "candidates": [{"model": 1}]}',
-            "task_routed.candidates[0].model must be a string, got 1 (int)",
-        ),
-        ("task_claimed", '{"task_id": "t", "agent": "a"}', "missing required field lease_until"),
         ("note", '{"text": "x", "seq": 9}', "'seq' is assigned by the log"),
         ("note", "[1, 2]", "must be a JSON object"),
         ("note", "{not json", "not JSON"),
     ],
 )
-def test_bad_events_are_refused_with_the_field_path(
+def test_bad_events_are_refused(
     ws: Path, capsys: pytest.CaptureFixture[str], kind: str, fields: str, needle: str
 ):
     capsys.readouterr()
@@ -124,6 +112,22 @@ def test_bad_events_are_refused_with_the_field_path(
             "note",
             '{"text": "x", "key": 5}',
             "note.key must be a string or null, got 5 (int); fix the JSON and retry",
+        ),
+        (
+            "task_submitted",
+            '{"task_id": "t", "title": "x", "deps": "t0"}',
+            'task_submitted.deps must be an array, got "t0" (str); fix the JSON and retry',
+        ),
+        (
+            "task_routed",
+            '{"task_id": "t", "model": "m", "candidates": [{"model": 1}]}',
+            "task_routed.candidates[0].model must be a string, got 1 (int); fix the JSON and retry",
+        ),
+        (
+            "task_claimed",
+            '{"task_id": "t", "agent": "a"}',
+            "task_claimed is missing required field lease_until "
+            "(required fields: task_id, agent, lease_until); fix the JSON and retry",
         ),
         (
             "task_submitted",
