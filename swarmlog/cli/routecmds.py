@@ -93,10 +93,7 @@ def cmd_hw(args: argparse.Namespace) -> int:
     ws = workspace(args)
     sample = Probe(disk_path=str(ws.root if ws.root.exists() else Path.cwd())).sample()
     # The config in force, with the sizes servers reported in the log for models it leaves unsized.
-    events: list[EventBase] = list(_history(args))
-    last = events[-1].seq if events else 0
-    events.append(ConfigLoaded(seq=last + 1, config=cfg.to_event_dict()))
-    profiles = project(events).config.profiles
+    profiles = project(_with_config(args, cfg.to_event_dict())).config.profiles
     placements = place(profiles, sample.gpus)
     if wants_json(args):
         emit_json(
@@ -146,12 +143,11 @@ def cmd_route(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"cannot read --prompt-file {args.prompt_file}: {exc.strerror}"
             ) from exc
-    events: list[EventBase] = list(_history(args))
-    last = events[-1].seq if events else 0
-    clock = max((e.ts for e in events), default=0.0)
+    events = _with_config(args, data)
+    config = events[-1]
     task = TaskSubmitted(
-        seq=last + 2,
-        ts=clock,
+        seq=config.seq + 1,
+        ts=config.ts,
         task_id=args.task_id,
         title="described on the command line",
         task_kind=args.task_kind,
@@ -163,8 +159,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         interactive=args.interactive,
         role=args.role,
     )
-    events += [ConfigLoaded(seq=last + 1, ts=clock, config=data), task]
-    state = project(events)
+    state = project([*events, task])
     decision = choose_route(state, task)
     cx = estimate(features_of(task))
     if wants_json(args):
@@ -189,6 +184,14 @@ def cmd_route(args: argparse.Namespace) -> int:
             else:
                 print(f"   {c.model:<16} filtered: {c.reason}")
     return 0
+
+
+def _with_config(args: argparse.Namespace, config: dict[str, Any]) -> list[EventBase]:
+    """Return the log's events then a ``config_loaded`` of ``config``, at the log's latest time."""
+    events = _history(args)
+    last = events[-1].seq if events else 0
+    clock = max((e.ts for e in events), default=0.0)
+    return [*events, ConfigLoaded(seq=last + 1, ts=clock, config=config)]
 
 
 def _history(args: argparse.Namespace) -> list[EventBase]:
