@@ -18,7 +18,7 @@ import msgspec.inspect as mi
 
 from swarmlog.events import ALL_KINDS, EventBase
 
-__all__ = ["explain_invalid", "unknown_fields"]
+__all__ = ["explain_invalid", "show_json", "unknown_fields"]
 
 _ENVELOPE = EventBase.__struct_fields__  # seq, ts, run, actor, key
 _EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`(?P<bound>.*?)(?:, got `(?P<got>[^`]+)`)?$")
@@ -55,7 +55,7 @@ def explain_invalid(kind: str, obj: dict[str, Any], exc: msgspec.ValidationError
         want = " or ".join(_WORDS.get(w, w) for w in expected["want"].split(" | "))
         found, value = _value_at(obj, path)
         got = expected["got"]
-        shown = _show(value) if found else got
+        shown = show_json(value) if found else got
         if found and got and shown != got:  # 5 (int), but null, not null (null)
             shown += f" ({got})"
         tail = f", got {shown}" if shown else ""
@@ -167,6 +167,7 @@ def _value_at(obj: Any, path: str) -> tuple[bool, Any]:
     return True, value
 
 
-def _show(value: Any) -> str:
+def show_json(value: Any, width: int = _SHOW_WIDTH) -> str:
+    """Return ``value`` as JSON, cut to ``width`` characters (ending in "…" when cut)."""
     text = msgspec.json.encode(value).decode()
-    return text if len(text) <= _SHOW_WIDTH else text[: _SHOW_WIDTH - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["format_event", "parse_event", "register"]
 
-_ENVELOPE = {"seq", "ts", "run", "actor", "key"}
+_ENVELOPE = frozenset(EventBase.__struct_fields__)  # seq, ts, run, actor, key
 _SUMMARY_WIDTH = 100
 
 
@@ -89,12 +89,13 @@ def parse_event(obj: Any, *, where: str = "") -> EventBase:
     Stricter than reading the log: a key that is not a field of the kind is refused here, while
     the log's decoder ignores it so that logs written by newer versions still decode.
     """
-    from swarmlog.cli.eventinput import explain_invalid, unknown_fields
+    from swarmlog.cli.eventinput import explain_invalid, show_json, unknown_fields
 
     prefix = f"{where}: " if where else ""
     if not isinstance(obj, dict):
         raise EventDecodeError(
-            f"{prefix}an event must be a JSON object, got {_clip(obj)}; fix the JSON and retry"
+            f"{prefix}an event must be a JSON object, got {show_json(obj, 60)}; "
+            "fix the JSON and retry"
         )
     if "kind" not in obj:
         raise EventDecodeError(
@@ -121,11 +122,6 @@ def parse_event(obj: Any, *, where: str = "") -> EventBase:
     if unknown:
         raise EventDecodeError(f"{prefix}{unknown}; fix the JSON and retry")
     return event
-
-
-def _clip(value: Any) -> str:
-    text = msgspec.json.encode(value).decode()
-    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _load_json(text: str, where: str) -> Any:
