@@ -61,7 +61,6 @@ __all__ = [
     "Board",
     "TaskView",
     "apply_board",
-    "claim_of",
     "claimable",
     "expired_leases",
     "has_capacity",
@@ -75,7 +74,7 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     """One task as the dispatcher sees it.
 
     ``status``, ``model``, ``agent``, ``attempt``, ``max_attempts``, ``batch_id`` and
-    ``lease_until`` are the task's ``Claim`` and lease under the shared rule (``claim_of``).
+    ``lease_until`` are the task's ``Claim`` and lease under the shared rule (``_claim_of``).
     """
 
     task_id: str
@@ -121,16 +120,11 @@ class Board(msgspec.Struct, frozen=True, kw_only=True):
         """Parallel calls per model, from the config in force."""
         return self.claims.slots
 
-    @property
-    def max_concurrent(self) -> int:
-        """The run-wide cap on calls in flight (0: none)."""
-        return self.claims.max_concurrent
-
 
 EMPTY_BOARD = Board()
 
 
-def claim_of(task: TaskView) -> Claim:
+def _claim_of(task: TaskView) -> Claim:
     """The task's part in the shared claim rule."""
     return Claim(
         status=task.status,
@@ -199,7 +193,7 @@ def apply_board(board: Board, event: Event) -> Board:
     current = board.tasks.get(task_id) if isinstance(task_id, str) else None
     if current is None or current.status in FINISHED:
         return replace(board, seq=seq) if board.seq != seq else board
-    before = claim_of(current)
+    before = _claim_of(current)
     claims, after = rule.step(board.claims, before, event)
     if after is before:
         return replace(board, seq=seq)  # void, or no task event
@@ -228,7 +222,7 @@ def _batch(board: Board, event: TaskBatched, seq: int) -> Board:
         task = tasks.get(task_id)
         if task is None:
             continue
-        before = claim_of(task)
+        before = _claim_of(task)
         after = rule.batch(before, event)
         if after is not before:
             tasks[task_id] = _with_claim(task, after, board.claims)
