@@ -82,7 +82,6 @@ __all__ = [
     "MAX_RECENT_MESSAGES",
     "MAX_SPANS",
     "MAX_TEXT",
-    "TERMINAL",
     "apply",
     "latency_bucket",
     "project",
@@ -93,7 +92,6 @@ MAX_RECENT_MESSAGES = 50
 MAX_SPANS = 300
 MAX_NOTES = 50
 MAX_TEXT = 2000  # longest free text kept in a projection (summaries, errors, message content)
-TERMINAL = FINISHED  # done, failed for good, cancelled: later task events do not reopen these
 
 _Handler = Callable[[SwarmState, Any], SwarmState]
 
