@@ -119,6 +119,18 @@ def test_dependants_of_a_cancelled_task_never_become_backlog() -> None:
     assert night.fired == [] and night.detectors.queued == {}
 
 
+def test_a_task_finished_before_its_dependencies_never_becomes_backlog() -> None:
+    """A hand-written log may finish a task that still waits for its dependencies: it is done,
+    so when they are done too it is no backlog (the board agrees, ``Night`` checks)."""
+    night = Night()
+    night.start_run("r1")
+    night.add(TaskSubmitted(task_id="plan", title="plan"))
+    night.add(*[TaskSubmitted(task_id=f"w{i}", title="w", deps=("plan",)) for i in range(60)])
+    night.add(*[TaskCompleted(task_id=f"w{i}", agent="builder") for i in range(60)])
+    assert night.work("plan") == []
+    assert night.fired == [] and night.detectors.queued == {}
+
+
 def test_a_new_night_starts_with_no_backlog() -> None:
     """The log keeps every night; last night's unstarted tasks are not tonight's backlog."""
     night = Night()

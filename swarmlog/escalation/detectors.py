@@ -256,20 +256,14 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
         case TaskRouted():
             if event.task_id in state.queued or event.task_id in state.done:
                 return state
-            blocked = state.blocked
-            if event.task_id in blocked:
-                blocked = {k: v for k, v in blocked.items() if k != event.task_id}
-            queued = {**state.queued, event.task_id: event.seq}
-            return _check_queue(replace(state, queued=queued, blocked=blocked), out)
+            state = _dequeue(state, event.task_id)  # routed: no longer waits for dependencies
+            state = replace(state, queued={**state.queued, event.task_id: event.seq})
+            return _check_queue(state, out)
         case TaskStarted():
             return _check_queue(_dequeue(state, event.task_id), out)
         case TaskCancelled():
             out.clear(f"task_attempts:{event.task_id}")
-            state = _dequeue(state, event.task_id)
-            if event.task_id in state.blocked:
-                blocked = {k: v for k, v in state.blocked.items() if k != event.task_id}
-                state = replace(state, blocked=blocked)
-            return _check_queue(state, out)
+            return _check_queue(_dequeue(state, event.task_id), out)
         case TaskTimedOut():
             state = replace(state, queued={**state.queued, event.task_id: event.seq})
             return _check_queue(state, out)
@@ -368,9 +362,13 @@ def _progress(state: DetectorState, agent: str) -> DetectorState:
 
 
 def _dequeue(state: DetectorState, task_id: str) -> DetectorState:
-    if task_id not in state.queued:
-        return state
-    return replace(state, queued={k: v for k, v in state.queued.items() if k != task_id})
+    """``task_id`` left the queue (it started, finished or was cancelled): it waits for nothing,
+    neither a model nor its dependencies."""
+    if task_id in state.queued:
+        state = replace(state, queued={k: v for k, v in state.queued.items() if k != task_id})
+    if task_id in state.blocked:
+        state = replace(state, blocked={k: v for k, v in state.blocked.items() if k != task_id})
+    return state
 
 
 def _unblock(state: DetectorState, task_id: str, seq: int) -> DetectorState:
