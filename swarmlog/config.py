@@ -299,14 +299,14 @@ def _problems(where: str, exc: ValidationError) -> list[str]:
 
 def parse_config(data: dict[str, Any], *, where: str = "swarmlog.toml") -> Config:
     """Validate a parsed TOML document; raise ConfigError listing every problem."""
-    sections = {name: data.get(name) for name in FREE_SECTIONS}
+    # The free-form sections as written (the model keeps them as they are): checked even when
+    # the rest fails, so one run lists every problem.
+    sections = {name: data[name] for name in FREE_SECTIONS if isinstance(data.get(name), dict)}
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        # The free-form sections are checked too, so one run lists every problem.
-        free = {k: v for k, v in sections.items() if isinstance(v, dict)}
-        raise ConfigInvalid(_problems(where, exc) + _section_problems(free, where)) from exc
-    problems = _section_problems({name: cfg.section(name) for name in sections}, where)
+        raise ConfigInvalid(_problems(where, exc) + _section_problems(sections, where)) from exc
+    problems = _section_problems(sections, where)
     if problems:
         raise ConfigInvalid(problems)
     return cfg
@@ -420,7 +420,7 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
         ours = checked.get(name, [])
         problems += [f"{where}: {problem}" for _, problem in ours]
         try:
-            validate(sections[name] or {})
+            validate(sections[name])
         except ConfigError as exc:
             text = str(exc)
             if not any(text.startswith(f"{_owner_path(path)}:") for path, _ in ours):
