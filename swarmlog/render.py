@@ -425,25 +425,30 @@ def _header_keys(env: jinja2.Environment) -> tuple[str, ...] | None:
 
 def _alert_renderer(env: jinja2.Environment) -> Callable[[SwarmState, AlertState], str]:
     """Render alert files, each only when what its template reads changed."""
+
+    def uncached(state: SwarmState, alert: AlertState) -> str:
+        return _render(env, "alert.md.j2", **_alert_view(state, alert))
+
     try:
         template = env.get_template("alert.md.j2")  # a new object once the file is edited
     except jinja2.TemplateError:
-        return lambda state, alert: _render(env, "alert.md.j2", **_alert_view(state, alert))
+        return uncached
     cache = _ALERT_CACHES.get(env)
     if cache is None or cache.template is not template:
         cache = _ALERT_CACHES[env] = _AlertCache(template, _header_keys(env))
+    keys = cache.keys
+    if keys is None:
+        return uncached
 
     def render(state: SwarmState, alert: AlertState) -> str:
-        if cache.keys is None:
-            return _render(env, "alert.md.j2", **_alert_view(state, alert))
         header = _header(state)
         esc_open = bool(alert.escalation_id) and alert.escalation_id in state.alerts.open
-        key = (alert, esc_open, *(header[k] for k in cache.keys))
+        key = (alert, esc_open, *(header[k] for k in keys))
         text = cache.texts.get(key)
         if text is None:
             if len(cache.texts) >= _ALERT_CACHE_MAX:
                 cache.texts.clear()
-            text = cache.texts[key] = _render(env, "alert.md.j2", **_alert_view(state, alert))
+            text = cache.texts[key] = uncached(state, alert)
         return text
 
     return render
