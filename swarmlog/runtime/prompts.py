@@ -13,11 +13,10 @@ import jinja2
 import pydantic
 
 from swarmlog.render import make_environment
-from swarmlog.routing.complexity import estimate_tokens
 from swarmlog.runtime.board import Board, TaskView
 from swarmlog.runtime.context import RunContext
 from swarmlog.runtime.replies import REPLY_MODELS, WorkReply, reply_model
-from swarmlog.team.checkpoints import context_for_prompt
+from swarmlog.team.checkpoints import context_for_prompt, estimate_tokens
 
 __all__ = ["render_batch_prompt", "render_prompt", "review_material", "warm_up"]
 
