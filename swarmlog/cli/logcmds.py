@@ -255,8 +255,6 @@ def cmd_log(args: argparse.Namespace) -> int:
         from swarmlog.escalation.levels import alert_line
 
         kinds = kinds or _ALERT_KINDS
-    if args.follow:
-        _quiet_interrupt()
     source = log.subscribe(after=args.after) if args.follow else log.read(after=args.after)
     for event in source:
         if kinds and kind_of(event) not in kinds:
@@ -269,24 +267,8 @@ def cmd_log(args: argparse.Namespace) -> int:
             emit_json(event)
         else:
             print(format_event(event), flush=args.follow)
-    if args.follow:
-        # Following has no end of its own: the file watch stops only when Ctrl-C interrupts it.
-        # Exit as main does for any command interrupted by Ctrl-C.
-        return _INTERRUPTED
+    # Following ends only by Ctrl-C: the KeyboardInterrupt reaches cli.main, which exits 130.
     return 0
-
-
-_INTERRUPTED = 130  # 128 + SIGINT, as cli.main returns on KeyboardInterrupt
-
-
-def _quiet_interrupt() -> None:
-    """Drop watchfiles' 'KeyboardInterrupt caught, stopping watch' warning: Ctrl-C ends quietly."""
-    import logging
-
-    def keep(record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("KeyboardInterrupt caught")
-
-    logging.getLogger("watchfiles.main").addFilter(keep)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -640,7 +640,6 @@ class FileLog:
             stop_event=stop,
             rust_timeout=int(poll_s * 1000),
             yield_on_timeout=True,
-            raise_interrupt=False,
         ):
             while batch := reader.poll():
                 yield from batch
