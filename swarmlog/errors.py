@@ -5,7 +5,11 @@ Messages say what happened, the offending value, and what to do, on one line.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 __all__ = [
+    "MISSING",
     "ConfigError",
     "EventDecodeError",
     "LogCorrupt",
@@ -19,6 +23,8 @@ __all__ = [
     "SwarmlogError",
     "TemplateError",
     "UsageError",
+    "path_steps",
+    "value_at",
 ]
 
 
@@ -103,3 +109,32 @@ class ProviderError(SwarmlogError):
 
 class ProtocolViolation(SwarmlogError):
     """Raised when a message breaks the team's communication topology."""
+
+
+# The value a msgspec validation error is about, for messages that show it
+
+MISSING: Any = object()  # what value_at returns when the path leads nowhere
+_PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+
+
+def path_steps(path: str) -> list[str | int | None]:
+    """Split a msgspec error path (``$.a[0].b``) into field names and list indices; None stands
+    for msgspec's ``[...]`` (some key of a dict)."""
+    return [
+        None if index == "..." else int(index) if index else name
+        for name, index in _PATH_STEP.findall(path)
+    ]
+
+
+def value_at(data: Any, path: str) -> Any:
+    """Follow a msgspec error path into the data that was validated: the value it names, the
+    dict at a ``[...]`` step, or ``MISSING`` when the path leads nowhere."""
+    node = data
+    for step in path_steps(path):
+        if step is None:
+            return node
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return MISSING
+    return node

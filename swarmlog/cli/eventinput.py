@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
+from swarmlog.errors import MISSING, path_steps, value_at
 from swarmlog.events import ALL_KINDS, EventBase
 
 __all__ = ["explain_invalid", "show_json", "unknown_fields"]
@@ -24,7 +25,6 @@ _ENVELOPE = EventBase.__struct_fields__  # seq, ts, run, actor, key
 _EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`(?P<bound>.*?)(?:, got `(?P<got>[^`]+)`)?$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 _WORDS = {
     "str": "a string",
     "int": "an integer",
@@ -53,7 +53,8 @@ def explain_invalid(kind: str, obj: dict[str, Any], exc: msgspec.ValidationError
     expected = _EXPECTED.match(msg)
     if expected:
         want = " or ".join(_WORDS.get(w, w) for w in expected["want"].split(" | "))
-        found, value = _value_at(obj, path)
+        value = value_at(obj, path)
+        found = value is not MISSING
         got = expected["got"]
         shown = show_json(value) if found else got
         if found and got and shown != got:  # 5 (int), but null, not null (null)
@@ -65,7 +66,7 @@ def explain_invalid(kind: str, obj: dict[str, Any], exc: msgspec.ValidationError
         struct = _struct(_type_at(_info(kind), path))
         required = [f.encode_name for f in struct.fields if f.required] if struct else []
         listed = f" (required fields: {', '.join(required)})" if required else ""
-        _, here = _value_at(obj, path)
+        here = value_at(obj, path)
         extra = _extra_keys(here, struct, top=not path) if struct else []
         also = f"; {_not_fields(where, extra)}" if extra else ""
         return f"{where} is missing required field {missing['field']}{listed}{also}"
@@ -136,12 +137,8 @@ def _item(t: mi.Type | None) -> mi.Type | None:
     return None
 
 
-def _steps(path: str) -> list[str | int]:
-    return [name if name else int(index) for name, index in _STEP.findall(path)]
-
-
 def _type_at(t: mi.Type | None, path: str) -> mi.Type | None:
-    for step in _steps(path):
+    for step in path_steps(path):
         if isinstance(step, int):
             t = _item(t)
         else:
@@ -152,19 +149,6 @@ def _type_at(t: mi.Type | None, path: str) -> mi.Type | None:
                 else None
             )
     return t
-
-
-def _value_at(obj: Any, path: str) -> tuple[bool, Any]:
-    """Follow a msgspec path (``.a[0].b``) into the input; (False, None) when it leads nowhere."""
-    value = obj
-    for step in _steps(path):
-        if isinstance(step, int) and isinstance(value, list) and step < len(value):
-            value = value[step]
-        elif isinstance(step, str) and isinstance(value, dict) and step in value:
-            value = value[step]
-        else:
-            return False, None
-    return True, value
 
 
 def show_json(value: Any, width: int = _SHOW_WIDTH) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from swarmlog.errors import ConfigError
+from swarmlog.errors import MISSING, ConfigError, value_at
 
 __all__ = [
     "DEFAULT_ALERTS",
@@ -107,7 +107,8 @@ def _convert(d: Mapping[str, Any] | None, typ: type[_T], table: str) -> _T:
         unknown = re.search(r"unknown field `([^`]+)`", problem)
         if unknown:
             path = f"{path}.{unknown.group(1)}"
-        value = _lookup(d or {}, path)
+        value = value_at(d or {}, path)
+        value = None if value is MISSING else value
         shown = "" if isinstance(value, Mapping) else f" (value {_show(value)})"
         raise ConfigError(
             f"[{table}]{path}: {problem}{shown}; fix it in swarmlog.toml and run "
@@ -117,17 +118,6 @@ def _convert(d: Mapping[str, Any] | None, typ: type[_T], table: str) -> _T:
 
 def _show(value: Any) -> str:
     return repr(redact_url(value)) if isinstance(value, str) and "://" in value else repr(value)
-
-
-def _lookup(d: Any, path: str) -> Any:
-    """Return the value at a msgspec error path like ``.webhooks[0].url`` (None if absent)."""
-    for part in re.findall(r"\.([A-Za-z_]\w*)|\[(\d+)\]", path):
-        key, index = part
-        try:
-            d = d[key] if key else d[int(index)]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return d
 
 
 def escalation_settings(d: Mapping[str, Any] | None = None) -> EscalationSettings:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from swarmlog.errors import ConfigError
+from swarmlog.errors import MISSING, ConfigError, value_at
 
 __all__ = [
     "AGENTS",
@@ -271,8 +271,6 @@ DEFAULT_SETTINGS = TeamSettings()
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`")
-_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
-_MISSING = object()
 
 
 def team_settings(d: dict[str, Any] | None = None) -> TeamSettings:
@@ -295,23 +293,11 @@ def _config_error(message: str, d: dict[str, Any]) -> ConfigError:
     unknown = _UNKNOWN.match(problem)
     if unknown:
         path = f"{path}.{unknown.group('field')}"
-    value = _value_at(d, path)
+    value = value_at(d, path)
     first = problem.split(" ", 1)[0]
     if isinstance(value, dict) and first in value:  # a cross-field check names its field first
         path, value = f"{path}.{first}", value[first]
-    shown = "" if value is _MISSING else f" (got {value!r:.80})"
+    shown = "" if value is MISSING else f" (got {value!r:.80})"
     return ConfigError(
         f"[team]{path}: {problem}{shown}; fix it in swarmlog.toml and run 'swarmlog config check'"
     )
-
-
-def _value_at(d: Any, path: str) -> Any:
-    node = d
-    for name, index in _STEP.findall(path):
-        if index == "...":
-            return node
-        try:
-            node = node[int(index)] if index else node[name]
-        except (KeyError, IndexError, TypeError, ValueError):
-            return _MISSING
-    return node
