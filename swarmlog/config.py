@@ -312,33 +312,27 @@ def parse_config(data: dict[str, Any], *, where: str = "swarmlog.toml") -> Confi
     return cfg
 
 
-# [escalation] numbers: (least, most, what the value is); None leaves that side open.
-_ESCALATION_RANGES: dict[str, tuple[float | None, float | None, str]] = {
-    "stuck_calls": (1, None, "model calls"),
-    "same_error_repeats": (1, None, "repeats"),
-    "memory_percent": (0, 100, "a percentage of RAM"),
-    "queue_depth": (0, None, "tasks"),
-    "call_latency_s": (0.001, None, "seconds"),
-    "vram_percent": (0, 100, "a percentage of VRAM"),
-    "critical_bugs": (0, None, "bugs"),
-    "conflict_disagreement": (0, 1, "a share of the trust-weighted votes"),
-    "task_attempts": (0, None, "attempts"),
-    "phase_overrun_factor": (1, None, "a factor of the expected duration"),
-    "trust_below": (0, 10, "a trust score out of 10"),
-    "default_trust": (0, 10, "a trust score out of 10"),
-    "alert_file_min_level": (1, 4, "an escalation level"),
-    "recovery_attempts": (0, None, "attempts"),
-    "budget.tokens": (0, None, "tokens; 0 means no limit"),
-    "budget.cost": (0, None, "a cost; 0 means no limit"),
-    "budget.wall_s": (0, None, "seconds; 0 means no limit"),
-}
-_ALERTS_RANGES: dict[str, tuple[float | None, float | None, str]] = {
-    "backoff_s": (0.001, None, "seconds"),
-    "backoff_max_s": (0.001, None, "seconds"),
-}
-_WEBHOOK_RANGES: dict[str, tuple[float | None, float | None, str]] = {
-    "min_level": (1, 4, "an escalation level"),
-}
+Range = tuple[float | None, float | None, str]  # least, most, what the value counts
+
+
+def _ranges(struct: type, prefix: str = "") -> dict[str, Range]:
+    """The number ranges a settings struct declares (``msgspec.Meta`` ge/le/description), by
+    key path: the owner's schema is the one source of the bounds this check words."""
+    import msgspec.inspect as mi
+
+    info = mi.type_info(struct)
+    assert isinstance(info, mi.StructType)
+    out: dict[str, Range] = {}
+    for f in info.fields:
+        t, what = f.type, ""
+        if isinstance(t, mi.Metadata):
+            what = str((t.extra_json_schema or {}).get("description", ""))
+            t = t.type
+        if isinstance(t, mi.IntType | mi.FloatType) and (t.ge is not None or t.le is not None):
+            out[prefix + f.encode_name] = (t.ge, t.le, what)
+        elif isinstance(t, mi.StructType):
+            out.update(_ranges(t.cls, f"{prefix}{f.encode_name}."))
+    return out
 
 
 def _allowed_range(lo: float | None, hi: float | None, what: str) -> str:
@@ -350,7 +344,7 @@ def _allowed_range(lo: float | None, hi: float | None, what: str) -> str:
 
 
 def _range_problems(
-    table: dict[str, Any], ranges: dict[str, tuple[float | None, float | None, str]], prefix: str
+    table: dict[str, Any], ranges: dict[str, Range], prefix: str
 ) -> list[tuple[str, str]]:
     """Return ``(key path, problem)`` for each number outside its range (types are the owner's
     to check)."""
@@ -369,9 +363,9 @@ def _range_problems(
 
 
 def _alerts_problems(alerts: dict[str, Any]) -> list[tuple[str, str]]:
-    from swarmlog.escalation.settings import WebhookKind
+    from swarmlog.escalation.settings import AlertSettings, Webhook, WebhookKind
 
-    out = _range_problems(alerts, _ALERTS_RANGES, "alerts")
+    out = _range_problems(alerts, _ranges(AlertSettings), "alerts")
     hooks = alerts.get("webhooks")
     if not isinstance(hooks, list):
         return out
@@ -384,7 +378,7 @@ def _alerts_problems(alerts: dict[str, Any]) -> list[tuple[str, str]]:
             path = f"alerts.webhooks.{i}.kind"
             allowed = ", ".join(repr(k) for k in kinds)
             out.append((path, f"{path} = {kind!r}: unknown webhook kind; allowed: {allowed}"))
-        out += _range_problems(hook, _WEBHOOK_RANGES, f"alerts.webhooks.{i}")
+        out += _range_problems(hook, _ranges(Webhook), f"alerts.webhooks.{i}")
     return out
 
 
@@ -400,12 +394,16 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
     Ranges of ``[escalation]`` numbers and ``[alerts]`` webhook kinds are checked here, in the
     key-path style of every other config error; an owner's error on the same key is not repeated.
     """
-    from swarmlog.escalation.settings import alert_settings, escalation_settings
+    from swarmlog.escalation.settings import (
+        EscalationSettings,
+        alert_settings,
+        escalation_settings,
+    )
     from swarmlog.team.settings import team_settings
 
     checked = {
         "escalation": _range_problems(
-            sections.get("escalation") or {}, _ESCALATION_RANGES, "escalation"
+            sections.get("escalation") or {}, _ranges(EscalationSettings), "escalation"
         ),
         "alerts": _alerts_problems(sections.get("alerts") or {}),
     }

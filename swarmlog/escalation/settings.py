@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -33,35 +33,53 @@ __all__ = [
 WebhookKind = Literal["json", "ntfy", "slack"]
 
 
+def _bound(what: str, *, ge: float | None = None, le: float | None = None) -> msgspec.Meta:
+    """A number's allowed range and what it counts: msgspec enforces the range, and the config
+    check (``swarmlog.config``) words its error with both."""
+    return msgspec.Meta(ge=ge, le=le, description=what)
+
+
+_SECONDS = _bound("seconds", ge=0.001)
+_LEVEL = _bound("an escalation level", ge=1, le=4)
+_TRUST = _bound("a trust score out of 10", ge=0, le=10)
+
+
 class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The run's budget; 0 means no limit. ``run_started`` budget fields override these."""
 
-    tokens: int = 0
-    cost: float = 0.0
-    wall_s: float = 0.0
+    tokens: Annotated[int, _bound("tokens; 0 means no limit", ge=0)] = 0
+    cost: Annotated[float, _bound("a cost; 0 means no limit", ge=0)] = 0.0
+    wall_s: Annotated[float, _bound("seconds; 0 means no limit", ge=0)] = 0.0
 
 
 class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Detector thresholds and escalation rules (``[escalation]``)."""
 
-    stuck_calls: int = 3  # model calls by one agent without a task_completed
-    same_error_repeats: int = 3
-    memory_percent: float = 90.0  # fires above
-    queue_depth: int = 50  # fires above
-    call_latency_s: float = 300.0  # fires above
-    vram_percent: float = 95.0  # fires above
+    # model calls by one agent without a task_completed
+    stuck_calls: Annotated[int, _bound("model calls", ge=1)] = 3
+    same_error_repeats: Annotated[int, _bound("repeats", ge=1)] = 3
+    memory_percent: Annotated[float, _bound("a percentage of RAM", ge=0, le=100)] = 90.0  # above
+    queue_depth: Annotated[int, _bound("tasks", ge=0)] = 50  # fires above
+    call_latency_s: Annotated[float, _SECONDS] = 300.0  # fires above
+    vram_percent: Annotated[float, _bound("a percentage of VRAM", ge=0, le=100)] = 95.0  # above
     offload: bool = True  # a resident model with size_vram < size
-    critical_bugs: int = 5  # fires above, in one review position
+    critical_bugs: Annotated[int, _bound("bugs", ge=0)] = 5  # fires above, in one position
     architect_flaw: bool = True
     emergency_messages: bool = True  # an agent's EMERGENCY message calls an emergency meeting
-    conflict_disagreement: float = 0.3  # trust-weighted minority share, fires above
-    task_attempts: int = 5  # fires above
-    phase_overrun_factor: float = 2.0  # fires above factor x expected duration
-    trust_below: float = 3.0
-    default_trust: float = 7.0  # the seed's starting trust, until trust_changed says otherwise
+    # trust-weighted minority share, fires above
+    conflict_disagreement: Annotated[
+        float, _bound("a share of the trust-weighted votes", ge=0, le=1)
+    ] = 0.3
+    task_attempts: Annotated[int, _bound("attempts", ge=0)] = 5  # fires above
+    # fires above factor x expected duration
+    phase_overrun_factor: Annotated[float, _bound("a factor of the expected duration", ge=1)] = 2.0
+    trust_below: Annotated[float, _TRUST] = 3.0
+    # the seed's starting trust, until trust_changed says otherwise
+    default_trust: Annotated[float, _TRUST] = 7.0
     budget: Budget = Budget()
-    alert_file_min_level: int = 3
-    recovery_attempts: int = 2  # failed recoveries before an issue escalates one level
+    alert_file_min_level: Annotated[int, _LEVEL] = 3
+    # failed recoveries before an issue escalates one level
+    recovery_attempts: Annotated[int, _bound("attempts", ge=0)] = 2
 
 
 class Webhook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -70,7 +88,7 @@ class Webhook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     name: str
     url: str
     kind: WebhookKind = "json"
-    min_level: int = 3
+    min_level: Annotated[int, _LEVEL] = 3
     timeout_s: float = 5.0
     max_attempts: int = 3
 
@@ -88,8 +106,8 @@ class AlertSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Alert channels (``[alerts]``): webhooks and their retry back-off."""
 
     webhooks: tuple[Webhook, ...] = ()
-    backoff_s: float = 1.0  # first retry delay; doubles each attempt, with jitter
-    backoff_max_s: float = 30.0
+    backoff_s: Annotated[float, _SECONDS] = 1.0  # first retry delay; doubles, with jitter
+    backoff_max_s: Annotated[float, _SECONDS] = 30.0
 
 
 DEFAULT_ESCALATION = EscalationSettings()
