@@ -149,6 +149,12 @@ class RunStarted(EventBase, frozen=True, tag="run_started"):
     budget_cost: float = 0.0
     budget_wall_s: float = 0.0
 
+    def continues(self, run: str) -> bool:
+        """Whether this run_started goes on with ``run``, the run in progress: it is resumed and
+        names that run. A resumed run_started for another run starts that run afresh (the
+        supervisor never writes one; a hand-written log may)."""
+        return self.resumed and self.run == run
+
 
 class RunEnded(EventBase, frozen=True, tag="run_ended"):
     """A run finished: ``completed``, ``aborted`` or ``failed``."""

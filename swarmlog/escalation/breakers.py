@@ -85,7 +85,7 @@ def apply(state: BreakerState, event: Event | EventBase) -> BreakerState:
 
 def _apply(state: BreakerState, event: Event | EventBase) -> BreakerState:
     match event:
-        case RunStarted(resumed=False):
+        case RunStarted() if not event.continues(state.run):
             return BreakerState(seq=state.seq, run=event.run)
         case PhaseEntered():
             return replace(state, phase=event.phase)

@@ -108,6 +108,7 @@ class DetectorState(msgspec.Struct, frozen=True, kw_only=True):
     """What the detectors remember between events; rebuilt by folding the log."""
 
     seq: int = 0
+    run: str = ""  # the run in progress (its run_started's id)
     roles: dict[str, str] = {}
     trust: dict[str, float] = {}
     calls: dict[str, tuple[int, ...]] = {}  # agent -> model calls since its last completion
@@ -214,11 +215,12 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
     s = out.settings
     match event:
         case RunStarted():
-            if state.run_start_seq and event.resumed:
+            if state.run_start_seq and event.continues(state.run):
                 return state
             out.clear("queue_depth")
             return replace(
                 state,
+                run=event.run,
                 queued={},  # a new run's own tasks (the log keeps every night)
                 blocked={},
                 done=frozenset(),

@@ -168,7 +168,7 @@ def apply(state: EscalationState, event: Event | EventBase) -> EscalationState:
 
 def _apply(state: EscalationState, event: Event | EventBase) -> EscalationState:
     match event:
-        case RunStarted(resumed=False):
+        case RunStarted() if not event.continues(state.run):
             return replace(
                 state, run=event.run, open={}, by_subject={}, paused=False, aborted=False
             )

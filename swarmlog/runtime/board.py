@@ -156,12 +156,12 @@ def apply_board(board: Board, event: Event) -> Board:
     """Fold one event into the board."""
     seq = event.seq
     match event:
-        case RunStarted(resumed=False):
+        case RunStarted():
+            if event.continues(board.run):
+                return replace(board, seq=seq)
             return Board(seq=seq, run=event.run, claims=rule.new_run(board.claims))
         case ConfigLoaded():
             return replace(board, seq=seq, claims=rule.configure(board.claims, event.config))
-        case RunStarted():
-            return replace(board, seq=seq, run=event.run)
         case TaskSubmitted():
             if event.task_id in board.tasks:
                 return replace(board, seq=seq)

@@ -48,7 +48,7 @@ def apply_context(ctx: RunContext, event: Event) -> RunContext:
     """Fold one event into the run context."""
     match event:
         case RunStarted():
-            if event.resumed and ctx.run == event.run:
+            if event.continues(ctx.run):
                 return replace(ctx, seq=event.seq, ended=False, outcome="")
             return RunContext(
                 seq=event.seq,

@@ -126,20 +126,21 @@ def _with_agent(team: Team, agent: AgentState, seq: int) -> Team:
 
 def _run_started(s: SwarmState, e: RunStarted) -> SwarmState:
     t = s.team
+    goes_on = e.continues(t.run)
     team = replace(
         t,
         seq=e.seq,
         run=e.run or t.run,
         goal=e.goal,
         scenario=e.scenario,
-        started_ts=t.started_ts if e.resumed and t.started_ts else e.ts,
+        started_ts=t.started_ts if goes_on and t.started_ts else e.ts,
         ended_ts=0.0,
         outcome="",
         end_reason="",
         budget_tokens=e.budget_tokens,
         budget_cost=e.budget_cost,
     )
-    if e.resumed:
+    if goes_on:
         return replace(s, seq=e.seq, ts=e.ts, team=team)
     board = Board(seq=e.seq, claims=claims.new_run(s.board.claims))  # a new run's own board
     return replace(s, seq=e.seq, ts=e.ts, team=team, board=board)

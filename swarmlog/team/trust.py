@@ -84,7 +84,7 @@ def apply(state: TrustState, event: Event) -> TrustState:
     """Fold one event into the trust state."""
     match event:
         case RunStarted():
-            if event.resumed and event.run == state.run:
+            if event.continues(state.run):
                 return replace(state, seq=event.seq)
             return TrustState(seq=event.seq, scores=state.scores, run=event.run)
         case TrustChanged(agent=agent, new=new):
