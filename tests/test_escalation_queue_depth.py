@@ -7,18 +7,25 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmlog.escalation.detectors import DetectorState, observe
 from swarmlog.events import (
+    ConfigLoaded,
     DetectorFired,
     Event,
+    Heartbeat,
     RunStarted,
+    TaskBatched,
     TaskCancelled,
     TaskClaimed,
     TaskCompleted,
+    TaskFailed,
     TaskRouted,
     TaskStarted,
     TaskSubmitted,
+    TaskTimedOut,
 )
 from swarmlog.runtime.board import CLAIMED, ROUTED, Board, apply_board, ready_to_route
 
@@ -139,3 +146,89 @@ def test_a_new_night_starts_with_no_backlog() -> None:
     night.start_run("r2")
     assert night.add(*[TaskSubmitted(task_id=f"b{i}", title="b") for i in range(20)]) == []
     assert len(night.detectors.queued) == 20
+
+
+def test_tasks_timed_out_on_their_last_attempt_are_failed_not_backlog() -> None:
+    """A time-out on the last attempt fails the task for good (the shared claim rule): it waits
+    for nothing, so sixty of them are no backlog."""
+    night = Night()
+    night.start_run("r1")
+    for i in range(60):
+        night.add(
+            TaskSubmitted(task_id=f"w{i}", title="w", max_attempts=1),
+            TaskRouted(task_id=f"w{i}", model="m"),
+            TaskClaimed(task_id=f"w{i}", agent="builder", lease_until=T0 + 10**6, attempt=1),
+            TaskTimedOut(task_id=f"w{i}", agent="builder"),
+        )
+    assert night.board.tasks["w0"].status == "failed"
+    assert night.fired == [] and night.detectors.queued == {}
+
+
+def test_a_retryable_failure_returns_the_task_to_the_backlog_at_once() -> None:
+    """A retryable failure puts the task back in the pool, ready to route again: it is backlog
+    from that failure on, not only once the router routes it again."""
+    night = Night()
+    night.start_run("r1")
+    night.add(ConfigLoaded(config={"models": {"m": {"parallel": 60}}}))
+    for i in range(60):  # sixty calls under way: no backlog
+        night.add(
+            TaskSubmitted(task_id=f"w{i}", title="w"),
+            TaskRouted(task_id=f"w{i}", model="m"),
+            TaskClaimed(task_id=f"w{i}", agent=f"b{i}", lease_until=T0 + 10**6, attempt=1),
+            TaskStarted(task_id=f"w{i}", agent=f"b{i}"),
+        )
+    assert night.fired == [] and night.detectors.queued == {}
+    night.add(
+        *[
+            TaskFailed(task_id=f"w{i}", agent=f"b{i}", error="model timeout", retryable=True)
+            for i in range(60)
+        ]
+    )
+    assert len(night.detectors.queued) == 60  # all sixty back in the pool, nobody routes them
+    (fire,) = night.fired
+    assert (fire.detector, fire.value) == ("queue_depth", 51)
+    assert fire.evidence[-1] == night.detectors.queued["w50"]  # the failure that returned w50
+
+
+# Random task events: every status the shared claim rule can reach (void claims, expired leases,
+# batches, retries, attempts used up, dependencies), checked against the board after each event
+
+_ids = st.sampled_from(["t1", "t2", "t3", "t4"])
+_agents = st.sampled_from(["builder", "builder-2"])
+_models = st.sampled_from(["m", "n"])
+_lease = st.floats(T0, T0 + 40)
+_event = st.one_of(
+    st.builds(
+        TaskSubmitted,
+        task_id=_ids,
+        title=st.just("T"),
+        deps=st.lists(_ids, max_size=2, unique=True).map(tuple),
+        max_attempts=st.integers(1, 3),
+    ),
+    st.builds(TaskRouted, task_id=_ids, model=_models),
+    st.builds(
+        TaskBatched,
+        batch_id=st.just("B"),
+        task_ids=st.lists(_ids, min_size=1, max_size=3, unique=True).map(tuple),
+        model=_models,
+    ),
+    st.builds(
+        TaskClaimed, task_id=_ids, agent=_agents, lease_until=_lease, attempt=st.integers(1, 3)
+    ),
+    st.builds(TaskStarted, task_id=_ids, agent=_agents),
+    st.builds(Heartbeat, task_id=_ids, agent=_agents, lease_until=_lease),
+    st.builds(TaskCompleted, task_id=_ids, agent=_agents),
+    st.builds(TaskFailed, task_id=_ids, agent=_agents, retryable=st.booleans()),
+    st.builds(TaskTimedOut, task_id=_ids, agent=_agents),
+    st.builds(TaskCancelled, task_id=_ids),
+    st.builds(ConfigLoaded, config=st.just({"models": {"m": {"parallel": 2}}})),
+    st.builds(RunStarted, goal=st.just("g"), resumed=st.booleans()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_event, max_size=40))
+def test_the_backlog_is_the_boards_after_any_task_events(events: list[Any]) -> None:
+    night = Night()
+    night.start_run("r1")
+    night.add(*events)  # ``Night`` compares the backlog with the board after every event

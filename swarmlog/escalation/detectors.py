@@ -21,10 +21,12 @@ from swarmlog.events import (
     CheckpointWritten,
     CircuitClosed,
     CircuitOpened,
+    ConfigLoaded,
     DecisionMade,
     DetectorFired,
     Event,
     HardwareSampled,
+    Heartbeat,
     MessageSent,
     ModelCallFinished,
     ModelServerSampled,
@@ -32,6 +34,7 @@ from swarmlog.events import (
     PhaseEntered,
     PositionTaken,
     RunStarted,
+    TaskBatched,
     TaskCancelled,
     TaskClaimed,
     TaskCompleted,
@@ -42,7 +45,19 @@ from swarmlog.events import (
     TaskTimedOut,
     TrustChanged,
 )
-from swarmlog.state.claims import SUBMITTED, ready
+from swarmlog.state import claims as rule
+from swarmlog.state.claims import (
+    CLAIMED,
+    DONE,
+    EMPTY_CLAIMS,
+    FINISHED,
+    ROUTED,
+    SUBMITTED,
+    Claim,
+    Claims,
+    ready,
+)
+from swarmlog.state.pmap import PMap
 from swarmlog.team.topology import BROADCAST, normalise_name
 
 __all__ = [
@@ -80,6 +95,11 @@ DETECTOR_LEVELS: dict[str, int] = {
 }
 
 _EVIDENCE = 10  # seqs kept per condition
+_WAITING = frozenset({ROUTED, CLAIMED})  # given a model, not started: still waiting for it
+# The events the shared claim rule steps one task with (``swarmlog.state.claims.step``).
+_TASK_EVENTS = frozenset(
+    {TaskRouted, TaskClaimed, TaskStarted, TaskCompleted, TaskFailed, TaskTimedOut, TaskCancelled}
+)
 _APPROVE = frozenset({"approve", "approved", "accept", "agree"})
 _REJECT = frozenset({"reject", "rejected", "block", "disagree"})
 
@@ -113,9 +133,15 @@ class DetectorState(msgspec.Struct, frozen=True, kw_only=True):
     trust: dict[str, float] = {}
     calls: dict[str, tuple[int, ...]] = {}  # agent -> model calls since its last completion
     errors: dict[str, ErrorStreak] = {}
-    # The queue (seed §4, "queue depth > 50 requests"): the run's tasks that could run now but
-    # have not started, i.e. ready to route (every dependency done) or routed, by the seq they
-    # entered it; a task still waiting for its dependencies is in ``blocked`` instead.
+    # The run's tasks as both boards see them: each task's ``Claim`` and the run's ``Claims``,
+    # stepped through the shared rule (``swarmlog.state.claims``) by the same events.
+    tasks: PMap[Claim] = PMap()
+    deps: PMap[tuple[str, ...]] = PMap()  # task -> its dependencies (tasks that have some)
+    claims: Claims = EMPTY_CLAIMS
+    # The queue (seed §4, "queue depth > 50 requests"), derived from the claims: the run's tasks
+    # that could run now but have not started, i.e. ready to route (in the pool, every dependency
+    # done) or routed or claimed, by the seq they entered it; a task in the pool still waiting for
+    # its dependencies is in ``blocked`` instead.
     queued: dict[str, int] = {}
     blocked: dict[str, tuple[str, ...]] = {}  # task -> its dependencies, not all done yet
     done: frozenset[str] = frozenset()  # the run's completed tasks
@@ -213,6 +239,8 @@ def observe_all(
 
 def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
     s = out.settings
+    if type(event) in _TASK_EVENTS:
+        state = _step_task(state, event, out)
     match event:
         case RunStarted():
             if state.run_start_seq and event.continues(state.run):
@@ -221,7 +249,10 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
             return replace(
                 state,
                 run=event.run,
-                queued={},  # a new run's own tasks (the log keeps every night)
+                tasks=PMap(),  # a new run's own tasks (the log keeps every night)
+                deps=PMap(),
+                claims=rule.new_run(state.claims),
+                queued={},
                 blocked={},
                 done=frozenset(),
                 run_start_ts=event.ts,
@@ -249,26 +280,21 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
             return replace(state, trust={**state.trust, event.agent: event.new})
         case TaskSubmitted():
             task = event.task_id
-            if task in state.queued or task in state.blocked or task in state.done:
+            if task in state.tasks:
                 return state  # submitted again: the first submission stands (as on the board)
-            if not ready(SUBMITTED, event.deps, state.done):
-                return replace(state, blocked={**state.blocked, task: event.deps})
-            state = replace(state, queued={**state.queued, task: event.seq})
-            return _check_queue(state, out)
-        case TaskRouted():
-            if event.task_id in state.queued or event.task_id in state.done:
-                return state
-            state = _dequeue(state, event.task_id)  # routed: no longer waits for dependencies
-            state = replace(state, queued={**state.queued, event.task_id: event.seq})
-            return _check_queue(state, out)
-        case TaskStarted():
-            return _check_queue(_dequeue(state, event.task_id), out)
+            claim = Claim(max_attempts=event.max_attempts)
+            deps = state.deps.set(task, event.deps) if event.deps else state.deps
+            return _place(state, task, claim, out, state.tasks.set(task, claim), state.claims, deps)
+        case ConfigLoaded():
+            return replace(state, claims=rule.configure(state.claims, event.config))
+        case Heartbeat():
+            held = rule.extend(state.claims, event)
+            return state if held is state.claims else replace(state, claims=held)
+        case TaskBatched():
+            return _batch(state, event)
         case TaskCancelled():
             out.clear(f"task_attempts:{event.task_id}")
-            return _check_queue(_dequeue(state, event.task_id), out)
-        case TaskTimedOut():
-            state = replace(state, queued={**state.queued, event.task_id: event.seq})
-            return _check_queue(state, out)
+            return state
         case TaskClaimed():
             claims = (*state.attempts.get(event.task_id, ()), event.seq)[-_EVIDENCE:]
             state = replace(state, attempts={**state.attempts, event.task_id: claims})
@@ -294,7 +320,6 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
             errors = {k: v for k, v in state.errors.items() if k != event.agent}
             calls = {k: v for k, v in state.calls.items() if k != event.agent}
             state = replace(state, calls=calls, errors=errors)
-            state = _unblock(_dequeue(state, event.task_id), event.task_id, event.seq)
             used_tokens, used_cost = state.call_usage.get(event.task_id, (0, 0.0))
             reported = event.tokens_in + event.tokens_out
             state = replace(
@@ -302,11 +327,8 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
                 tokens=state.tokens + max(0, reported - used_tokens),
                 cost=state.cost + max(0.0, event.cost - used_cost),
             )
-            return _check_queue(_check_budget(state, out), out)
+            return _check_budget(state, out)
         case TaskFailed():
-            if not event.retryable:
-                state = _dequeue(state, event.task_id)
-            state = _check_queue(state, out)
             return _error(state, event.agent, event.error, "task_failed", event.task_id, out)
         case ModelCallFinished():
             return _model_call(state, event, out)
@@ -363,14 +385,68 @@ def _progress(state: DetectorState, agent: str) -> DetectorState:
     return replace(state, calls={k: v for k, v in state.calls.items() if k != agent})
 
 
-def _dequeue(state: DetectorState, task_id: str) -> DetectorState:
-    """``task_id`` left the queue (it started, finished or was cancelled): it waits for nothing,
-    neither a model nor its dependencies."""
-    if task_id in state.queued:
-        state = replace(state, queued={k: v for k, v in state.queued.items() if k != task_id})
-    if task_id in state.blocked:
-        state = replace(state, blocked={k: v for k, v in state.blocked.items() if k != task_id})
-    return state
+def _step_task(state: DetectorState, event: Event, out: _Out) -> DetectorState:
+    """Step one task event through the shared claim rule, as both boards do (a task not submitted
+    in this run, or finished, changes no more), and put the task where its new status says."""
+    task_id: str = getattr(event, "task_id", "")
+    before = state.tasks.get(task_id)
+    if before is None or before.status in FINISHED:
+        return state
+    claims, after = rule.step(state.claims, before, event)
+    if after is before:
+        return state  # void (a losing claim, or no slot free)
+    return _place(state, task_id, after, out, state.tasks.set(task_id, after), claims, state.deps)
+
+
+def _batch(state: DetectorState, event: TaskBatched) -> DetectorState:
+    """Routed members of a batch share one call (a claim for one of them takes no new slot)."""
+    tasks = state.tasks
+    for task_id in event.task_ids:
+        before = tasks.get(task_id)
+        if before is None:
+            continue
+        after = rule.batch(before, event)
+        if after is not before:
+            tasks = tasks.set(task_id, after)
+    return state if tasks is state.tasks else replace(state, tasks=tasks)
+
+
+def _place(
+    state: DetectorState,
+    task_id: str,
+    claim: Claim,
+    out: _Out,
+    tasks: PMap[Claim],
+    claims: Claims,
+    deps_of: PMap[tuple[str, ...]],
+) -> DetectorState:
+    """Take the run's new ``tasks``, ``claims`` and ``deps_of`` and put ``task_id`` where
+    ``claim`` says: in the queue (from this event on, unless it is there already) while it is
+    ready to route or routed or claimed, in ``blocked`` while it waits in the pool for its
+    dependencies, else in neither (it started or finished); a task done now lets the tasks waiting
+    for it in. Checks the queue's depth when it changed."""
+    pool = claim.status == SUBMITTED
+    deps = (deps_of.get(task_id) or ()) if pool else ()
+    waiting = claim.status in _WAITING or (pool and ready(SUBMITTED, deps, state.done))
+    pooled = pool and not waiting
+    before = queued = state.queued
+    blocked = state.blocked
+    if waiting != (task_id in queued):
+        queued = (
+            {**queued, task_id: out.event.seq}
+            if waiting
+            else {k: v for k, v in queued.items() if k != task_id}
+        )
+    if pooled != (task_id in blocked):
+        blocked = (
+            {**blocked, task_id: deps}
+            if pooled
+            else {k: v for k, v in blocked.items() if k != task_id}
+        )
+    state = replace(state, tasks=tasks, claims=claims, deps=deps_of, queued=queued, blocked=blocked)
+    if claim.status == DONE:
+        state = _unblock(state, task_id, out.event.seq)
+    return state if state.queued is before else _check_queue(state, out)
 
 
 def _unblock(state: DetectorState, task_id: str, seq: int) -> DetectorState:
@@ -382,7 +458,8 @@ def _unblock(state: DetectorState, task_id: str, seq: int) -> DetectorState:
     now = [t for t, deps in state.blocked.items() if ready(SUBMITTED, deps, done)]
     if not now:
         return replace(state, done=done)
-    blocked = {t: deps for t, deps in state.blocked.items() if t not in now}
+    joined = set(now)
+    blocked = {t: deps for t, deps in state.blocked.items() if t not in joined}
     queued = {**state.queued, **dict.fromkeys(now, seq)}
     return replace(state, done=done, blocked=blocked, queued=queued)
 
