@@ -17,6 +17,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from task_events import task_events
 from test_runtime_team import _run_team
 
 from swarmlog.events import (
@@ -25,13 +26,10 @@ from swarmlog.events import (
     EventBase,
     Heartbeat,
     RunStarted,
-    TaskBatched,
-    TaskCancelled,
     TaskClaimed,
     TaskCompleted,
     TaskFailed,
     TaskRouted,
-    TaskStarted,
     TaskSubmitted,
     TaskTimedOut,
 )
@@ -186,41 +184,7 @@ def test_a_new_run_starts_a_new_rendered_board_too() -> None:
 
 # Random task events: any interleaving of rivals, slots, batches, heartbeats and failures
 
-_ids = st.sampled_from(["t1", "t2", "t3"])
-_agents = st.sampled_from(["builder", "builder-2", "scout"])
-_models = st.sampled_from(["m", "n"])
-_lease = st.floats(1000.0, 1400.0)
-_event = st.one_of(
-    st.builds(TaskSubmitted, task_id=_ids, title=st.just("T"), max_attempts=st.integers(1, 3)),
-    st.builds(TaskRouted, task_id=_ids, model=_models),
-    st.builds(
-        TaskBatched,
-        batch_id=st.sampled_from(["B1", "B2"]),
-        task_ids=st.lists(_ids, min_size=1, max_size=3, unique=True).map(tuple),
-        model=_models,
-    ),
-    st.builds(
-        TaskClaimed, task_id=_ids, agent=_agents, lease_until=_lease, attempt=st.integers(1, 3)
-    ),
-    st.builds(TaskStarted, task_id=_ids, agent=_agents),
-    st.builds(Heartbeat, task_id=_ids, agent=_agents, lease_until=_lease),
-    st.builds(TaskCompleted, task_id=_ids, agent=_agents),
-    st.builds(TaskFailed, task_id=_ids, agent=_agents, retryable=st.booleans()),
-    st.builds(TaskTimedOut, task_id=_ids, agent=_agents),
-    st.builds(TaskCancelled, task_id=_ids),
-    st.builds(
-        ConfigLoaded,
-        config=st.fixed_dictionaries(
-            {
-                "models": st.fixed_dictionaries(
-                    {"m": st.fixed_dictionaries({"parallel": st.integers(0, 2)})}
-                ),
-                "limits": st.fixed_dictionaries({"max_concurrent": st.integers(0, 2)}),
-            }
-        ),
-    ),
-    st.builds(RunStarted, goal=st.just("g"), resumed=st.booleans()),
-)
+_event = task_events(st.floats(1000.0, 1400.0))
 
 
 @settings(max_examples=200, deadline=None)

@@ -9,15 +9,14 @@ from typing import Any
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from task_events import task_events
 
 from swarmlog.escalation.detectors import DetectorState, observe
 from swarmlog.events import (
     ConfigLoaded,
     DetectorFired,
     Event,
-    Heartbeat,
     RunStarted,
-    TaskBatched,
     TaskCancelled,
     TaskClaimed,
     TaskCompleted,
@@ -193,37 +192,7 @@ def test_a_retryable_failure_returns_the_task_to_the_backlog_at_once() -> None:
 # Random task events: every status the shared claim rule can reach (void claims, expired leases,
 # batches, retries, attempts used up, dependencies), checked against the board after each event
 
-_ids = st.sampled_from(["t1", "t2", "t3", "t4"])
-_agents = st.sampled_from(["builder", "builder-2"])
-_models = st.sampled_from(["m", "n"])
-_lease = st.floats(T0, T0 + 40)
-_event = st.one_of(
-    st.builds(
-        TaskSubmitted,
-        task_id=_ids,
-        title=st.just("T"),
-        deps=st.lists(_ids, max_size=2, unique=True).map(tuple),
-        max_attempts=st.integers(1, 3),
-    ),
-    st.builds(TaskRouted, task_id=_ids, model=_models),
-    st.builds(
-        TaskBatched,
-        batch_id=st.just("B"),
-        task_ids=st.lists(_ids, min_size=1, max_size=3, unique=True).map(tuple),
-        model=_models,
-    ),
-    st.builds(
-        TaskClaimed, task_id=_ids, agent=_agents, lease_until=_lease, attempt=st.integers(1, 3)
-    ),
-    st.builds(TaskStarted, task_id=_ids, agent=_agents),
-    st.builds(Heartbeat, task_id=_ids, agent=_agents, lease_until=_lease),
-    st.builds(TaskCompleted, task_id=_ids, agent=_agents),
-    st.builds(TaskFailed, task_id=_ids, agent=_agents, retryable=st.booleans()),
-    st.builds(TaskTimedOut, task_id=_ids, agent=_agents),
-    st.builds(TaskCancelled, task_id=_ids),
-    st.builds(ConfigLoaded, config=st.just({"models": {"m": {"parallel": 2}}})),
-    st.builds(RunStarted, goal=st.just("g"), resumed=st.booleans()),
-)
+_event = task_events(st.floats(T0, T0 + 40))
 
 
 @settings(max_examples=300, deadline=None)
