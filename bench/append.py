@@ -13,6 +13,12 @@ the disk's fsync time swings by 10x within seconds, so the two are measured back
 ``speedup_ceiling``: what 8 writers could reach if every sync covered all 8 of them and syncs ran
 back to back: ``8 / sync time`` over the plain loop's median events/s. Where ``fdatasync`` is fast
 next to the CPU a writer spends per append, this ceiling, not the sharing, bounds the speedup.
+``cpu_us_per_event_8_writers``: user + system CPU the 8 writer processes used per event (their own
+rusage: appends, lock and futex waits, their share of each ``fdatasync``, and the cost of being
+woken); ``cpu_us_per_event_plain``: the same for the plain loop. ``cpu_ceiling``: the speedup the
+8 writers could reach if every CPU of this machine did nothing but their appends at that measured
+cost, ``cpus / cpu per event`` over the plain loop's events/s; below the target, the machine's
+CPUs, not the disk or the sharing, stop the writers.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import resource
 import shutil
 import statistics
 import sys
@@ -36,19 +43,31 @@ from swarmlog.log.framing import frame
 CTX = mp.get_context("fork")  # the writers need no fresh interpreter, only their own process
 
 
+def _cpu_s(who: int) -> float:
+    """User + system CPU seconds of ``resource.RUSAGE_SELF`` or ``RUSAGE_CHILDREN`` so far."""
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+PLAIN_CPU_US: list[float] = []  # per plain-loop run: CPU microseconds per event
+
+
 def _plain_loop(folder: Path, seconds: float) -> float:
     """The baseline: one process, one ``write`` and one ``fsync`` per event."""
     line = frame(Note(text="plain loop event", actor="bench", seq=1, ts=1.0))
     fd = os.open(folder / "plain.ndjson", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         n = 0
+        cpu = _cpu_s(resource.RUSAGE_SELF)
         start = time.perf_counter()
         deadline = start + seconds
         while time.perf_counter() < deadline:
             os.write(fd, line)
             os.fsync(fd)
             n += 1
-        return n / (time.perf_counter() - start)
+        eps = n / (time.perf_counter() - start)
+        PLAIN_CPU_US.append((_cpu_s(resource.RUSAGE_SELF) - cpu) / n * 1e6)
+        return eps
     finally:
         os.close(fd)
 
@@ -84,14 +103,17 @@ def _writer(folder: str, sync: str, batch: int, go: object, stop_at: object, out
     log.close()
 
 
-SYNC_STATS: dict[str, float] = {}  # of the last run_writers call: syncs, sync_s, events
+SYNC_STATS: dict[str, float] = {}  # of the last run_writers call: syncs, sync_s, events, cpu_s
 
 
 def run_writers(folder: Path, writers: int, sync: str, batch: int, seconds: float) -> float:
     """Return events/s of ``writers`` processes appending ``batch`` events at a time.
 
-    Leaves in ``SYNC_STATS`` how many ``fdatasync`` calls the writers made and their total time.
+    Leaves in ``SYNC_STATS`` how many ``fdatasync`` calls the writers made, their total time, and
+    the CPU seconds the writer processes used (from start to exit: the timed appends, plus opening
+    the log and one warm-up append each).
     """
+    cpu = _cpu_s(resource.RUSAGE_CHILDREN)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     go, out = CTX.Event(), CTX.Queue()
@@ -109,11 +131,14 @@ def run_writers(folder: Path, writers: int, sync: str, batch: int, seconds: floa
     results = [out.get(timeout=seconds + 60) for _ in procs]
     elapsed = time.perf_counter() - start
     total = sum(n for n, _, _ in results)
-    SYNC_STATS.update(
-        events=total, syncs=sum(c for _, c, _ in results), sync_s=sum(t for _, _, t in results)
-    )
     for p in procs:
-        p.join()
+        p.join()  # only then does RUSAGE_CHILDREN include them
+    SYNC_STATS.update(
+        events=total,
+        syncs=sum(c for _, c, _ in results),
+        sync_s=sum(t for _, _, t in results),
+        cpu_s=_cpu_s(resource.RUSAGE_CHILDREN) - cpu,
+    )
     log = FileLog(folder)
     report = log.verify()
     assert report.ok and report.records == total + writers, report
@@ -137,6 +162,8 @@ def main() -> int:
                 rows.append((f"{writers} writer(s), 1 event/append", sync, eps))
         pairs = []
         shares = []  # per pair: events per sync, ms per sync, the ceiling on the ratio
+        cpu_use = []  # per pair: writers' CPU us per event, the CPU ceiling on the ratio
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         for _ in range(args.pairs):
             plain_eps = _plain_loop(base, args.seconds / 2)
             group_eps = run_writers(base / "log", 8, "always", 1, args.seconds / 2)
@@ -146,6 +173,8 @@ def main() -> int:
             # syncs back to back, 8 events per sync time is the most they can reach.
             ceiling = 8 / sync_s / plain_eps
             shares.append((SYNC_STATS["events"] / SYNC_STATS["syncs"], sync_s * 1e3, ceiling))
+            cpu_per_event = SYNC_STATS["cpu_s"] / SYNC_STATS["events"]
+            cpu_use.append((cpu_per_event * 1e6, (cpus or 1) / cpu_per_event / plain_eps))
         batch100 = run_writers(base / "log", 1, "always", 100, args.seconds)
         batch100_8 = run_writers(base / "log", 8, "always", 100, args.seconds)
         rows.append(("1 writer, 100 events/append", "always", batch100))
@@ -158,6 +187,9 @@ def main() -> int:
         "events_per_sync": round(statistics.median(e for e, _, _ in shares), 2),
         "sync_ms_under_8_writers": round(statistics.median(m for _, m, _ in shares), 3),
         "speedup_ceiling": round(statistics.median(c for _, _, c in shares), 2),
+        "cpu_us_per_event_8_writers": round(statistics.median(u for u, _ in cpu_use), 1),
+        "cpu_us_per_event_plain": round(statistics.median(PLAIN_CPU_US[-len(pairs) :]), 1),
+        "cpu_ceiling": round(statistics.median(c for _, c in cpu_use), 2),
         "pairs": [
             {
                 "plain_eps": round(p),
@@ -165,13 +197,15 @@ def main() -> int:
                 "events_per_sync": round(e, 2),
                 "sync_ms": round(m, 3),
                 "ceiling": round(c, 2),
+                "cpu_us_per_event": round(u, 1),
+                "cpu_ceiling": round(cc, 2),
             }
-            for (p, g, _), (e, m, c) in zip(pairs, shares, strict=True)
+            for (p, g, _), (e, m, c), (u, cc) in zip(pairs, shares, cpu_use, strict=True)
         ],
         "batch100_durable_eps": round(batch100),
         "plain_write_fsync_eps": round(plain),
         "rows": [{"case": n, "sync": s, "eps": round(e)} for n, s, e in rows],
-        "cpus": os.cpu_count(),
+        "cpus": cpus,
         "python": platform.python_version(),
     }
     if args.json:
@@ -184,14 +218,22 @@ def main() -> int:
     print("paired runs, plain loop vs 8 writers sync=always:")
     print(
         f"  {'plain/s':>10} {'8 writers/s':>11} {'ratio':>7} "
-        f"{'ev/sync':>8} {'ms/sync':>8} {'ceiling':>8}"
+        f"{'ev/sync':>8} {'ms/sync':>8} {'ceiling':>8} {'cpu us/ev':>9} {'cpu ceiling':>11}"
     )
-    for (p, g, ratio), (e, m, c) in zip(pairs, shares, strict=True):
-        print(f"  {p:>10,.0f} {g:>11,.0f} {ratio:>6.2f}x {e:>8.2f} {m:>8.3f} {c:>7.2f}x")
+    for (p, g, ratio), (e, m, c), (u, cc) in zip(pairs, shares, cpu_use, strict=True):
+        print(
+            f"  {p:>10,.0f} {g:>11,.0f} {ratio:>6.2f}x {e:>8.2f} {m:>8.3f} {c:>7.2f}x "
+            f"{u:>9.1f} {cc:>10.2f}x"
+        )
     print(
         f"medians: {result['events_per_sync']} events per fdatasync, "
         f"{result['sync_ms_under_8_writers']} ms per fdatasync; ceiling (every sync shared by "
         f"all 8): {result['speedup_ceiling']}x"
+    )
+    print(
+        f"CPU per event: {result['cpu_us_per_event_8_writers']} us in the 8 writers, "
+        f"{result['cpu_us_per_event_plain']} us in the plain loop; with all {cpus} CPUs busy "
+        f"at that cost the 8 writers reach at most {result['cpu_ceiling']}x (cpu_ceiling)"
     )
     print(
         f"group_commit_speedup={result['group_commit_speedup']} (median of pairs, target >= 5), "
