@@ -28,6 +28,7 @@ from swarmlog.events import (
     AlertRaised,
     CircuitOpened,
     Event,
+    Note,
     RunEnded,
     TaskCompleted,
     TaskRouted,
@@ -257,3 +258,33 @@ timeout_s = 1
     # The greppable line reached stderr.
     assert "EMERGENCY level=3 rule=model_outage" in err
     assert [e.outcome for e in _of(events, RunEnded)] == ["completed"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(RUN_TIMEOUT)
+def test_ctrl_c_stops_the_night_cleanly_and_exits_130(tmp_path: Path) -> None:
+    ws = tmp_path / "interrupted"
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "swarmlog", "--dir", str(ws), "run", "--sim", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if (ws / "memory" / "events").is_dir() and _of(_events(ws), TaskRouted):
+                break
+            time.sleep(0.2)
+        supervisor.send_signal(signal.SIGINT)
+        out, err = supervisor.communicate(timeout=60)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    assert supervisor.returncode == 130, out[-2000:] + err[-2000:]
+    assert "run interrupted by SIGINT; continue it with 'swarmlog run --resume'" in out
+    events = _events(ws)
+    assert not _of(events, RunEnded)
+    notes = [e.text for e in events if isinstance(e, Note) and e.actor == "supervisor"]
+    assert any("swarmlog run --resume" in text for text in notes)
+    assert _leftovers(ws) == []  # every child stopped with it
+    assert _swarmlog(ws, "verify", timeout=60).returncode == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -143,12 +144,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if fleet is not None:
             fleet.stop()
     _final_render(ws, log_target(args))
-    print(
-        f"run {outcome}. Read {ws.memory / 'team-state.md'}, {ws.memory / 'report.md'} and "
-        f"{ws.alerts}/",
-        flush=True,
-    )
-    return 0 if outcome not in ("failed", "interrupted") else 1
+    read = f"Read {ws.memory / 'team-state.md'}, {ws.memory / 'report.md'} and {ws.alerts}/"
+    if outcome == "interrupted":
+        by = supervisor.stopped_by
+        what = f"by {signal.Signals(by).name}" if by else "before it ended"
+        print(f"run interrupted {what}; continue it with 'swarmlog run --resume'. {read}")
+        # As a shell reports a command a signal ended: 130 for Ctrl-C, 143 for SIGTERM.
+        return 128 + by if by else 1
+    print(f"run {outcome}. {read}", flush=True)
+    return 1 if outcome == "failed" else 0
 
 
 # Sections of the workspace's own swarmlog.toml that a simulated run keeps (the models and agents

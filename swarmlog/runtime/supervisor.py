@@ -129,6 +129,7 @@ class Supervisor:
         self.child_root = child_root
         self.children: list[Child] = []
         self._stopping = False
+        self.stopped_by: int | None = None  # the signal that stopped the run, if one did
         self._last_progress = ""
         self._announced = 0
 
@@ -303,6 +304,7 @@ class Supervisor:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._stopping = True
+        self.stopped_by = signum
 
     def _shutdown(self, run: str, *, ended: bool) -> None:
         if not ended:
