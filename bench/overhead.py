@@ -55,7 +55,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +64,10 @@ from typing import Any
 import httpx
 import psutil
 
+# The repository root, for bench._procs (this folder is on the path when run as a script).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._procs import MB, ProcSampler, registered_agents
 from swarmlog.events import (
     AgentRegistered,
     ConfigLoaded,
@@ -88,7 +91,6 @@ __all__ = ["TaskTiming", "analyse", "main"]
 
 TARGET_OVERHEAD_MS = 10.0
 TARGET_IDLE_RSS_MB = 60.0
-MB = 1024 * 1024
 
 
 # Reading the log
@@ -208,44 +210,12 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-class _RssSampler(threading.Thread):
-    """Sample the RSS of every agent process of a night, found from its agent_registered."""
-
-    def __init__(self, events_dir: Path, every_s: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.events_dir = events_dir
-        self.every_s = every_s
-        self.peak: dict[str, float] = {}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        procs: dict[str, psutil.Process] = {}
-        reader = None
-        while not self.stop.wait(self.every_s):
-            if reader is None:
-                if not (self.events_dir / ".lock").exists():
-                    continue
-                reader = FileLog(self.events_dir, create=False).reader(0)
-            for event in reader.poll():
-                if isinstance(event, AgentRegistered):
-                    try:
-                        procs[event.agent] = psutil.Process(event.pid)
-                    except psutil.Error:
-                        pass
-            for agent, proc in procs.items():
-                try:
-                    rss = proc.memory_info().rss / MB
-                except psutil.Error:
-                    continue
-                self.peak[agent] = max(self.peak.get(agent, 0.0), rss)
-
-
 def run_night(
     root: Path, time_scale: float, timeout_s: float
 ) -> tuple[list[Event], float, dict[str, float]]:
     """One ``swarmlog run --sim demo`` in ``root``; return its events, wall seconds, agent RSS."""
     ws = root / "night"
-    sampler = _RssSampler(ws / "memory" / "events")
+    sampler = ProcSampler(ws / "memory" / "events", registered_agents(), every_s=0.5)
     sampler.start()
     t0 = time.monotonic()
     done = subprocess.run(
@@ -276,7 +246,7 @@ def run_night(
         )
     events = list(FileLog(ws / "memory" / "events", create=False).read())
     shutil.rmtree(ws, ignore_errors=True)
-    return events, wall, sampler.peak
+    return events, wall, sampler.peak_rss()
 
 
 def measure_append(root: Path, count: int) -> list[float]:

@@ -43,8 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import psutil
 
+# The repository root, for bench._procs (this folder is on the path when run as a script).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._procs import ProcSampler
 from swarmlog import routing
 from swarmlog.cli.initcmd import init_workspace
 from swarmlog.escalation import levels, pipeline
@@ -72,7 +75,6 @@ from swarmlog.workspace import Workspace
 
 __all__ = ["main", "scale_scenario"]
 
-MB = 1024 * 1024
 _KINDS: tuple[tuple[str, str, list[str]], ...] = (
     ("implement", "builder", ["python"]),
     ("research", "scout", []),
@@ -109,42 +111,6 @@ def scale_scenario(tasks: int, iterations: int) -> Scenario:
 
 
 # The night
-
-
-class _Sampler(threading.Thread):
-    """Sample each child's CPU time and RSS, with the log's length, every ``every_s``."""
-
-    def __init__(self, sup: Supervisor, events_dir: Path, every_s: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        self.sup = sup
-        self.events_dir = events_dir
-        self.every_s = every_s
-        self.samples: list[tuple[int, dict[str, tuple[float, float]]]] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        reader = None
-        seen = 0
-        procs: dict[int, psutil.Process] = {}
-        while not self.stop.wait(self.every_s):
-            if reader is None:
-                if not (self.events_dir / ".lock").exists():
-                    continue
-                reader = FileLog(self.events_dir, create=False).reader(0)
-            while batch := reader.poll():
-                seen = batch[-1].seq
-            row: dict[str, tuple[float, float]] = {}
-            for child in list(self.sup.children):
-                if child.proc is None or child.proc.poll() is not None:
-                    continue
-                pid = child.proc.pid
-                try:
-                    ps = procs.get(pid) or procs.setdefault(pid, psutil.Process(pid))
-                    cpu = ps.cpu_times()
-                    row[child.name] = (cpu.user + cpu.system, ps.memory_info().rss / MB)
-                except psutil.Error:
-                    continue
-            self.samples.append((seen, row))
 
 
 class _Filler(threading.Thread):
@@ -193,6 +159,15 @@ class _Filler(threading.Thread):
             log.close()
 
 
+def _children(sup: Supervisor) -> dict[str, int]:
+    """The supervisor's running children: name -> pid."""
+    return {
+        child.name: child.proc.pid
+        for child in list(sup.children)
+        if child.proc is not None and child.proc.poll() is None
+    }
+
+
 def run_night(
     root: Path, scenario: Scenario, time_scale: float, stop_after_s: float, filler: float
 ) -> Any:
@@ -212,7 +187,7 @@ def run_night(
     config = parse_config({**fleet.config, "models": models}, where="bench").to_event_dict()
     with open(root / "supervisor.out", "w") as out:
         sup = Supervisor(ws, goal=scenario.goal, config=config, scenario=scenario.name, out=out)
-        sampler = _Sampler(sup, ws.events)
+        sampler = ProcSampler(ws.events, lambda _: _children(sup), every_s=0.25)
         sampler.start()
         fill = _Filler(ws.events, filler)
         if filler > 0:
@@ -245,7 +220,7 @@ def _window(samples: Sequence[tuple[int, dict[str, tuple[float, float]]]], lo: i
     return (b[1][0] - a[1][0]) / (b[0] - a[0]) * 1e6
 
 
-def cpu_and_rss(sampler: _Sampler, last: int) -> dict[str, dict[str, float]]:
+def cpu_and_rss(sampler: ProcSampler, last: int) -> dict[str, dict[str, float]]:
     names = sorted({n for _, row in sampler.samples for n in row})
     q = last // 4
     out = {}
