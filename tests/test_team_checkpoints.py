@@ -160,3 +160,34 @@ def test_state_tracks_checkpoints_and_the_phase_boundary():
         state.phase_seq == 3 and state.latest is not None and state.latest.checkpoint_id == "cp-1"
     )
     assert state.seq == 3
+
+
+def test_fit_blocks_takes_the_leading_blocks_that_fit_and_reads_no_further():
+    read: list[str] = []
+
+    def blocks():
+        for b in ("aaaa", "bb", "cccccc", "d"):
+            read.append(b)
+            yield b
+
+    # 4 + 2 = 6 fits a budget of 6 exactly; "cccccc" does not, and "d" is never read even though
+    # it alone would fit: the fill stops at the first block that does not.
+    assert cp.fit_blocks(blocks(), 6, len) == ["aaaa", "bb"]
+    assert read == ["aaaa", "bb", "cccccc"]
+    assert cp.fit_blocks(["aaaa"], 3, len) == []
+    assert cp.fit_blocks([], 10, len) == []
+    assert cp.fit_blocks(["x", "y"], 4, lambda b: len(b) + 1) == ["x", "y"]
+
+
+def test_context_reads_only_the_checkpoints_it_keeps_and_the_first_left_out():
+    cps = [_cp(n, n * 10, "execution", f"SUMMARY-{n} " + "word " * 20) for n in range(1, 6)]
+    counted: list[str] = []
+
+    def count(text: str) -> int:
+        counted.append(text.split()[2])
+        return cp.estimate_tokens(text)
+
+    one = cp.estimate_tokens(cp.context_for_prompt(cps[-1:], 10_000))
+    text = cp.context_for_prompt(cps, one * 2, count_tokens=count)
+    assert counted == ["cp-5", "cp-4", "cp-3"]
+    assert text.index("SUMMARY-4") < text.index("SUMMARY-5") and "SUMMARY-3" not in text

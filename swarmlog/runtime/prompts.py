@@ -16,7 +16,7 @@ from swarmlog.render import make_environment
 from swarmlog.runtime.board import Board, TaskView
 from swarmlog.runtime.context import RunContext
 from swarmlog.runtime.replies import REPLY_MODELS, WorkReply, reply_model
-from swarmlog.team.checkpoints import context_for_prompt, estimate_tokens
+from swarmlog.team.checkpoints import context_for_prompt, estimate_tokens, fit_blocks
 
 __all__ = ["render_batch_prompt", "render_prompt", "review_material", "warm_up"]
 
@@ -92,14 +92,8 @@ def _within(parts: list[str], budget_tokens: int | None) -> str:
     """Join ``parts`` while they fit in ``budget_tokens``; name how many did not."""
     if budget_tokens is None:
         return "\n".join(parts)
-    kept: list[str] = []
-    used = 0
-    for part in parts:
-        cost = estimate_tokens(part) + 1
-        if used + cost > budget_tokens:
-            break
-        kept.append(part)
-        used += cost
+    # Each part costs its tokens and one for the newline joining it.
+    kept = fit_blocks(parts, budget_tokens, lambda part: estimate_tokens(part) + 1)
     left = len(parts) - len(kept)
     if left:
         kept.append(

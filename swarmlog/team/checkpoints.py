@@ -38,6 +38,7 @@ __all__ = [
     "checkpoint_trigger",
     "context_for_prompt",
     "estimate_tokens",
+    "fit_blocks",
     "one_line",
     "project",
     "write_checkpoint",
@@ -196,6 +197,20 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def fit_blocks(blocks: Iterable[str], budget: int, cost: Callable[[str], int]) -> list[str]:
+    """The leading ``blocks`` whose ``cost``s add up to at most ``budget``: taken in order, up to
+    the first that does not fit (the rest are not read)."""
+    kept: list[str] = []
+    used = 0
+    for block in blocks:
+        spent = cost(block)
+        if used + spent > budget:
+            break
+        kept.append(block)
+        used += spent
+    return kept
+
+
 def _block(cp: CheckpointWritten) -> str:
     where = ", ".join(x for x in (cp.phase, cp.trigger) if x)
     return f"## Checkpoint {cp.checkpoint_id} ({where}): {cp.decision}\n{cp.summary}\n"
@@ -225,18 +240,13 @@ def context_for_prompt(
     """
     if budget_tokens <= 0 or not checkpoints:
         return ""
-    chosen: list[str] = []
-    used = 0
-    for index in range(len(checkpoints) - 1, -1, -1):
-        cp = checkpoints[index]
-        if index < len(checkpoints) - 1 and cp.seq <= archived_before:
-            continue
-        block = _block(cp)
-        cost = count_tokens(block)
-        if used + cost > budget_tokens:
-            if not chosen:
-                chosen.append(_fit(block, budget_tokens, count_tokens))
-            break
-        chosen.append(block)
-        used += cost
+    last = len(checkpoints) - 1
+    newest_first = (
+        _block(checkpoints[i])
+        for i in range(last, -1, -1)
+        if i == last or checkpoints[i].seq > archived_before
+    )
+    chosen = fit_blocks(newest_first, budget_tokens, count_tokens)
+    if not chosen:  # not even the latest fits: cut it to the budget
+        chosen = [_fit(_block(checkpoints[last]), budget_tokens, count_tokens)]
     return "\n".join(reversed([c for c in chosen if c]))
