@@ -148,6 +148,15 @@ def test_context_cuts_the_latest_to_fit_and_handles_nothing():
     assert cp.context_for_prompt(big, 0) == ""
 
 
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("budget", [1, 2, 3, 4, 5, 6])
+def test_context_within_a_tiny_budget_returns(budget):
+    # A cut keeps 90 % and adds a mark: at about 20 characters that no longer shrinks the text,
+    # which used to loop forever.
+    text = cp.context_for_prompt([_cp(1, 1, "review", "long " * 50)], budget)
+    assert cp.estimate_tokens(text) <= budget
+
+
 def test_state_tracks_checkpoints_and_the_phase_boundary():
     state = cp.project(
         [

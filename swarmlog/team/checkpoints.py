@@ -217,10 +217,12 @@ def _block(cp: CheckpointWritten) -> str:
 
 
 def _fit(text: str, budget: int, count: Callable[[str], int]) -> str:
+    """Cut ``text`` by a tenth at a time, marking the cut, until it fits; "" when it cannot."""
     while text and count(text) > budget:
-        text = text[: int(len(text) * 0.9)].rstrip() + "…\n"
-        if len(text) <= 2:
-            return ""
+        cut = text[: int(len(text) * 0.9)].rstrip() + "…\n"
+        if len(cut) >= len(text) or len(cut) <= 2:
+            return ""  # too short to shrink further (a budget of a few tokens)
+        text = cut
     return text
 
 
