@@ -217,3 +217,83 @@ def test_the_default_role_tables_allow_what_the_roles_do() -> None:
     check_tool("file_write", agents["scribe"], "scribe")
     with pytest.raises(ToolError):
         check_tool("file_write", agents["inspector"], "inspector")
+
+
+# pre-flight: every role must have a model that can take its tasks
+
+
+def test_every_role_is_served_by_the_default_tables_and_every_scenario() -> None:
+    from swarmlog.defaults import ROLES
+    from swarmlog.routing.roles import unserved_roles
+    from swarmlog.sim.scenarios import SCENARIOS
+    from swarmlog.sim.scenarios.launch import fleet_config
+
+    assert unserved_roles(_config({}), ROLES) == []
+    for name, scenario in SCENARIOS.items():
+        urls = {p.server: "http://127.0.0.1:9" for p in scenario.profiles}
+        config = parse_config(fleet_config(scenario, urls)).to_event_dict()
+        assert unserved_roles(config, ROLES) == [], name
+
+
+def test_a_role_no_model_can_serve_is_named_with_what_it_needs_and_what_to_change() -> None:
+    from swarmlog.defaults import ROLES
+    from swarmlog.routing.roles import unserved_roles
+
+    config = _config({"director": {"capabilities": ["director"]}, "scout": {"model": "fast"}})
+    config["agents"]["scout"]["capabilities"] = ["research"]
+    assert unserved_roles(config, ROLES) == [
+        "agents.director: no [models.*] profile has the capabilities it needs (director); "
+        "profiles offer deep: architecture, refactor, security, lint, format, syntax; "
+        "fast: syntax, format, lint; add them to a profile's capabilities or change "
+        "agents.director.capabilities",
+        "agents.scout: its pinned model 'fast' lacks capabilities it needs (needs research; "
+        "fast has syntax, format, lint); pin another model or change agents.scout.capabilities",
+    ]
+    nothing = parse_config({}).to_event_dict()
+    (only,) = unserved_roles(nothing, ROLES)
+    assert only.startswith("no [models.*] profile is configured")
+
+
+def test_run_refuses_a_night_whose_director_no_model_can_serve(tmp_path: Path, capsys) -> None:
+    (tmp_path / "swarmlog.toml").write_text(
+        '[models.fast]\nendpoint = "http://127.0.0.1:9/v1"\nmodel = "s"\n'
+        'capabilities = ["lint"]\n'
+        '[agents.director]\ncapabilities = ["director"]\n'
+    )
+    assert main(["run", "--dir", str(tmp_path), "Add auth"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "agents.director: no [models.*] profile" in err[0]
+    events = tmp_path / "memory" / "events"
+    assert not any(events.glob("*.ndjson"))  # no run was started
+
+
+def test_route_applies_the_roles_capabilities_as_the_scheduler_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "swarmlog.toml").write_text(
+        '[models.fast]\nendpoint = "http://localhost:8001/v1"\nmodel = "s"\n'
+        'capabilities = ["lint"]\n'
+        '[models.big]\nendpoint = "http://localhost:8002/v1"\nmodel = "b"\n'
+        'capabilities = ["lint", "director"]\n'
+        '[agents.director]\ncapabilities = ["director"]\n'
+    )
+    args = ["route", "--dir", str(tmp_path), "--task-kind", "lint", "--explain"]
+    assert main([*args, "--role", "director"]) == 0
+    out = capsys.readouterr().out
+    assert "-> big" in out and "needs director, lint" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--sim", "demo", "--workers", "nosuch=2"], "no role 'nosuch'"),
+        (["run", "--sim", "demo", "--time-scale", "-1"], "not a positive number"),
+        (["agent", "--role", "nosuch"], "invalid choice: 'nosuch'"),
+    ],
+)
+def test_run_options_are_checked_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["--dir", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "memory").exists()  # nothing started, nothing written

@@ -148,8 +148,9 @@ def test_kill_minus_nine_anything_then_resume_completes_every_task_once(tmp_path
         time.sleep(0.2)
     assert _leftovers(ws) == []
 
-    resumed = _swarmlog(ws, "run", "--sim", "demo", "--resume")
+    resumed = _swarmlog(ws, "run", "--resume")  # the log says the run was on --sim demo
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert "the open run was started with --sim demo" in resumed.stdout
     events = _events(ws)
     assert [e.outcome for e in _of(events, RunEnded)] == ["completed"]  # type: ignore[attr-defined]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))  # dense, nothing lost
@@ -261,7 +262,9 @@ timeout_s = 1
 
 
 @pytest.mark.timeout(RUN_TIMEOUT)
-def test_ctrl_c_stops_the_night_cleanly_and_exits_130(tmp_path: Path) -> None:
+def test_a_second_supervisor_is_refused_and_ctrl_c_stops_the_night_with_130(
+    tmp_path: Path,
+) -> None:
     ws = tmp_path / "interrupted"
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "swarmlog", "--dir", str(ws), "run", "--sim", "demo"],
@@ -275,6 +278,10 @@ def test_ctrl_c_stops_the_night_cleanly_and_exits_130(tmp_path: Path) -> None:
             if (ws / "memory" / "events").is_dir() and _of(_events(ws), TaskRouted):
                 break
             time.sleep(0.2)
+        # A second supervisor on the same workspace would start a second team: refused.
+        second = _swarmlog(ws, "run", "--resume", timeout=60)
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert f"another 'swarmlog run' (pid {supervisor.pid} on " in second.stderr
         supervisor.send_signal(signal.SIGINT)
         out, err = supervisor.communicate(timeout=60)
     finally:

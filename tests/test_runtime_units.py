@@ -406,3 +406,34 @@ async def test_the_idle_hook_runs_once_when_there_is_first_nothing_to_do(tmp_pat
     agent.stop()
     await asyncio.wait_for(running, 5.0)
     assert calls == [0]
+
+
+def test_tasks_waiting_on_a_task_that_failed_for_good_are_cancelled_down_the_chain() -> None:
+    from swarmlog.events import TaskCancelled
+    from swarmlog.runtime.context import project_context
+    from swarmlog.runtime.flow import FlowView, next_steps
+    from swarmlog.team.reviews import EMPTY as NO_REVIEWS
+
+    def step(events: list[Event]) -> list[Event]:
+        view = FlowView(
+            board=project_board(events), ctx=project_context(events), reviews=NO_REVIEWS
+        )
+        return [e for e in next_steps(view, now=2000.0) if isinstance(e, TaskCancelled)]
+
+    events: list[Event] = [
+        *_base(),
+        TaskSubmitted(task_id="d", title="D", role="builder", deps=("b",)),
+        TaskFailed(
+            task_id="a", agent="scheduler", error="no model can take task 'a'", retryable=False
+        ),
+    ]
+    first = step(_stamp(events))
+    # b waits on a, which can never succeed; c has no dependency; d waits on b, still waiting.
+    assert [(e.task_id, e.reason) for e in first] == [
+        ("b", "its dependency a failed; it can never run")
+    ]
+    second = step(_stamp([*events, *first]))
+    assert [(e.task_id, e.reason) for e in second] == [
+        ("d", "its dependency b cancelled; it can never run")
+    ]
+    assert step(_stamp([*events, *first, *second])) == []  # nothing left waiting on a lost task

@@ -129,6 +129,7 @@ def cmd_hw(args: argparse.Namespace) -> int:
 def cmd_route(args: argparse.Namespace) -> int:
     from swarmlog.config import parse_config
     from swarmlog.routing import choose_route, estimate, features_of, project
+    from swarmlog.routing.roles import with_role_capabilities
 
     cfg, _ = _config(args)
     data = cfg.to_event_dict()
@@ -159,6 +160,9 @@ def cmd_route(args: argparse.Namespace) -> int:
         interactive=args.interactive,
         role=args.role,
     )
+    routed = with_role_capabilities(task, data)  # as the scheduler submits the role's tasks
+    assert isinstance(routed, TaskSubmitted)
+    task = routed
     state = project([*events, task])
     decision = choose_route(state, task)
     cx = estimate(features_of(task))
@@ -166,7 +170,10 @@ def cmd_route(args: argparse.Namespace) -> int:
         emit_json({"decision": decision, "complexity": cx, "default_models": defaulted})
         return 0
     if defaulted:
-        print("no [models] configured: using the seed's example profiles fast and deep")
+        print(
+            "no [models] configured: showing how the seed's example profiles fast and deep "
+            "would route it ('swarmlog run' needs [models.*] in swarmlog.toml)"
+        )
     print(f"route {task.task_id} -> {decision.model} (tier {decision.tier}, {decision.reason})")
     if args.explain:
         print(f"complexity {cx.score} -> tier {cx.tier}: {'; '.join(cx.reasons)}")

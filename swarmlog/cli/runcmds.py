@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from swarmlog.cli.common import add_command, log_target, workspace
+from swarmlog.cli.common import add_command, log_target, open_log, workspace
 from swarmlog.cli.initcmd import init_workspace
-from swarmlog.errors import UsageError
+from swarmlog.defaults import ROLES
+from swarmlog.errors import ConfigError, SwarmlogError, UsageError
 
 __all__ = ["register"]
 
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--config", help="config file (default: swarmlog.toml in the workspace)")
     p.add_argument(
         "--time-scale",
-        type=float,
+        type=_positive,
         default=0.05,
         help="with --sim: real seconds per simulated second (default 0.05)",
     )
@@ -61,7 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run one stateless agent process (started by 'swarmlog run')",
         "swarmlog agent --role builder",
     )
-    p.add_argument("--role", required=True, help="director, architect, scout, builder, …")
+    p.add_argument("--role", required=True, choices=ROLES, metavar="ROLE", help=", ".join(ROLES))
     p.add_argument("--id", help="agent identity (default: the role)")
     p.set_defaults(func=cmd_agent)
 
@@ -83,21 +85,58 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_monitor)
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def _workers(specs: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for spec in specs:
         role, _, count = spec.partition("=")
         if not count.isdigit() or int(count) < 1:
             raise UsageError(f"--workers {spec!r}: expected ROLE=N with N >= 1, e.g. builder=2")
+        if role not in ROLES:
+            raise UsageError(f"--workers {spec!r}: no role {role!r}; roles: {', '.join(ROLES)}")
         out[role] = int(count)
     return out
 
 
+def _scenario_of_open_run(args: argparse.Namespace) -> str:
+    """The simulated scenario the open run was started on ('' if none, or no open run)."""
+    from swarmlog.runtime.context import project_context
+
+    try:
+        log = open_log(args)
+    except SwarmlogError:
+        return ""  # no log yet: the supervisor says there is nothing to resume
+    try:
+        ctx = project_context(log.read())
+    finally:
+        log.close()
+    return ctx.scenario if ctx.run and not ctx.ended else ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from swarmlog.config import load_config, parse_config
+    from swarmlog.routing.roles import unserved_roles
     from swarmlog.runtime.supervisor import Supervisor
 
     ws = workspace(args)
+    workers = _workers(args.workers)  # usage errors before anything starts
+    if args.resume and not args.sim:
+        args.sim = _scenario_of_open_run(args)
+        if args.sim:
+            print(
+                f"the open run was started with --sim {args.sim}: resuming it on the same "
+                "simulated servers",
+                flush=True,
+            )
     init_workspace(ws)
     fleet = None
     scenario_name = ""
@@ -128,6 +167,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not goal and not args.resume:
             raise UsageError("run needs a GOAL (or --resume, or --sim SCENARIO)")
     try:
+        unserved = unserved_roles(config_dict, ROLES)
+        if unserved:
+            raise ConfigError(f"{config_path}: " + "; ".join(unserved))
         supervisor = Supervisor(
             ws,
             goal=goal,
@@ -135,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             config_path=config_path,
             scenario=scenario_name,
             resume=args.resume,
-            workers=_workers(args.workers),
+            workers=workers,
             log_at=log_target(args),
             child_root=Path(args.child_dirs) if args.child_dirs else None,
         )

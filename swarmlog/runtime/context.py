@@ -32,6 +32,7 @@ class RunContext(msgspec.Struct, frozen=True, kw_only=True):
     run: str = ""
     run_seq: int = 0  # the run's first run_started: what came before belongs to earlier runs
     goal: str = ""
+    scenario: str = ""  # the simulated scenario the run was started on, if any
     ended: bool = False
     outcome: str = ""
     config: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -55,6 +56,7 @@ def apply_context(ctx: RunContext, event: Event) -> RunContext:
                 run=event.run,
                 run_seq=event.seq,
                 goal=event.goal,
+                scenario=event.scenario,
                 config=ctx.config,
             )
         case ConfigLoaded():

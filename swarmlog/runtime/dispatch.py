@@ -28,6 +28,7 @@ from swarmlog.events import (
 )
 from swarmlog.routing import EMPTY, RouterState, apply, breaker, choose_route
 from swarmlog.routing.limits import role_full
+from swarmlog.routing.roles import never_routable
 from swarmlog.runtime.board import Board, TaskView, apply_board, ready_to_route
 
 __all__ = ["Dispatcher", "route_order"]
@@ -66,7 +67,7 @@ class Dispatcher:
             except QueueFull:
                 return None
             except NoRouteAvailable as exc:
-                if _never_routable(self.state, submitted):
+                if never_routable(self.state, submitted):
                     return TaskFailed(
                         task_id=task.task_id,
                         agent="",
@@ -127,17 +128,3 @@ def route_order(state: RouterState, ready: list[TaskView]) -> list[TaskView]:
     if not roles or len(ready) < 2:
         return ready
     return sorted(ready, key=lambda t: state.config.rank(t.role))
-
-
-def _never_routable(state: RouterState, task: TaskSubmitted) -> bool:
-    """True when no profile the task may use (its role's pinned one, else any) has the
-    capabilities it needs (waiting will not help)."""
-    from swarmlog.routing import estimate, features_of
-
-    needed = estimate(features_of(task)).capabilities
-    pin = state.config.pinned(task.role)
-    return not any(
-        (pin is None or p.name == pin)
-        and (not p.capabilities or all(c in p.capabilities for c in needed))
-        for p in state.config.profiles
-    )

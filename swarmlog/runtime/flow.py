@@ -31,7 +31,8 @@ from swarmlog.events import (
     TaskSubmitted,
     TaskTimedOut,
 )
-from swarmlog.runtime.board import DONE, FINISHED, Board, TaskView, expired_leases
+from swarmlog.routing.roles import with_role_capabilities
+from swarmlog.runtime.board import DONE, FINISHED, SUBMITTED, Board, TaskView, expired_leases
 from swarmlog.runtime.context import RunContext
 from swarmlog.team import reviews as team_reviews
 from swarmlog.team.settings import TeamSettings
@@ -136,6 +137,7 @@ def next_steps(view: FlowView, now: float) -> list[EventBase]:
         ]
         out.append(RunEnded(outcome="aborted", reason="escalation level 4", key=f"end:{run}"))
         return out
+    out += _orphans(board, run)
     out += _emergencies(view, run)
     if not team_may_work(view.escalation):
         return out  # paused, in an emergency meeting, or waiting for a human
@@ -144,16 +146,28 @@ def next_steps(view: FlowView, now: float) -> list[EventBase]:
     phase, it = ctx.phase, ctx.iteration
     tag = f"{phase}#{it}"
     steps = _PHASES[phase](view, run, it, tag, view.team)
-    return out + [_with_role_capabilities(e, ctx.config) for e in steps]
+    return out + [with_role_capabilities(e, ctx.config) for e in steps]
 
 
-def _with_role_capabilities(event: EventBase, config: Mapping[str, Any]) -> EventBase:
-    """A role's tasks need the capabilities ``[agents.ROLE].capabilities`` lists (e.g. the
-    Director's tasks go only to a model tagged ``director``)."""
-    if not isinstance(event, TaskSubmitted) or event.capabilities:
-        return event
-    caps = config.get("agents", {}).get(event.role, {}).get("capabilities") or ()
-    return msgspec.structs.replace(event, capabilities=tuple(caps)) if caps else event
+def _orphans(board: Board, run: str) -> list[EventBase]:
+    """Cancel waiting tasks whose dependency failed for good or was cancelled: they can never
+    run, and a phase waits for every one of its tasks to finish. Each cancellation lets the
+    next task down the chain go the same way on the next step."""
+    out: list[EventBase] = []
+    for t in board.tasks.values():
+        if t.status != SUBMITTED:
+            continue
+        lost = next((d for d in t.deps if _lost(board.tasks.get(d))), None)
+        if lost is not None:
+            why = f"its dependency {lost} {board.tasks[lost].status}; it can never run"
+            out.append(
+                TaskCancelled(task_id=t.task_id, reason=why, key=f"cancel:{run}:{t.task_id}")
+            )
+    return out
+
+
+def _lost(dep: TaskView | None) -> bool:
+    return dep is not None and dep.status in FINISHED and dep.status != DONE
 
 
 def _enter(run: str, phase: str, it: int, settings: TeamSettings, reason: str) -> PhaseEntered:

@@ -9,6 +9,7 @@ the scheduler, one process per agent role, the monitor and the renderer, restart
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from swarmlog.defaults import ROLES
 from swarmlog.errors import SwarmlogError
 from swarmlog.escalation import levels
 from swarmlog.events import (
@@ -38,7 +40,6 @@ from swarmlog.workspace import Workspace
 
 __all__ = ["ROLES", "Child", "Supervisor", "new_run_id"]
 
-ROLES = ("director", "architect", "scout", "builder", "refactorer", "inspector", "scribe")
 LOG_ROTATE_BYTES = 8 << 20  # a child's log past this at a run's start moves to <name>.log.1
 
 
@@ -218,6 +219,39 @@ class Supervisor:
 
     def run(self, *, poll_s: float = 0.2, stop_after_s: float | None = None) -> str:
         """Start everything and supervise until the run ends; return the outcome."""
+        lock_fd = self._hold_workspace()
+        try:
+            return self._supervise(poll_s, stop_after_s)
+        finally:
+            os.close(lock_fd)  # releases the lock
+
+    def _hold_workspace(self) -> int:
+        """Take the workspace's supervisor lock, or refuse: two supervisors on one run would
+        each start a team. The lock (``memory/logs/supervisor.lock``, holding who has it) is
+        released by the kernel when this process ends, however it ends. It guards one host's
+        workspace; supervisors on other hosts sharing a nats:// log are not seen."""
+        path = self.ws.memory / "logs" / "supervisor.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise SwarmlogError(
+                f"cannot create {path}: {exc.strerror}; check that {self.ws.memory} is writable"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise SwarmlogError(
+                f"another 'swarmlog run' ({holder}) is supervising {self.ws.root}; follow it "
+                f"with 'swarmlog watch', or stop it (Ctrl-C) before starting or resuming a run"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
+        return fd
+
+    def _supervise(self, poll_s: float, stop_after_s: float | None) -> str:
         self._announced = self.log.last_seq()  # a resumed run does not repeat old lines
         run = self.start_run()
         self._say(f"run {run}: {self.goal if not self.resume else 'resumed'}")
