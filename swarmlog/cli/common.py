@@ -114,5 +114,9 @@ def emit_json(obj: Any) -> None:
 
 
 def iso(ts: float) -> str:
-    """Format event time as UTC ISO 8601 with seconds."""
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Format event time as UTC ISO 8601 with seconds; a time no date can hold (a huge, infinite
+    or NaN ``ts`` already in a log) is printed as the raw number, padded to the same width."""
+    try:
+        return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return f"{ts!r:<20}"

@@ -9,7 +9,9 @@ newer version must still decode): that leniency is for reading history, not for 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import math
 import re
 from typing import Any
 
@@ -19,7 +21,16 @@ import msgspec.inspect as mi
 from swarmlog.errors import MISSING, path_steps, value_at
 from swarmlog.events import ALL_KINDS, EventBase
 
-__all__ = ["explain_invalid", "show_json", "unknown_fields"]
+__all__ = [
+    "MAX_AHEAD_S",
+    "explain_invalid",
+    "explain_not_json",
+    "invalid_utf8",
+    "show_json",
+    "ts_problem",
+    "unknown_fields",
+    "utf8_bytes_problem",
+]
 
 _ENVELOPE = EventBase.__struct_fields__  # seq, ts, run, actor, key
 _EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`(?P<bound>.*?)(?:, got `(?P<got>[^`]+)`)?$")
@@ -155,3 +166,73 @@ def show_json(value: Any, width: int = _SHOW_WIDTH) -> str:
     """Return ``value`` as JSON, cut to ``width`` characters (ending in "…" when cut)."""
     text = msgspec.json.encode(value).decode()
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# Bytes and times a person typed (audit #7, #4)
+
+MAX_AHEAD_S = 86_400.0  # a ts given by hand may be at most this far ahead of the clock
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+
+
+def utf8_bytes_problem(raw: bytes) -> str | None:
+    """Return ``not valid UTF-8: byte 0xff at offset 9`` for undecodable bytes, else None."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+    return None
+
+
+def invalid_utf8(text: str) -> str | None:
+    """Like ``utf8_bytes_problem`` for text Python decoded with ``surrogateescape`` (the command
+    line, a terminal's stdin): the offset counts the bytes as they arrived."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:  # a lone surrogate that did not come from a byte
+        code = ord(text[exc.start])
+        return f"not valid UTF-8: a lone surrogate U+{code:04X} at character {exc.start}"
+    return utf8_bytes_problem(raw)
+
+
+def explain_not_json(text: str, exc: Exception) -> str:
+    """msgspec's reason ``text`` is not JSON, except that a lone UTF-16 surrogate escape
+    (``\\ud800``), which msgspec reports as "Input data was truncated", is named as such."""
+    pending: re.Match[str] | None = None  # a high surrogate escape waiting for its low half
+    for m in _ESCAPE.finditer(text):
+        code = int(m[1], 16) if m[1] else -1
+        follows = pending is not None and m.start() == pending.end()
+        if pending is not None and not (follows and 0xDC00 <= code <= 0xDFFF):
+            return _lone(pending)
+        if pending is not None:
+            pending = None
+            continue
+        if 0xD800 <= code <= 0xDBFF:
+            pending = m
+        elif 0xDC00 <= code <= 0xDFFF:
+            return _lone(m)
+    if pending is not None:
+        return _lone(pending)
+    return str(exc)
+
+
+def _lone(m: re.Match[str]) -> str:
+    return (
+        f"a lone UTF-16 surrogate escape {m[0]} at character {m.start()} (a JSON string holds "
+        "valid Unicode only: pair a high \\ud800-\\udbff with a low \\udc00-\\udfff, or remove it)"
+    )
+
+
+def ts_problem(kind: str, ts: float, now: float) -> str | None:
+    """Why a ``ts`` given by the user cannot go into the log, else None.
+
+    Allowed: 0 (the log stamps the time of the append) or seconds since 1970-01-01 UTC up to one
+    day ahead of ``now``; anything else (not finite, negative, a date past year 9999, or the far
+    future) would break every reader that prints it, and the log is append-only.
+    """
+    if math.isfinite(ts) and 0 <= ts <= now + MAX_AHEAD_S:
+        return None
+    limit = dt.datetime.fromtimestamp(now + MAX_AHEAD_S, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"{kind}.ts = {ts!r} is not a usable time: ts is seconds since 1970-01-01 UTC, "
+        f"from 0 up to one day ahead of now ({limit}); leave ts out to have the log stamp it"
+    )

@@ -6,6 +6,7 @@ import argparse
 
 from swarmlog.cli.common import add_command, emit_json, wants_json, workspace
 from swarmlog.defaults import DEFAULT_OLLAMA_URL, DETECT_TIMEOUT_S
+from swarmlog.errors import SwarmlogError, UsageError
 from swarmlog.workspace import Workspace
 
 __all__ = ["init_workspace", "register"]
@@ -94,6 +95,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     from swarmlog.initconfig import Detection, detect, render_config
 
     ws = workspace(args)
+    if ws.root.exists() and not ws.root.is_dir():
+        raise UsageError(
+            f"--dir {ws.root} is a file, not a folder; give a folder for the workspace "
+            "(it is created if missing)"
+        )
     missing: tuple[str, ...] = ()
     config_text = STARTER_CONFIG
     if not ws.config.exists():
@@ -105,7 +111,13 @@ def cmd_init(args: argparse.Namespace) -> int:
             )
         missing = det.missing
         config_text = render_config(det)
-    created = init_workspace(ws, config_text)
+    try:
+        created = init_workspace(ws, config_text)
+    except OSError as exc:
+        raise SwarmlogError(
+            f"cannot create the workspace {ws.root}: {exc.strerror} ({exc.filename}); "
+            "give --dir a folder you can write (it is created if missing)"
+        ) from exc
     if wants_json(args):
         emit_json({"workspace": str(ws.root), "created": created, "not_detected": missing})
     else:

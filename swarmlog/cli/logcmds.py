@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -89,7 +91,7 @@ def parse_event(obj: Any, *, where: str = "") -> EventBase:
     Stricter than reading the log: a key that is not a field of the kind is refused here, while
     the log's decoder ignores it so that logs written by newer versions still decode.
     """
-    from swarmlog.cli.eventinput import explain_invalid, show_json, unknown_fields
+    from swarmlog.cli.eventinput import explain_invalid, show_json, ts_problem, unknown_fields
 
     prefix = f"{where}: " if where else ""
     if not isinstance(obj, dict):
@@ -121,6 +123,10 @@ def parse_event(obj: Any, *, where: str = "") -> EventBase:
     unknown = unknown_fields(kind, obj)
     if unknown:
         raise EventDecodeError(f"{prefix}{unknown}; fix the JSON and retry")
+    if event.ts:  # the user's own time: the log is append-only, so refuse one nobody can read
+        problem = ts_problem(kind, event.ts, time.time())
+        if problem:
+            raise EventDecodeError(f"{prefix}{problem}")
     return event
 
 
@@ -128,12 +134,32 @@ def _load_json(text: str, where: str) -> Any:
     try:
         return msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
+        from swarmlog.cli.eventinput import explain_not_json
+
         raise EventDecodeError(
-            f"{where}: not JSON ({exc}): {text[:60]!r}; fix it and retry"
+            f"{where}: not JSON ({explain_not_json(text, exc)}): {text[:60]!r}; fix it and retry"
         ) from exc
 
 
+def _check_argument(text: str, what: str) -> None:
+    """Refuse an argument that is not UTF-8 (the shell passed raw bytes): exit 2, one line."""
+    from swarmlog.cli.eventinput import invalid_utf8
+
+    problem = invalid_utf8(text)
+    if problem:
+        raise UsageError(f"{what} is {problem}; give it as UTF-8 text (nothing was appended)")
+
+
 def cmd_append(args: argparse.Namespace) -> int:
+    if args.expect_seq is not None and args.expect_seq < 0:
+        raise UsageError(
+            f"--expect-seq must be 0 or more (the seq the log ends at; 0 for an empty log), "
+            f"got {args.expect_seq}"
+        )
+    if args.kind is not None:
+        _check_argument(args.kind, "the KIND argument")
+    if args.fields is not None:
+        _check_argument(args.fields, "the JSON argument")
     log = open_log(args, sync=args.sync)
     if args.stdin:
         if args.kind:
@@ -159,11 +185,12 @@ def _append_stdin(args: argparse.Namespace, log: AppendableLog) -> int:
     """
     expect = args.expect_seq
     first = last = 0  # the line numbers of the first and the last appended event
-    for n, raw in enumerate(sys.stdin, start=1):
+    for n, raw in enumerate(_stdin_lines(), start=1):
         if not raw.strip():
             continue
         try:
-            event = parse_event(_load_json(raw, f"stdin line {n}"), where=f"stdin line {n}")
+            text = _stdin_text(raw, n)
+            event = parse_event(_load_json(text, f"stdin line {n}"), where=f"stdin line {n}")
             stored = _append_one(args, log, event, expect)
         except SwarmlogError as exc:
             raise _stopped_at(exc, n, first, last) from exc
@@ -171,6 +198,21 @@ def _append_stdin(args: argparse.Namespace, log: AppendableLog) -> int:
         first, last = first or n, n
         _print_appended(args, stored)
     return 0
+
+
+def _stdin_lines() -> Iterator[bytes | str]:
+    """Stdin's lines as bytes where it has them (so a bad byte is found where it is), else text."""
+    raw = getattr(sys.stdin, "buffer", None)
+    return iter(raw) if raw is not None else iter(sys.stdin)
+
+
+def _stdin_text(line: bytes | str, n: int) -> str:
+    from swarmlog.cli.eventinput import invalid_utf8, utf8_bytes_problem
+
+    problem = utf8_bytes_problem(line) if isinstance(line, bytes) else invalid_utf8(line)
+    if problem:
+        raise EventDecodeError(f"stdin line {n}: {problem}; send UTF-8 text")
+    return line.decode("utf-8") if isinstance(line, bytes) else line
 
 
 def _stopped_at(exc: SwarmlogError, n: int, first: int, last: int) -> SwarmlogError:
@@ -212,6 +254,7 @@ def _print_appended(args: argparse.Namespace, event: Event) -> None:
 
 
 def cmd_note(args: argparse.Namespace) -> int:
+    _check_argument(args.text, "the note's text")
     if not args.text.strip():
         raise UsageError(
             f"the note's text is empty ({args.text!r}); give it, e.g. "

@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
-from swarmlog.errors import UsageError
+from swarmlog.errors import SwarmlogError, UsageError
 from swarmlog.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     modes = sum(bool(x) for x in (args.explain, args.verify))
     if modes > 1:
         raise UsageError("give one of --explain and --verify")
+    out = _out_folder(args.out) if args.out else None
     log = open_log(args)
     try:
         if args.verify:
@@ -154,13 +155,35 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         log.close()
     _warn(reasons)
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="swarmlog-replay-"))
-    write_outputs(Workspace(out), render_all(state, make_environment(ws)))
+    out = out or Path(tempfile.mkdtemp(prefix="swarmlog-replay-"))
+    files = render_all(state, make_environment(ws))
+    try:
+        write_outputs(Workspace(out), files)
+    except OSError as exc:
+        raise SwarmlogError(
+            f"cannot write into --out {out}: {exc.strerror} ({exc.filename}); "
+            "choose a folder you can write"
+        ) from exc
     if wants_json(args):
         emit_json({"seq": state.seq, "ts": state.ts, "out": str(out)})
     else:
         print(f"state at seq {state.seq} rendered into {out}")
     return 0
+
+
+def _out_folder(text: str) -> Path:
+    """``--out``, checked before the fold: a folder (made if missing) that can be written."""
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; give a folder (made if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SwarmlogError(
+            f"cannot write into --out {out}: {exc.strerror} ({exc.filename}); "
+            "choose a folder you can write"
+        ) from exc
+    return out
 
 
 def _verify(args: argparse.Namespace, ws: Workspace, log: EventLog) -> int:
