@@ -5,6 +5,7 @@ Every error names the file, the key path and the bad value, and says what is all
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import tomllib
@@ -39,6 +40,7 @@ __all__ = [
     "RunConfig",
     "config_digest",
     "load_config",
+    "night_problems",
     "parse_config",
 ]
 
@@ -236,6 +238,14 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Config:
+        for role in self.agents:
+            if role not in DEFAULT_AGENTS:
+                near = difflib.get_close_matches(role, DEFAULT_AGENTS, n=1)
+                hint = f"did you mean [agents.{near[0]}]? " if near else ""
+                raise ValueError(
+                    f"[agents.{role}] names no role; {hint}the roles are "
+                    f"{', '.join(DEFAULT_AGENTS)}"
+                )
         for role, agent in self.agents.items():
             if agent.model is not None and agent.model not in self.models:
                 known = ", ".join(sorted(self.models)) or "none configured"
@@ -424,6 +434,21 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
             if not any(text.startswith(f"{_owner_path(path)}:") for path, _ in ours):
                 problems.append(f"{where}: {text}")
     return problems
+
+
+def night_problems(cfg: Config, where: str) -> list[str]:
+    """What would stop a night that the schema alone cannot see, one line each: a ``[log]``
+    section no backend accepts, a role no ``[models.*]`` profile can serve."""
+    from swarmlog.defaults import ROLES
+    from swarmlog.log.select import log_from_config
+    from swarmlog.routing.roles import unserved_roles
+
+    out = []
+    try:
+        log_from_config(cfg.log, where=where)
+    except ConfigError as exc:
+        out.append(str(exc))
+    return out + [f"{where}: {p}" for p in unserved_roles(cfg.to_event_dict(), ROLES)]
 
 
 def load_config(path: Path, *, missing_ok: bool = False) -> Config:

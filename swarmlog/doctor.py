@@ -19,9 +19,9 @@ from typing import Literal
 import httpx
 import msgspec
 
-from swarmlog.config import Config, ModelProfile, load_config
+from swarmlog.config import Config, ModelProfile, load_config, night_problems
 from swarmlog.defaults import MIN_DISK_GB
-from swarmlog.errors import ProviderError, SwarmlogError
+from swarmlog.errors import ConfigError, ProviderError, SwarmlogError
 from swarmlog.escalation.settings import alert_settings, escalation_settings, redact_url
 from swarmlog.events import HardwareSampled, ModelServerSampled
 from swarmlog.hardware import Probe, place
@@ -469,6 +469,9 @@ def run_checks(
         cfg = load_config(ws.config)
         escalation_settings(cfg.escalation)
         alert_settings(cfg.alerts)
+        problems = night_problems(cfg, ws.config.name)
+        if problems:
+            raise ConfigError("; ".join(problems))
         checks.append(
             _pass(
                 "config",

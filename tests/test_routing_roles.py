@@ -297,3 +297,23 @@ def test_run_options_are_checked_before_anything_starts(
     assert main(["--dir", str(tmp_path), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "memory").exists()  # nothing started, nothing written
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[agents.buidler]\ntimeout_s = 5\n", "[agents.buidler] names no role; did you mean"),
+        ('[log]\nbackend = "zfs"\n', "log.backend = 'zfs': unknown log backend"),
+        ('[agents.director]\ncapabilities = ["director"]\n', "agents.director: no [models.*]"),
+    ],
+)
+def test_config_check_and_doctor_refuse_what_would_stop_the_night(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, message: str
+) -> None:
+    models = '[models.fast]\nendpoint = "http://127.0.0.1:9/v1"\nmodel = "s"\n'
+    (tmp_path / "swarmlog.toml").write_text(models + 'capabilities = ["lint"]\n' + toml)
+    assert main(["config", "check", "--dir", str(tmp_path)]) == 1
+    assert message in capsys.readouterr().err
+    assert main(["doctor", "--dir", str(tmp_path), "--json", "--timeout", "0.2"]) == 1
+    out = capsys.readouterr()
+    assert message in out.out + out.err

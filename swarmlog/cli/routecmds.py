@@ -222,7 +222,7 @@ def _history(args: argparse.Namespace) -> list[EventBase]:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from swarmlog.config import ConfigInvalid, config_digest, load_config
+    from swarmlog.config import ConfigInvalid, config_digest, load_config, night_problems
 
     path = args.file or workspace(args).config
     try:
@@ -239,6 +239,13 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             emit_json({"ok": False, "path": str(path), "errors": [str(exc)]})
         else:
             print(f"swarmlog: error: {exc}", file=sys.stderr)
+        return 1
+    problems = night_problems(cfg, str(path))
+    if problems:
+        if wants_json(args):
+            emit_json({"ok": False, "path": str(path), "errors": problems})
+        for problem in [] if wants_json(args) else problems:
+            print(f"swarmlog: error: {problem}", file=sys.stderr)
         return 1
     if wants_json(args):
         emit_json({"ok": True, "path": str(path), "digest": config_digest(cfg)})
