@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import signal
 import sys
@@ -212,9 +214,11 @@ def _own_sections(path: Path) -> dict[str, Any]:
 
 
 def _final_render(ws: Any, log_at: str) -> None:
+    """Bring the Markdown up to the last event; its errors show, its progress line does not."""
     from swarmlog.cli import main
 
-    main(["--dir", str(ws.root), "--log", log_at, "render"])
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(["--dir", str(ws.root), "--log", log_at, "render"])
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
