@@ -45,6 +45,7 @@ __all__ = [
     "Check",
     "Mismatch",
     "explain",
+    "explain_events",
     "follow",
     "load_check_modules",
     "parse_until",
@@ -252,12 +253,27 @@ def state_until(
 
 def explain(events: Iterable[Event], task_id: str) -> Iterator[str]:
     """Yield one line per event in a task's story: seq, UTC time, kind, what happened."""
+    for e, story in explain_events(events, task_id):
+        yield f"{e.seq:>7}  {_when(e.ts)}  {kind_of(e):<20} {story}"
+
+
+def _when(ts: float) -> str:
+    """The event's UTC time, or the raw number when no date can hold it (an odd ``ts``)."""
+    try:
+        return fmt_ts(ts)
+    except (OverflowError, ValueError, OSError):
+        return f"{ts!r:<19}"
+
+
+def explain_events(events: Iterable[Event], task_id: str) -> Iterator[tuple[Event, str]]:
+    """Yield each event in a task's story with what happened, in words (``explain`` without
+    the formatting; ``replay --explain --json`` prints these as objects)."""
     related_seqs: set[int] = set()
     for e in events:
         line = _story(e, task_id, related_seqs)
         if line is not None:
             related_seqs.add(e.seq)
-            yield f"{e.seq:>7}  {fmt_ts(e.ts)}  {kind_of(e):<20} {line}"
+            yield e, line
 
 
 def _story(e: Event, task_id: str, related: set[int]) -> str | None:

@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 import msgspec
 from msgspec.structs import replace
@@ -35,6 +35,7 @@ __all__ = [
     "View",
     "fold_view",
     "render_view",
+    "summary_fields",
     "summary_line",
     "watch",
 ]
@@ -238,6 +239,47 @@ def render_view(view: View, *, now: float, width: int = 100, height: int = 40) -
     return [_fit(x, width) for x in lines[:height]]
 
 
+def summary_fields(view: View, *, now: float) -> dict[str, Any]:
+    """Return the summary line's figures as one JSON-able object (``watch --json``)."""
+    s = view.swarm
+    t = s.team
+    phase: dict[str, Any] | None = None
+    if s.phases.spans:
+        span = s.phases.spans[-1]
+        phase = {
+            "name": span.phase,
+            "iteration": span.iteration,
+            "elapsed_s": round((span.completed_ts or t.ended_ts or now) - span.entered_ts, 3),
+            "expected_s": span.expected_s,
+            "outcome": span.outcome if span.completed_ts else "",
+        }
+    gpus = view.hardware.gpus if view.hardware is not None else ()
+    return {
+        "ts": now,
+        "seq": s.seq,
+        "run": t.run,
+        "goal": t.goal,
+        "phase": phase,
+        "outcome": t.outcome,
+        "paused": t.paused,
+        "agents": {
+            name: {"status": a.status, "task": a.task_id, "trust": a.trust}
+            for name, a in sorted(t.agents.items())
+        },
+        "tasks": s.board.counts,
+        "calls": {
+            name: {"running": ld.started, "queued": max(0, ld.assigned - ld.started)}
+            for name, ld in sorted(view.router.load.items())
+            if ld.assigned
+        },
+        "gpu_mem_used": sum(g.mem_total - g.mem_free for g in gpus) if gpus else None,
+        "gpu_mem_total": sum(g.mem_total for g in gpus) if gpus else None,
+        "level": view.escalation.level,
+        "unacked_alerts": sum(not a.acked for a in s.alerts.alerts.values()),
+        "directive": levels.team_directive(view.escalation),
+    }
+
+
 def summary_line(view: View, *, now: float) -> str:
     """Return one plain line for a pipe or a log file."""
     s = view.swarm
@@ -281,11 +323,13 @@ def watch(
     is_tty: bool | None = None,
     clock: Callable[[], float] = time.time,
     max_frames: int | None = None,
+    as_json: bool = False,
 ) -> int:
     """Redraw the view every ``interval_s`` until Ctrl-C (or once); return the exit code.
 
     On a terminal the screen is cleared and redrawn; otherwise one plain summary line is
-    printed per interval. ``log`` is the selected log (default: the workspace's file log).
+    printed per interval; with ``as_json`` one JSON object (``summary_fields``) per interval,
+    terminal or not. ``log`` is the selected log (default: the workspace's file log).
     """
     stream = out or sys.stdout
     tty = stream.isatty() if is_tty is None else is_tty
@@ -298,7 +342,9 @@ def watch(
             while batch := reader.poll():
                 view = fold_view(view, batch)
             now = clock()
-            if tty:
+            if as_json:
+                stream.write(msgspec.json.encode(summary_fields(view, now=now)).decode() + "\n")
+            elif tty:
                 size = shutil.get_terminal_size()
                 lines = render_view(view, now=now, width=size.columns, height=size.lines - 1)
                 prefix = "" if once else CLEAR
@@ -311,7 +357,7 @@ def watch(
                 return 0
             time.sleep(interval_s)
     except KeyboardInterrupt:
-        if tty:
+        if tty and not as_json:
             stream.write("\n")
             stream.flush()
         return 0

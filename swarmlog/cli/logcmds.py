@@ -304,7 +304,9 @@ def cmd_log(args: argparse.Namespace) -> int:
             continue
         if args.alerts:
             line = alert_line(event)
-            if line:
+            if line and wants_json(args):
+                emit_json(_alert_object(event, line))
+            elif line:
                 print(line, flush=True)
         elif wants_json(args):
             emit_json(event)
@@ -312,6 +314,21 @@ def cmd_log(args: argparse.Namespace) -> int:
             print(format_event(event), flush=args.follow)
     # Following ends only by Ctrl-C: the KeyboardInterrupt reaches cli.main, which exits 130.
     return 0
+
+
+def _alert_object(event: Event, line: str) -> dict[str, Any]:
+    """``log --alerts --json``: the greppable line's fields as one object, the line included."""
+    return {
+        "alert": line.split(" ", 1)[0],  # EMERGENCY, ESCALATE or ABORT
+        "seq": event.seq,
+        "ts": event.ts,
+        "kind": kind_of(event),
+        "run": event.run,
+        "level": getattr(event, "level", None),
+        "rule": getattr(event, "rule", ""),
+        "text": getattr(event, "title", "") or getattr(event, "reason", ""),
+        "line": line,
+    }
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

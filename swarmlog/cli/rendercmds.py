@@ -128,8 +128,9 @@ def _print_rendered(args: argparse.Namespace, state: SwarmState, changed: list[s
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from swarmlog.events import kind_of
     from swarmlog.render import make_environment, render_all, write_outputs
-    from swarmlog.replay import explain, parse_until, state_until
+    from swarmlog.replay import explain, explain_events, parse_until, state_until
 
     ws = workspace(args)
     modes = sum(bool(x) for x in (args.explain, args.verify))
@@ -142,9 +143,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return _verify(args, ws, log)
         if args.explain:
             found = False
-            for line in explain(log.read(), args.explain):
-                found = True
-                print(line)
+            if wants_json(args):
+                for event, story in explain_events(log.read(), args.explain):
+                    found = True
+                    emit_json(
+                        {"seq": event.seq, "ts": event.ts, "kind": kind_of(event), "story": story}
+                    )
+            else:
+                for line in explain(log.read(), args.explain):
+                    found = True
+                    print(line)
             if not found:
                 print(f"no event mentions task {args.explain!r}", file=sys.stderr)
                 return 1
@@ -269,5 +277,27 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     s = _current(args)
     files = render_all(s, make_environment(workspace(args)))
-    sys.stdout.write(files["memory/report.md"])
+    markdown = files["memory/report.md"]
+    if wants_json(args):  # the figures a script wants, and the report as printed
+        t = s.team
+        emit_json(
+            {
+                "seq": s.seq,
+                "run": t.run,
+                "goal": t.goal,
+                "phase": t.phase,
+                "outcome": t.outcome,
+                "started_ts": t.started_ts,
+                "ended_ts": t.ended_ts,
+                "level": s.alerts.level,
+                "tasks": s.board.counts,
+                "unacked_alerts": sorted(
+                    a.alert_id for a in s.alerts.alerts.values() if not a.acked
+                ),
+                "path": "memory/report.md",
+                "markdown": markdown,
+            }
+        )
+        return 0
+    sys.stdout.write(markdown)
     return 0

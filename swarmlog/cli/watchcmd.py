@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from swarmlog.cli.common import add_command, open_log, workspace
+from swarmlog.cli.common import add_command, open_log, wants_json, workspace
 from swarmlog.errors import UsageError
 
 __all__ = ["register"]
@@ -32,4 +32,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     if args.interval <= 0:
         raise UsageError(f"--interval must be > 0 seconds, got {args.interval:g}")
-    return watch(workspace(args), log=open_log(args), interval_s=args.interval, once=args.once)
+    return watch(
+        workspace(args),
+        log=open_log(args),
+        interval_s=args.interval,
+        once=args.once,
+        as_json=wants_json(args),
+    )
