@@ -131,10 +131,18 @@ def load_check_modules() -> list[str]:
 # Verify
 
 
-def verify(events: Iterable[Event], snapshot_folder: Path | None = None) -> list[Mismatch]:
+def verify(
+    events: Iterable[Event],
+    snapshot_folder: Path | None = None,
+    *,
+    until_seq: int | None = None,
+    until_ts: float | None = None,
+) -> list[Mismatch]:
     """Fold from zero; compare with snapshots and checkpoints; run every registered check.
 
-    A snapshot that cannot be read is reported too (it would be ignored at start-up).
+    A snapshot that cannot be read is reported too (it would be ignored at start-up). With
+    ``until_seq`` / ``until_ts`` the fold stops after the last event at or before it; snapshots
+    past that point are not compared (they are not "past the log's end").
     """
     snaps: dict[int, dict[str, str]] = {}
     problems: list[Mismatch] = []
@@ -151,7 +159,13 @@ def verify(events: Iterable[Event], snapshot_folder: Path | None = None) -> list
     all_fold_checks = [fc for entries in _FOLD_CHECKS.values() for fc in entries]
     state = EMPTY
     last = 0
+    cut = False  # stopped at --until, not at the log's end
     for event in events:
+        if (until_seq is not None and event.seq > until_seq) or (
+            until_ts is not None and event.ts > until_ts
+        ):
+            cut = True
+            break
         kind = kind_of(event)
         for check in _CHECKS.get(kind, ()):
             problems.extend(_run(check, state, event))
@@ -175,7 +189,10 @@ def verify(events: Iterable[Event], snapshot_folder: Path | None = None) -> list
         if event.seq in snaps:
             problems.extend(_compare(snaps.pop(event.seq), state))
     for seq in sorted(snaps):
-        problems.append(Mismatch(seq, f"snapshot at seq {seq} is past the log's end (seq {last})"))
+        if not cut:
+            problems.append(
+                Mismatch(seq, f"snapshot at seq {seq} is past the log's end (seq {last})")
+            )
     return sorted(problems, key=lambda m: m.seq)
 
 

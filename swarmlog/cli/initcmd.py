@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from urllib.parse import urlsplit
 
 from swarmlog.cli.common import add_command, emit_json, wants_json, workspace
 from swarmlog.defaults import DEFAULT_OLLAMA_URL, DETECT_TIMEOUT_S
@@ -91,9 +92,29 @@ def init_workspace(ws: Workspace, config_text: str = STARTER_CONFIG) -> list[str
     return created
 
 
+def _check_url(option: str, url: str, example: str) -> None:
+    """A server address must be an http(s) URL with a host: anything else is a usage error."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UsageError(
+            f"{option} {url!r} is not a URL; give the server's address, e.g. {example}"
+        )
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from swarmlog.initconfig import Detection, detect, render_config
 
+    for url in args.openai:
+        _check_url("--openai", url, "http://127.0.0.1:8000/v1")
+    if args.ollama:  # --ollama '' skips Ollama
+        _check_url("--ollama", args.ollama, DEFAULT_OLLAMA_URL)
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, got {args.timeout:g}")
     ws = workspace(args)
     if ws.root.exists() and not ws.root.is_dir():
         raise UsageError(

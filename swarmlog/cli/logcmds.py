@@ -289,6 +289,8 @@ def _short(value: Any) -> str:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
+    if args.after < 0:
+        raise UsageError(f"--after must be a seq, 0 or more, got {args.after}; e.g. --after 120")
     log = open_log(args)
     kinds = {k for group in args.kind for k in group.split(",") if k}
     unknown = kinds - set(ALL_KINDS)

@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from swarmlog.errors import SwarmlogError, UsageError
 from swarmlog.workspace import Workspace
 
 if TYPE_CHECKING:
+    from swarmlog.events import Event
     from swarmlog.log import EventLog
     from swarmlog.state import SwarmState
 
@@ -136,28 +138,42 @@ def cmd_replay(args: argparse.Namespace) -> int:
     modes = sum(bool(x) for x in (args.explain, args.verify))
     if modes > 1:
         raise UsageError("give one of --explain and --verify")
+    if modes:
+        mode = "--verify" if args.verify else "--explain"
+        for option, given in (("--out", args.out), ("--from-snapshot", args.from_snapshot)):
+            if given:
+                raise UsageError(
+                    f"{option} renders the state at --until; {mode} prints its findings "
+                    f"instead: drop {option} or {mode}"
+                )
+    seq, ts = parse_until(args.until) if args.until else (None, None)
     out = _out_folder(args.out) if args.out else None
     log = open_log(args)
     try:
         if args.verify:
-            return _verify(args, ws, log)
+            return _verify(args, ws, log, seq, ts)
         if args.explain:
             found = False
+            events = _until(log.read(), seq, ts)
             if wants_json(args):
-                for event, story in explain_events(log.read(), args.explain):
+                for event, story in explain_events(events, args.explain):
                     found = True
                     emit_json(
                         {"seq": event.seq, "ts": event.ts, "kind": kind_of(event), "story": story}
                     )
             else:
-                for line in explain(log.read(), args.explain):
+                for line in explain(events, args.explain):
                     found = True
                     print(line)
             if not found:
-                print(f"no event mentions task {args.explain!r}", file=sys.stderr)
+                upto = f" up to --until {args.until}" if args.until else ""
+                print(
+                    f"swarmlog: error: no event{upto} mentions task {args.explain!r}; "
+                    "check the id with 'swarmlog log --kind task_submitted'",
+                    file=sys.stderr,
+                )
                 return 1
             return 0
-        seq, ts = parse_until(args.until) if args.until else (None, None)
         folder = ws.snapshots if args.from_snapshot else None
         state, reasons = state_until(log, seq=seq, ts=ts, snapshot_folder=folder)
     finally:
@@ -194,11 +210,29 @@ def _out_folder(text: str) -> Path:
     return out
 
 
-def _verify(args: argparse.Namespace, ws: Workspace, log: EventLog) -> int:
+def _until(events: Iterable[Event], seq: int | None, ts: float | None) -> Iterator[Event]:
+    """The events up to --until: seq at most ``seq``, time at most ``ts``."""
+    for event in events:
+        if (seq is not None and event.seq > seq) or (ts is not None and event.ts > ts):
+            return
+        yield event
+
+
+def _verify(
+    args: argparse.Namespace, ws: Workspace, log: EventLog, seq: int | None, ts: float | None
+) -> int:
     from swarmlog.replay import load_check_modules, verify
 
     load_check_modules()
-    problems = verify(log.read(), ws.snapshots)
+    folded = 0
+
+    def counted() -> Iterator[Event]:
+        nonlocal folded
+        for event in log.read():
+            yield event
+            folded = event.seq  # the event verify took (it stops at --until before this line)
+
+    problems = verify(counted(), ws.snapshots, until_seq=seq, until_ts=ts)
     for p in problems:
         if wants_json(args):
             emit_json({"seq": p.seq, "mismatch": p.what})
@@ -206,10 +240,13 @@ def _verify(args: argparse.Namespace, ws: Workspace, log: EventLog) -> int:
             print(p)
     last = log.last_seq()
     if wants_json(args):
-        emit_json({"ok": not problems, "mismatches": len(problems), "last_seq": last})
+        emit_json(
+            {"ok": not problems, "mismatches": len(problems), "folded": folded, "last_seq": last}
+        )
     else:
         verdict = "ok" if not problems else f"{len(problems)} mismatch(es)"
-        print(f"{verdict}: folded {last} events")
+        upto = f" (up to --until {args.until}, of {last})" if args.until else ""
+        print(f"{verdict}: folded {folded} events{upto}")
     return 0 if not problems else 1
 
 
