@@ -10,7 +10,8 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -22,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from swarmlog.errors import ConfigError
+from swarmlog.errors import ConfigError, did_you_mean
 from swarmlog.routing.profile import parse_duration
 
 __all__ = [
@@ -297,7 +298,11 @@ def _problems(where: str, exc: ValidationError) -> list[str]:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            out.append(f"{where}: {loc}: unknown key (value {err['input']!r}); check the spelling")
+            key = str(err["loc"][-1]) if err["loc"] else ""
+            keys = _keys_at(err["loc"][:-1])
+            allowed = f" (allowed: {', '.join(keys)})" if keys else ""
+            hint = did_you_mean(key, keys) or f"; check the spelling{allowed}"
+            out.append(f"{where}: {loc}: unknown key (value {err['input']!r}){hint}")
         elif err["type"] == "missing":
             out.append(f"{where}: {loc}: required key is missing; add it")
         elif loc == "(top level)":
@@ -305,6 +310,27 @@ def _problems(where: str, exc: ValidationError) -> list[str]:
         else:
             out.append(f"{where}: {loc} = {err['input']!r}: {msg}")
     return out
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table at ``loc`` (a pydantic error location) allows, for "did you mean";
+    [] where that table is free-form."""
+    t: Any = Config
+    for part in loc:
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            field = t.model_fields.get(str(part))
+            if field is None:
+                return []
+            t = field.annotation
+        elif get_origin(t) is dict:
+            t = get_args(t)[1]  # ``part`` is a name of the user's, e.g. the model "fast"
+        else:
+            return []
+        if get_origin(t) in (Union, UnionType):  # X | None
+            t = next((a for a in get_args(t) if a is not type(None)), t)
+    if isinstance(t, type) and issubclass(t, BaseModel):
+        return list(t.model_fields)
+    return []
 
 
 def parse_config(data: dict[str, Any], *, where: str = "swarmlog.toml") -> Config:

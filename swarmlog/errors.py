@@ -5,7 +5,9 @@ Messages say what happened, the offending value, and what to do, on one line.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "SwarmlogError",
     "TemplateError",
     "UsageError",
+    "did_you_mean",
     "path_steps",
     "value_at",
 ]
@@ -109,6 +112,13 @@ class ProviderError(SwarmlogError):
 
 class ProtocolViolation(SwarmlogError):
     """Raised when a message breaks the team's communication topology."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``"; did you mean 'parallel'?"`` for the allowed name closest to a misspelt one,
+    or "" when none is close (difflib's ratio of at least 0.6)."""
+    near = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
 
 
 # The value a msgspec validation error is about, for messages that show it

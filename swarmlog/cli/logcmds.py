@@ -19,7 +19,7 @@ from swarmlog.cli.common import (
     wants_json,
     workspace,
 )
-from swarmlog.errors import EventDecodeError, SwarmlogError, UsageError
+from swarmlog.errors import EventDecodeError, LogCorrupt, LogError, SwarmlogError, UsageError
 from swarmlog.events import (
     ALL_KINDS,
     ENCODER,
@@ -363,7 +363,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    report = open_log(args).repair()
+    try:
+        report = open_log(args).repair()
+    except LogCorrupt as exc:
+        # LogCorrupt's own hint ends "run 'swarmlog repair' to truncate a torn tail", which is
+        # what just refused: say what the refusal means instead.
+        raise LogError(
+            f"{exc.path}:{exc.line}: {exc.problem}; repair changed nothing "
+            "(it only cuts a torn tail at the end); 'swarmlog verify' lists every damaged record"
+        ) from exc
     if wants_json(args):
         emit_json(report)
     elif report.removed_bytes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
-from swarmlog.errors import ConfigError, LogCorrupt, SwarmlogError, UsageError
+from swarmlog.errors import ConfigError, LogCorrupt, NoRouteAvailable, SwarmlogError, UsageError
 from swarmlog.events import ConfigLoaded, EventBase, TaskSubmitted
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_route)
 
     p = add_command(sub, "config", "configuration commands", "swarmlog config check")
-    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION")
     c = add_command(
         csub,
         "check",
@@ -72,6 +74,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     c.add_argument("--file", type=Path, help="the config file (default: the workspace's)")
     c.set_defaults(func=cmd_config_check)
+    # no ACTION: a usage error that names them (argparse's says only "ACTION is required")
+    actions = {a.dest: a.help or "" for a in csub._choices_actions}
+    p.set_defaults(func=cmd_config_usage, config_actions=actions)
 
 
 def _config(args: argparse.Namespace) -> tuple[Config, Path]:
@@ -131,7 +136,11 @@ def cmd_route(args: argparse.Namespace) -> int:
     from swarmlog.routing import choose_route, estimate, features_of, project
     from swarmlog.routing.roles import with_role_capabilities
 
+    if args.lines < 0:
+        raise UsageError(f"--lines must be 0 or more (lines of code involved), got {args.lines}")
     cfg, _ = _config(args)
+    if args.role and args.role not in _roles(cfg):
+        raise UsageError(_not_one_of("--role", args.role, "role", _roles(cfg)))
     data = cfg.to_event_dict()
     defaulted = not data["models"]
     if defaulted:
@@ -145,6 +154,9 @@ def cmd_route(args: argparse.Namespace) -> int:
                 f"cannot read --prompt-file {args.prompt_file}: {exc.strerror}"
             ) from exc
     events = _with_config(args, data)
+    kinds = _task_kinds(events)
+    if args.task_kind not in kinds:
+        raise UsageError(_not_one_of("--task-kind", args.task_kind, "task kind", kinds))
     config = events[-1]
     task = TaskSubmitted(
         seq=config.seq + 1,
@@ -164,11 +176,22 @@ def cmd_route(args: argparse.Namespace) -> int:
     assert isinstance(routed, TaskSubmitted)
     task = routed
     state = project([*events, task])
-    decision = choose_route(state, task)
+    try:
+        decision = choose_route(state, task)
+    except NoRouteAvailable as exc:
+        raise NoRouteAvailable(_readable_times(str(exc), task.ts)) from exc
     cx = estimate(features_of(task))
-    if wants_json(args):
+    if wants_json(args):  # reasons as recorded: a script reads retry times as numbers
         emit_json({"decision": decision, "complexity": cx, "default_models": defaulted})
         return 0
+    decision = msgspec.structs.replace(
+        decision,
+        reason=_readable_times(decision.reason, task.ts),
+        candidates=tuple(
+            msgspec.structs.replace(c, reason=_readable_times(c.reason, task.ts))
+            for c in decision.candidates
+        ),
+    )
     if defaulted:
         print(
             "no [models] configured: showing how the seed's example profiles fast and deep "
@@ -191,6 +214,63 @@ def cmd_route(args: argparse.Namespace) -> int:
             else:
                 print(f"   {c.model:<16} filtered: {c.reason}")
     return 0
+
+
+# The task kinds the team's flow submits besides those the router scores (runtime/flow.py: a
+# plan's work items default to "implement"; reviews ask for fixes; the builder presents).
+_FLOW_KINDS = ("implement", "fix", "present", "research")
+_EPOCH_TIME = re.compile(r"\buntil t=(\d+(?:\.\d+)?)")
+
+
+def _roles(cfg: Config) -> list[str]:
+    """The roles a task may name: the team's, and any [agents.ROLE] the config adds."""
+    from swarmlog.defaults import ROLES
+
+    return sorted({*ROLES, *cfg.agents})
+
+
+def _task_kinds(events: list[EventBase]) -> list[str]:
+    """The task kinds ``route`` can tell apart: those the router scores ("general" for the
+    rest), the kinds the team's flow submits, and every kind already in the log."""
+    from swarmlog.routing.complexity import (
+        DEEP_KINDS,
+        KIND_CAPABILITY,
+        OUTPUT_TOKENS_PRIOR,
+        SHALLOW_KINDS,
+    )
+    from swarmlog.runtime.replies import REPLY_MODELS
+
+    seen = {e.task_kind for e in events if isinstance(e, TaskSubmitted)}
+    return sorted(
+        {"general", *SHALLOW_KINDS, *DEEP_KINDS, *KIND_CAPABILITY, *OUTPUT_TOKENS_PRIOR}
+        | {*REPLY_MODELS, *_FLOW_KINDS}
+        | seen
+    )
+
+
+def _not_one_of(option: str, value: str, what: str, allowed: list[str]) -> str:
+    from swarmlog.errors import did_you_mean
+
+    return (
+        f"{option} {value!r} is not a known {what}{did_you_mean(value, allowed)}; "
+        f"give one of: {', '.join(allowed)}"
+    )
+
+
+def _readable_times(reason: str, now: float) -> str:
+    """Write the router's ``until t=<epoch seconds>`` as a UTC time and how far off it is."""
+
+    def when(m: re.Match[str]) -> str:
+        t = float(m[1])
+        try:
+            at = dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except (OverflowError, ValueError, OSError):
+            return m[0]
+        left = t - now
+        off = f"in {left:.0f} s" if left >= 0 else f"{-left:.0f} s ago"
+        return f"until {at} ({off} by the log's clock)"
+
+    return _EPOCH_TIME.sub(when, reason)
 
 
 def _with_config(args: argparse.Namespace, config: dict[str, Any]) -> list[EventBase]:
@@ -219,6 +299,11 @@ def _history(args: argparse.Namespace) -> list[EventBase]:
         return []
     finally:
         log.close()
+
+
+def cmd_config_usage(args: argparse.Namespace) -> int:
+    actions = "; ".join(f"'{name}': {what}" for name, what in args.config_actions.items())
+    raise UsageError(f"config needs an action ({actions}); e.g. swarmlog config check")
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
