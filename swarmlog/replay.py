@@ -377,7 +377,9 @@ def follow(
     """
     log_ = log if log is not None else FileLog(ws.events, create=False)
     try:
-        state, _reasons = load_state(log_, ws.snapshots)
+        state, reasons = load_state(log_, ws.snapshots)
+        for reason in reasons:  # 'render' prints them; the renderer of a run logs them
+            logging.getLogger(__name__).warning("%s", reason)
         reader = log_.reader(after=state.seq)
         last_snap = state.seq
         anchor = ""  # of the newest event folded here

@@ -5,8 +5,8 @@ A snapshot file is msgpack: ``{schema, seq, digest, digests, anchor, sha256, sta
 without re-hashing the state. ``anchor`` identifies the event at ``seq`` (its kind, time, run and
 actor), so a snapshot folded from another log — another stream selected with ``--log``, a log
 restored from elsewhere — is not applied to this one. A damaged, truncated, outdated-schema or
-foreign snapshot is never trusted: it is skipped (the reason is logged and returned) and the state
-is rebuilt from the log.
+foreign snapshot is never trusted: it is skipped (the reason is returned, for the command to show
+once) and the state is rebuilt from the log.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def _newest(folder: Path, until: int | None) -> tuple[str, SwarmState | None, li
             snap, state = load_snapshot(path)
         except ValueError as exc:
             reason = f"{path.name}: ignored: {exc}; it will be rebuilt"
-            log.warning("%s", reason)
+            log.debug("%s", reason)
             reasons.append(reason)
             continue
         return snap.anchor, state, reasons
@@ -177,12 +177,13 @@ def load_state(
     anchor, state, reasons = _newest(folder, until) if folder else ("", None, [])
     if state is None:
         return fold_tail(log_.read(after=0), EMPTY, until), reasons
-    if state.seq > log_.last_seq():
+    if state.seq > (last := log_.last_seq()):
         reasons.append(
-            f"snapshot at seq {state.seq} is ahead of the log (ends at {log_.last_seq()}); "
-            "ignored and rebuilt from the log"
+            f"snapshot at seq {state.seq} is ahead of the log (ends at {last}): records after "
+            f"seq {last} are torn or were lost since it was taken ('swarmlog verify' checks the "
+            "log); ignored and rebuilt from the log"
         )
-        log.warning("%s", reasons[-1])
+        log.debug("%s", reasons[-1])
         return fold_tail(log_.read(after=0), EMPTY, until), reasons
     if not anchor:
         return fold_tail(log_.read(after=state.seq), state, until), reasons
@@ -194,7 +195,7 @@ def load_state(
             f"snapshot at seq {state.seq} was folded from another log (this log's event "
             f"{state.seq} differs); ignored and rebuilt from the log"
         )
-        log.warning("%s", reasons[-1])
+        log.debug("%s", reasons[-1])
         return fold_tail(log_.read(after=0), EMPTY, until), reasons
     return fold_tail(tail, state, until), reasons
 

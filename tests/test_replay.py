@@ -55,7 +55,7 @@ def test_render_recreates_identical_bytes_after_deleting_derived_files(ws, capsy
     assert "nothing changed" not in capsys.readouterr().out
 
 
-def test_damaged_or_outdated_snapshots_are_ignored_and_rebuilt(ws, caplog):
+def test_damaged_or_outdated_snapshots_are_ignored_and_rebuilt(ws):
     log = FileLog(ws.events, create=False)
     truth = project(log.read())
     good = write_snapshot(ws.snapshots, project(scripted()[:20]))
@@ -70,7 +70,6 @@ def test_damaged_or_outdated_snapshots_are_ignored_and_rebuilt(ws, caplog):
     assert state == truth
     assert len(reasons) == 2 and any("checksum" in r or "damaged" in r for r in reasons)
     assert any("schema" in r for r in reasons)
-    assert "ignored" in caplog.text
     snap, _ = newest_snapshot(ws.snapshots)
     assert snap is not None and snap.seq == 20 and good.exists()
     log.close()

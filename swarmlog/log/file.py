@@ -209,15 +209,36 @@ class FileLog:
         return stored
 
     def last_seq(self) -> int:
-        """Return the seq of the last complete record (0 for an empty log)."""
-        with self._mutex:
-            self._open_control_files()
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        """Return the seq of the last complete record (0 for an empty log).
+
+        A read: it takes no lock and changes nothing on disk. A torn tail (a record still being
+        written, or one a crashed writer left) is not counted and stays where it is: the next
+        append cuts it under the lock, keeping a copy, as does 'swarmlog repair'.
+
+        Raises:
+            LogCorrupt: the last complete record does not check, or the newest segment is
+                sealed with an incomplete record at its end.
+        """
+        for first, path in reversed(list_segments(self.directory)):
             try:
-                self._refresh_active()
-                return self._last_seq
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # cut by 'swarmlog repair' between the listing and the open
+            except OSError as exc:
+                raise LogError(f"cannot read log segment {path}: {exc.strerror}") from exc
+            try:
+                st = os.fstat(fd)
+                end, seq = _last_record(fd, st.st_size, path, first)
+                if end < st.st_size and _is_sealed(st):
+                    raise LogCorrupt(
+                        str(path),
+                        _count_lines(fd, end) + 1,
+                        "incomplete record at the end of a sealed segment",
+                    )
+                return seq
             finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(fd)
+        return 0
 
     def seal(self) -> str | None:
         """Seal the active segment (fsync, read-only) so it never changes; return its path.
@@ -453,48 +474,22 @@ class FileLog:
         ``floor`` is an offset known to end a complete record (our own last view of the segment,
         whose last seq is ``self._last_seq``): only the bytes after it are read, so a writer
         catching up on other writers' appends reads a few hundred bytes, not the probe size.
+        Writers only (under the lock): readers call ``_last_record`` and leave a torn tail be.
         """
         floor_seq = self._last_seq if floor > 0 else self._seg_first - 1
-        probe = _TAIL_PROBE
-        while True:
-            if size <= floor:
-                self._size = size
-                self._last_seq = floor_seq if size == floor else self._seg_first - 1
-                return
-            start = max(floor, size - probe)
-            tail = os.pread(self._seg_fd, size - start, start)
-            if tail.endswith(b"\n"):
-                cut = size
-            else:
-                nl = tail.rfind(b"\n")
-                if nl < 0 and start > floor:
-                    probe *= 4
-                    continue
-                cut = start + nl + 1
-                if not may_cut:
-                    raise LogCorrupt(
-                        str(self._seg_path),
-                        self._count_lines(cut) + 1,
-                        "incomplete record at the end of a sealed segment",
-                    )
-                self._save_torn(cut, size)
-                size = cut
-                continue
-            prev = tail.rfind(b"\n", 0, len(tail) - 1)
-            if prev < 0 and start > floor:
-                probe *= 4
-                continue
-            line = tail[prev + 1 : -1]
-            problem = check_line(line)
-            if problem:
-                line_no = self._count_lines(size)
-                raise LogCorrupt(str(self._seg_path), line_no, f"last record: {problem}")
-            self._size = size
-            self._last_seq = line_seq(line)
-            return
-
-    def _count_lines(self, size: int) -> int:
-        return os.pread(self._seg_fd, size, 0).count(b"\n")
+        end, seq = _last_record(
+            self._seg_fd, size, self._seg_path, self._seg_first, floor=floor, floor_seq=floor_seq
+        )
+        if end < size:
+            if not may_cut:
+                raise LogCorrupt(
+                    str(self._seg_path),
+                    _count_lines(self._seg_fd, end) + 1,
+                    "incomplete record at the end of a sealed segment",
+                )
+            self._save_torn(end, size)
+        self._size = end
+        self._last_seq = seq
 
     def _save_torn(self, cut: int, size: int) -> None:
         """Keep what a crashed writer left half-written beside the segment, then truncate."""
@@ -932,6 +927,47 @@ class FileReader:
         self._offset = 0
         self._line_no = 0
         return True
+
+
+def _count_lines(fd: int, size: int) -> int:
+    return os.pread(fd, size, 0).count(b"\n")
+
+
+def _last_record(
+    fd: int, size: int, path: Path, first: int, *, floor: int = 0, floor_seq: int = -1
+) -> tuple[int, int]:
+    """Return (end, seq) of the last complete record among a segment's first ``size`` bytes.
+
+    ``end`` is the offset just past its newline: bytes from ``end`` to ``size`` are a torn tail
+    (a record being written, or left by a crash). A segment holding no complete record gives
+    ``(0, first - 1)``. ``floor``, when given, is an offset known to end the complete record
+    ``floor_seq``: nothing before it is read. Changes nothing on disk.
+
+    Raises ``LogCorrupt`` when that last complete record does not check.
+    """
+    if not floor:
+        floor_seq = first - 1
+    probe = _TAIL_PROBE
+    while True:
+        if size <= floor:
+            return size, (floor_seq if size == floor else first - 1)
+        start = max(floor, size - probe)
+        tail = os.pread(fd, size - start, start)
+        nl = tail.rfind(b"\n")
+        if nl < 0:
+            if start > floor:
+                probe *= 4  # one record longer than the probe
+                continue
+            return floor, floor_seq  # nothing complete after the floor
+        prev = tail.rfind(b"\n", 0, nl)
+        if prev < 0 and start > floor:
+            probe *= 4
+            continue
+        end = start + nl + 1
+        problem = check_line(tail[prev + 1 : nl])
+        if problem:
+            raise LogCorrupt(str(path), _count_lines(fd, end), f"last record: {problem}")
+        return end, line_seq(tail[prev + 1 : nl])
 
 
 def _record_at(fd: int, offset: int, limit: int) -> tuple[int, int] | None:
