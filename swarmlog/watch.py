@@ -9,6 +9,7 @@ process anything.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -19,7 +20,7 @@ import msgspec
 from msgspec.structs import replace
 
 from swarmlog.escalation import levels
-from swarmlog.events import Event, EventBase, HardwareSampled
+from swarmlog.events import Event, EventBase, HardwareSampled, RunStarted
 from swarmlog.log import EventLog, FileLog
 from swarmlog.render import LEVEL_NAMES, ROLE_ORDER, fmt_duration, fmt_ts
 from swarmlog.routing import stats as router
@@ -37,6 +38,7 @@ __all__ = [
     "render_view",
     "summary_fields",
     "summary_line",
+    "supervisor_gone",
     "watch",
 ]
 
@@ -52,6 +54,7 @@ class View(msgspec.Struct, frozen=True, kw_only=True):
     router: router.RouterState = router.EMPTY
     escalation: levels.EscalationState = levels.EMPTY
     hardware: HardwareSampled | None = None
+    started: RunStarted | None = None  # the newest run_started: the supervisor's host and pid
 
 
 EMPTY_VIEW = View()
@@ -60,25 +63,73 @@ EMPTY_VIEW = View()
 def fold_view(view: View, events: Iterable[Event | EventBase]) -> View:
     """Fold events into the view."""
     swarm, rs, esc, hw = view.swarm, view.router, view.escalation, view.hardware
+    started = view.started
     for event in events:
         swarm = swarm_apply(swarm, event)
         rs = router.apply(rs, event)
         esc = levels.apply(esc, event)
         if isinstance(event, HardwareSampled):
             hw = event
-    return replace(view, swarm=swarm, router=rs, escalation=esc, hardware=hw)
+        elif isinstance(event, RunStarted):
+            started = event
+    return replace(view, swarm=swarm, router=rs, escalation=esc, hardware=hw, started=started)
+
+
+# Is the run's supervisor still there? (I/O: asked once per refresh by the loop)
+
+_START_SLACK_S = 2.0  # a process's start time and the log's clock may differ by rounding
+
+
+def supervisor_gone(view: View, *, host: str | None = None) -> str:
+    """Return why the open run's supervisor is known to be gone, else "".
+
+    Known only on the host that runs it: the newest ``run_started`` records the supervisor's
+    host and pid. Gone when no such process exists (or it is a zombie), or when the pid now
+    belongs to a process started after that ``run_started`` (the pid was reused). A run that
+    ended, a log from another host, or one without a pid: "" (nothing can be said).
+    """
+    import psutil  # type: ignore[import-untyped]  # no stubs in the pinned dev set
+
+    t = view.swarm.team
+    started = view.started
+    if not t.run or t.outcome or started is None or not started.pid:
+        return ""
+    if started.host != (host if host is not None else os.uname().nodename):
+        return ""
+    try:
+        proc = psutil.Process(started.pid)
+        alive = (
+            proc.status() != psutil.STATUS_ZOMBIE
+            and proc.create_time() <= started.ts + _START_SLACK_S
+        )
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        alive = False
+    except psutil.Error:  # e.g. access denied: it exists; say nothing
+        alive = True
+    if alive:
+        return ""
+    return f"supervisor pid {started.pid} on {started.host} is gone"
+
+
+def _gone_line(view: View, gone: str, now: float) -> str:
+    s = view.swarm
+    return (
+        f"{gone}: the run stopped at seq {s.seq} ({fmt_ts(s.ts, '%H:%M:%S')}Z, "
+        f"{fmt_duration(now - s.ts)} ago) without ending; continue it with "
+        "'swarmlog run --resume' or end it with 'swarmlog abort'"
+    )
 
 
 # Rendering (pure: the clock and the size are arguments)
 
 
-def _phase_lines(view: View, now: float) -> list[str]:
+def _phase_lines(view: View, now: float, gone: str = "") -> list[str]:
     s = view.swarm
     t = s.team
     if not t.run:
         return ["no run yet: start one with 'swarmlog run'"]
-    end = t.ended_ts or now
-    lines = []
+    end = t.ended_ts or (s.ts if gone else now)  # a dead run's clock stopped at its last event
+    lines = [_gone_line(view, gone, now)] if gone else []
     outcome = f", ended: {t.outcome}" if t.outcome else ""
     paused = ", PAUSED" if t.paused else ""
     lines.append(
@@ -197,8 +248,14 @@ def _fit(line: str, width: int) -> str:
     return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
 
 
-def render_view(view: View, *, now: float, width: int = 100, height: int = 40) -> list[str]:
-    """Return the screen's lines (at most ``height``, each at most ``width`` characters)."""
+def render_view(
+    view: View, *, now: float, width: int = 100, height: int = 40, gone: str = ""
+) -> list[str]:
+    """Return the screen's lines (at most ``height``, each at most ``width`` characters).
+
+    ``gone`` (from ``supervisor_gone``) says the run's supervisor is gone: the view says so
+    and stops the run's clocks at its last event.
+    """
     level = view.escalation.level
     t = view.swarm.team
     head = (
@@ -207,7 +264,7 @@ def render_view(view: View, *, now: float, width: int = 100, height: int = 40) -
     )
     goal = f"goal: {t.goal}" if t.goal else ""
     blocks = {
-        "PHASE": _phase_lines(view, now),
+        "PHASE": _phase_lines(view, now, gone),
         "AGENTS": _agent_lines(view),
         "MODELS": _model_lines(view),
         "GPU": _gpu_lines(view),
@@ -239,17 +296,18 @@ def render_view(view: View, *, now: float, width: int = 100, height: int = 40) -
     return [_fit(x, width) for x in lines[:height]]
 
 
-def summary_fields(view: View, *, now: float) -> dict[str, Any]:
+def summary_fields(view: View, *, now: float, gone: str = "") -> dict[str, Any]:
     """Return the summary line's figures as one JSON-able object (``watch --json``)."""
     s = view.swarm
     t = s.team
+    end = t.ended_ts or (s.ts if gone else now)
     phase: dict[str, Any] | None = None
     if s.phases.spans:
         span = s.phases.spans[-1]
         phase = {
             "name": span.phase,
             "iteration": span.iteration,
-            "elapsed_s": round((span.completed_ts or t.ended_ts or now) - span.entered_ts, 3),
+            "elapsed_s": round((span.completed_ts or end) - span.entered_ts, 3),
             "expected_s": span.expected_s,
             "outcome": span.outcome if span.completed_ts else "",
         }
@@ -277,17 +335,18 @@ def summary_fields(view: View, *, now: float) -> dict[str, Any]:
         "level": view.escalation.level,
         "unacked_alerts": sum(not a.acked for a in s.alerts.alerts.values()),
         "directive": levels.team_directive(view.escalation),
+        "supervisor_gone": gone,  # "" unless the open run's supervisor is known to be gone
     }
 
 
-def summary_line(view: View, *, now: float) -> str:
+def summary_line(view: View, *, now: float, gone: str = "") -> str:
     """Return one plain line for a pipe or a log file."""
     s = view.swarm
     t = s.team
     phase = "-"
     if s.phases.spans:
         span = s.phases.spans[-1]
-        elapsed = (span.completed_ts or t.ended_ts or now) - span.entered_ts
+        elapsed = (span.completed_ts or t.ended_ts or (s.ts if gone else now)) - span.entered_ts
         expected = f"/{fmt_duration(span.expected_s)}" if span.expected_s else ""
         phase = f"{span.phase} {fmt_duration(elapsed)}{expected}"
     working = sum(a.status == "working" for a in t.agents.values())
@@ -307,6 +366,7 @@ def summary_line(view: View, *, now: float) -> str:
         f" agents={working}/{len(t.agents)} working calls={','.join(flights) or '-'} gpu={gpu}"
         f" level={view.escalation.level} alerts={unacked}"
         f" directive={levels.team_directive(view.escalation)}{ended}"
+        + (f" STOPPED: {_gone_line(view, gone, now)}" if gone else "")
     )
 
 
@@ -342,15 +402,19 @@ def watch(
             while batch := reader.poll():
                 view = fold_view(view, batch)
             now = clock()
+            gone = supervisor_gone(view)
             if as_json:
-                stream.write(msgspec.json.encode(summary_fields(view, now=now)).decode() + "\n")
+                fields = summary_fields(view, now=now, gone=gone)
+                stream.write(msgspec.json.encode(fields).decode() + "\n")
             elif tty:
                 size = shutil.get_terminal_size()
-                lines = render_view(view, now=now, width=size.columns, height=size.lines - 1)
+                lines = render_view(
+                    view, now=now, width=size.columns, height=size.lines - 1, gone=gone
+                )
                 prefix = "" if once else CLEAR
                 stream.write(prefix + "\n".join(lines) + "\n")
             else:
-                stream.write(summary_line(view, now=now) + "\n")
+                stream.write(summary_line(view, now=now, gone=gone) + "\n")
             stream.flush()
             frames += 1
             if once or (max_frames is not None and frames >= max_frames):
