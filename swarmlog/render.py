@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.resources
+import math
 import re
 import unicodedata
 import weakref
@@ -140,14 +141,26 @@ def md_mermaid(value: object, limit: int = 40) -> str:
 
 
 def fmt_ts(ts: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """Format an event time (UTC seconds) for people; ``-`` for no time."""
+    """Format an event time (UTC seconds) for people; ``-`` for no time.
+
+    A ``ts`` no calendar date holds (1e308, 1e12, NaN: the log keeps whatever was appended) is
+    shown as the number it is, so one odd event cannot stop every view of the log.
+    """
     if not ts:
         return "-"
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime(fmt)
+    try:
+        return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime(fmt)
+    except (OverflowError, ValueError, OSError):
+        return repr(ts)
+
+
+_LONGEST_DURATION_S = 1e10  # about 317 years: beyond it hours and minutes say nothing
 
 
 def fmt_duration(seconds: float) -> str:
-    """Format a duration as ``1h 02m 03s``."""
+    """Format a duration as ``1h 02m 03s`` (an absurd one, from absurd times, as seconds)."""
+    if not math.isfinite(seconds) or abs(seconds) >= _LONGEST_DURATION_S:
+        return f"{seconds:g}s"
     s = max(0, round(seconds))
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
