@@ -28,7 +28,7 @@ from swarmlog.events import AlertRaised
 from swarmlog.state import SwarmState, project, role_of
 from swarmlog.state.model import AgentState, AlertState
 from swarmlog.state.stats import percentile_ms, tokens_per_s
-from swarmlog.workspace import Workspace, write_atomic
+from swarmlog.workspace import Workspace, remove_file, write_atomic
 
 __all__ = [
     "EMERGENCY_PATH",
@@ -493,7 +493,6 @@ def write_outputs(workspace: Workspace | Path, files: dict[str, str]) -> list[st
     stale = [root / EMERGENCY_PATH, *sorted((root / "alerts").glob("ALERT-*.md"))]
     for path in stale:
         rel = path.relative_to(root).as_posix()
-        if rel not in files and path.exists():
-            path.unlink()
+        if rel not in files and remove_file(path):
             changed.append(rel)
     return changed

@@ -22,7 +22,7 @@ import msgspec
 from swarmlog.events import Event, EventBase, kind_of
 from swarmlog.log.protocol import EventLog
 from swarmlog.state import EMPTY, SwarmState, apply, digests
-from swarmlog.workspace import write_atomic
+from swarmlog.workspace import remove_file, write_atomic
 
 __all__ = [
     "SCHEMA",
@@ -112,7 +112,7 @@ def write_snapshot(folder: Path, state: SwarmState, *, anchor: str = "", keep: i
     path = folder / _name(state.seq)
     write_atomic(path, _ENCODER.encode(snap))
     for _seq, old in list_snapshots(folder)[keep:]:
-        old.unlink(missing_ok=True)
+        remove_file(old)
     return path
 
 
