@@ -52,13 +52,12 @@ from swarmlog.events import (
     TaskTimedOut,
     TrustChanged,
 )
-from swarmlog.state import claims
+from swarmlog.state import claims, escalations
 from swarmlog.state.claims import FINISHED, Claim, Claims
 from swarmlog.state.model import (
     EMPTY,
     LATENCY_BUCKETS,
     AgentState,
-    Alerts,
     AlertState,
     Board,
     CheckpointInfo,
@@ -141,9 +140,9 @@ def _run_started(s: SwarmState, e: RunStarted) -> SwarmState:
         budget_cost=e.budget_cost,
     )
     if goes_on:
-        return replace(s, seq=e.seq, ts=e.ts, team=team)
+        return _escalate(replace(s, team=team), e)
     board = Board(seq=e.seq, claims=claims.new_run(s.board.claims))  # a new run's own board
-    return replace(s, seq=e.seq, ts=e.ts, team=team, board=board)
+    return _escalate(replace(s, team=team, board=board), e)  # a new run starts at level 0
 
 
 def _run_ended(s: SwarmState, e: RunEnded) -> SwarmState:
@@ -540,65 +539,106 @@ def _decision_made(s: SwarmState, e: DecisionMade) -> SwarmState:
     return replace(s, seq=e.seq, ts=e.ts, decisions=d, team=team)
 
 
-# Alerts and escalation
+# Alerts and escalation: which escalations are open, which alerts are acknowledged, the level and
+# the human's pause are the escalation rule's (``escalations``), the fold the monitor obeys; this
+# projection keeps what the Markdown shows besides (times, reasons, resolutions, deliveries) and
+# follows the rule after every event it folds.
 
 
-def _settle(a: Alerts, seq: int) -> Alerts:
-    """Recompute the escalation level and whether an emergency is open."""
-    level = max((x.level for x in a.open.values()), default=0)
-    is_open = level >= 2 or any(x.level >= 3 and not x.acked for x in a.alerts.values())
-    since = (a.emergency_since or seq) if is_open else 0
-    return replace(
-        a, seq=seq, level=level, max_level=max(a.max_level, level), emergency_since=since
+def _escalate(s: SwarmState, e: EventBase) -> SwarmState:
+    """Fold ``e`` through the escalation rule and bring the projection in line with it."""
+    a, team = s.alerts, s.team
+    before = a.escalations
+    after = escalations.fold_one(before, e)
+    if after is before:
+        return replace(s, seq=e.seq, ts=e.ts)
+    after = replace(after, seq=e.seq)
+    open_, closed, blockers = a.open, a.closed, team.blockers
+    gone = [eid for eid in before.open if eid not in after.open]
+    if gone:
+        by, why = escalations.closing(e)
+        open_, blockers = dict(open_), dict(blockers)
+        for eid in sorted(gone, key=lambda k: before.open[k].seq):
+            blockers.pop(f"escalation:{eid}", None)
+            rec = open_.pop(eid, None)
+            if rec is not None:
+                done = replace(rec, resolved_seq=e.seq, resolution=_cut(why), resolved_by=by)
+                closed = (*closed, done)
+    alerts = a.alerts
+    if after.alerts is not before.alerts:
+        alerts = dict(alerts)
+        for aid, info in after.alerts.items():
+            x = alerts.get(aid)
+            if x is None or before.alerts.get(aid) is info:
+                continue
+            acked = info.acked
+            alerts[aid] = replace(
+                x,
+                acked=acked,
+                acked_by=info.closed_by if acked else "",
+                acked_seq=info.closed_seq if acked else 0,
+            )
+    if isinstance(e, HumanCommand) and e.command == "pause":
+        text = f"Paused by {e.actor or 'a human'}: {e.text}".rstrip(": ")
+        blockers = {**blockers, "human:pause": text}
+    elif not after.paused and "human:pause" in blockers:
+        blockers = {k: v for k, v in blockers.items() if k != "human:pause"}
+    if blockers is not team.blockers or after.paused != team.paused:
+        team = replace(team, seq=e.seq, paused=after.paused, blockers=blockers)
+    level = after.level
+    is_open = escalations.emergency(after)
+    a = replace(
+        a,
+        seq=e.seq,
+        alerts=alerts,
+        open=open_,
+        closed=closed,
+        resolved=len(closed),
+        level=level,
+        max_level=max(a.max_level, level),
+        emergency_since=(a.emergency_since or e.seq) if is_open else 0,
+        escalations=after,
     )
+    return replace(s, seq=e.seq, ts=e.ts, alerts=a, team=team)
 
 
 def _detector_fired(s: SwarmState, e: DetectorFired) -> SwarmState:
     a = replace(s.alerts, seq=e.seq, detectors=_bump(s.alerts.detectors, e.detector))
-    return replace(s, seq=e.seq, ts=e.ts, alerts=a)
+    return _escalate(replace(s, alerts=a), e)
 
 
 def _escalation_raised(s: SwarmState, e: EscalationRaised) -> SwarmState:
+    before = s.alerts.escalations.open.get(e.escalation_id)
+    s = _escalate(s, e)
+    if s.alerts.escalations.open.get(e.escalation_id) is before:
+        return s  # the rule changed nothing: the escalation is already open at this level or higher
     x = EscalationState(
         escalation_id=e.escalation_id, seq=e.seq, ts=e.ts, level=e.level, rule=e.rule,
         reason=_cut(e.reason), agent=e.agent, task_id=e.task_id, evidence=e.evidence,
     )  # fmt: skip
-    a = _settle(replace(s.alerts, open={**s.alerts.open, e.escalation_id: x}), e.seq)
+    a = replace(s.alerts, open={**s.alerts.open, e.escalation_id: x})
     text = f"Escalation level {e.level} ({e.rule}): {x.reason}".rstrip(": ")
     blockers = {**s.team.blockers, f"escalation:{e.escalation_id}": text}
     team = replace(s.team, seq=e.seq, blockers=blockers)
-    return replace(s, seq=e.seq, ts=e.ts, alerts=a, team=team)
+    return replace(s, alerts=a, team=team)
 
 
 def _escalation_resolved(s: SwarmState, e: EscalationResolved) -> SwarmState:
-    if e.escalation_id not in s.alerts.open:
-        return replace(s, seq=e.seq, ts=e.ts)
-    still = {k: v for k, v in s.alerts.open.items() if k != e.escalation_id}
-    done = replace(
-        s.alerts.open[e.escalation_id],
-        resolved_seq=e.seq,
-        resolution=_cut(e.resolution),
-        resolved_by=e.by,
-    )
-    closed = (*s.alerts.closed, done)
-    a = _settle(replace(s.alerts, open=still, closed=closed, resolved=len(closed)), e.seq)
-    key = f"escalation:{e.escalation_id}"
-    blockers = {k: v for k, v in s.team.blockers.items() if k != key}
-    team = replace(s.team, seq=e.seq, blockers=blockers)
-    return replace(s, seq=e.seq, ts=e.ts, alerts=a, team=team)
+    return _escalate(s, e)
 
 
 def _alert_raised(s: SwarmState, e: AlertRaised) -> SwarmState:
     if e.alert_id in s.alerts.alerts:
-        return replace(s, seq=e.seq, ts=e.ts)
+        return _escalate(s, e)
     x = AlertState(
         alert_id=e.alert_id, seq=e.seq, ts=e.ts, level=e.level, rule=e.rule,
         title=_cut(e.title), summary=_cut(e.summary), evidence=e.evidence,
         actions=tuple(_cut(t) for t in e.actions), advice=tuple(_cut(t) for t in e.advice),
         escalation_id=e.escalation_id,
     )  # fmt: skip
-    a = _settle(replace(s.alerts, alerts={**s.alerts.alerts, e.alert_id: x}), e.seq)
-    return replace(s, seq=e.seq, ts=e.ts, alerts=a)
+    return _escalate(
+        replace(s, alerts=replace(s.alerts, alerts={**s.alerts.alerts, e.alert_id: x})), e
+    )
 
 
 def _alert_delivered(s: SwarmState, e: AlertDelivered) -> SwarmState:
@@ -616,25 +656,7 @@ def _alert_delivered(s: SwarmState, e: AlertDelivered) -> SwarmState:
 
 
 def _human_command(s: SwarmState, e: HumanCommand) -> SwarmState:
-    cmd = e.command.lower()
-    if cmd == "ack":
-        alerts = dict(s.alerts.alerts)
-        hit = False
-        for key, x in s.alerts.alerts.items():
-            if not x.acked and e.target in (x.alert_id, x.escalation_id, "all"):
-                alerts[key] = replace(x, acked=True, acked_by=e.actor, acked_seq=e.seq)
-                hit = True
-        if not hit:
-            return replace(s, seq=e.seq, ts=e.ts)
-        a = _settle(replace(s.alerts, alerts=alerts), e.seq)
-        return replace(s, seq=e.seq, ts=e.ts, alerts=a)
-    if cmd in ("pause", "resume"):
-        blockers = {k: v for k, v in s.team.blockers.items() if k != "human:pause"}
-        if cmd == "pause":
-            blockers["human:pause"] = f"Paused by {e.actor or 'a human'}: {e.text}".rstrip(": ")
-        team = replace(s.team, seq=e.seq, paused=cmd == "pause", blockers=blockers)
-        return replace(s, seq=e.seq, ts=e.ts, team=team)
-    return replace(s, seq=e.seq, ts=e.ts)
+    return _escalate(s, e)
 
 
 def _note(s: SwarmState, e: Note) -> SwarmState:

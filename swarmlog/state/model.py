@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from swarmlog.state.claims import EMPTY_CLAIMS, Claim, Claims
+from swarmlog.state.escalations import EMPTY_ESCALATIONS, Escalations
 from swarmlog.state.pmap import PMap
 
 __all__ = [
@@ -301,8 +302,11 @@ class EscalationState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
 class Alerts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Alerts, escalations and detector firings.
 
-    An emergency is open while an escalation of level >= 2 is unresolved or an alert of level
-    >= 3 is unacknowledged (``swarmlog ack ID`` acknowledges it).
+    ``escalations`` is the one escalation rule's state (``swarmlog.state.escalations``), the very
+    fold the monitor obeys; which escalations are open or closed, each alert's acknowledgement, the
+    level and whether an emergency is open are derived from it, never decided here. An emergency
+    is open while an escalation of level >= 2 is unresolved or an alert of level >= 3 is
+    unacknowledged (``swarmlog ack ID`` acknowledges it).
     """
 
     seq: int = 0
@@ -310,10 +314,11 @@ class Alerts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=F
     open: dict[str, EscalationState] = {}  # unresolved escalations
     closed: tuple[EscalationState, ...] = ()  # resolved ones, in the order they were resolved
     resolved: int = 0
-    level: int = 0  # highest level among unresolved escalations
+    level: int = 0  # 4 once the run is aborted, else the highest among unresolved escalations
     max_level: int = 0  # highest level ever reached
     detectors: dict[str, int] = {}  # detector -> times fired
     emergency_since: int = 0  # seq at which the current emergency opened (0: none)
+    escalations: Escalations = EMPTY_ESCALATIONS
 
 
 class ModelStats(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
