@@ -33,6 +33,7 @@ from swarmlog.events import (
     EventBase,
     HumanCommand,
     PhaseEntered,
+    RunEnded,
     RunStarted,
 )
 from swarmlog.log import FileLog
@@ -200,6 +201,103 @@ def test_the_audit_sequence_ack_all_then_resume(
     status = cli(ws, capsys, "status")
     assert "escalation level 0 (normal)\n" in status and "EMERGENCY" not in status
     assert "blocker: Escalation" not in status
+
+
+def test_ack_twice_records_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = make_ws(tmp_path, night())
+    first = cli(ws, capsys, "ack", "A1")
+    assert "recorded" in first
+    seq = count(ws)
+    again = cli(ws, capsys, "ack", "A1")
+    assert again == f"A1 is already acknowledged (by human at seq {seq}); nothing recorded\n"
+    assert count(ws) == seq
+    # E2 went with A1; naming it now changes nothing either.
+    assert "nothing recorded" in cli(ws, capsys, "ack", "E2")
+    row = json.loads(cli(ws, capsys, "ack", "A1", "--json"))
+    assert row["recorded"] is False and row["seq"] is None
+    assert count(ws) == seq
+    cli(ws, capsys, "ack", "all")
+    assert count(ws) == seq + 1
+    assert cli(ws, capsys, "ack", "all").startswith("nothing to acknowledge")
+    assert count(ws) == seq + 1
+
+
+def test_an_alert_resolved_by_the_team_still_takes_a_human_ack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = [*night(), EscalationResolved(escalation_id="E2", by="director", run=RUN)]
+    ws = make_ws(tmp_path, events)
+    v = views(ws, capsys)
+    assert v["alerts"]["unacked"] == ["A1", "A2", "A3"]  # A1 is resolved, not acknowledged
+    assert "A1" in cli(ws, capsys, "alerts", "--open")
+    assert "recorded" in cli(ws, capsys, "ack", "A1")
+    assert views(ws, capsys)["alerts"]["unacked"] == ["A2", "A3"]
+
+
+def test_commands_without_a_run_in_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = make_ws(tmp_path, [*night(), RunEnded(outcome="completed", run=RUN)])
+    seq = count(ws)
+    for command in ("pause", "resume", "abort"):
+        assert main([command, "--dir", str(ws)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            f"swarmlog: error: nothing to {command}: run {RUN} already ended (completed); "
+            f"start {'a new one' if command == 'resume' else 'one'} with 'swarmlog run GOAL'"
+        ]
+    assert count(ws) == seq
+    # An ack still marks the alert acknowledged, and says nobody acts on it.
+    out = cli(ws, capsys, "ack", "A2")
+    assert out == (
+        f"{seq + 1} ack A2: recorded; no run is in progress (run {RUN} already ended "
+        "(completed)), so nothing acts on it beyond the record\n"
+    )
+    assert views(ws, capsys)["alerts"]["unacked"] == ["A1", "A3"]
+
+    empty = make_ws(tmp_path / "empty", [])
+    assert main(["pause", "--dir", str(empty)]) == 1
+    assert "nothing to pause: the log has no run" in capsys.readouterr().err
+    assert count(empty) == 0
+
+
+def test_a_stopped_run_says_nothing_acts_and_abort_ends_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # This process's pid, recorded before it started: that supervisor is gone (the pid was reused).
+    ws = make_ws(tmp_path, night(pid=os.getpid(), started=time.time() - 3600))
+    gone = f"supervisor pid {os.getpid()} on {HOST} is gone"
+    out = cli(ws, capsys, "pause")
+    assert out.endswith(
+        f"pause: recorded; {gone}, so nothing acts on it until 'swarmlog run --resume' "
+        "continues the run\n"
+    )
+    row = json.loads(cli(ws, capsys, "resume", "--json"))
+    assert row["run_state"] == "stopped" and row["recorded"] is True
+    seq = count(ws)
+    out = cli(ws, capsys, "abort", "wrong goal")
+    assert out == (
+        f"{seq + 1} abort: recorded; {gone}, so the run ends here (run_ended at seq {seq + 2}); "
+        "start a new one with 'swarmlog run GOAL'\n"
+    )
+    with FileLog(ws / "memory" / "events", create=False) as log:
+        *_, cmd, end = log.read()
+    assert isinstance(cmd, HumanCommand) and cmd.command == "abort"
+    assert isinstance(end, RunEnded) and end.outcome == "aborted" and "wrong goal" in end.reason
+    status = json.loads(cli(ws, capsys, "status", "--json"))
+    assert status["outcome"] == "aborted" and status["level"] == 4
+    assert main(["abort", "--dir", str(ws)]) == 1
+    assert "already ended (aborted)" in capsys.readouterr().err
+
+
+def test_a_live_run_is_told_the_team_obeys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = make_ws(tmp_path, night(pid=os.getpid(), started=time.time()))  # we are the supervisor
+    out = cli(ws, capsys, "abort")
+    assert out.endswith("abort: recorded; the team obeys when its monitor reads it\n")
+    with FileLog(ws / "memory" / "events", create=False) as log:
+        assert not any(isinstance(e, RunEnded) for e in log.read())  # the supervisor ends it
 
 
 # Random event sequences: the rendered projection follows the monitor's rule exactly.

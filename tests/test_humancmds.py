@@ -68,7 +68,10 @@ def test_commands_append_human_command_events(
     out = json.loads(capsys.readouterr().out)
     [cmd] = commands(ws)
     assert (cmd.command, cmd.text, cmd.actor, cmd.run) == (command, "because", "human", "night-1")
-    assert out == {"seq": cmd.seq, "command": command, "target": "", "run": "night-1"}
+    assert out == {
+        "seq": cmd.seq, "command": command, "target": "", "run": "night-1", "recorded": True,
+        "run_state": "open",
+    }  # fmt: skip
 
 
 def test_directive_follows_the_commands(ws: Path) -> None:
@@ -127,6 +130,7 @@ def test_every_human_command_has_help(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_pause_from_another_process_reaches_a_subscriber_within_a_second(ws: Path) -> None:
+    seed_alert(ws)  # a run in progress: without one, pause, resume and abort are refused
     seen: list[tuple[float, HumanCommand]] = []
     stop = threading.Event()
     ready = threading.Event()

@@ -2,7 +2,18 @@
 
 Each command except ``alerts`` appends one ``human_command`` event (actor ``human``); the team
 obeys it as soon as its monitor reads the event (``levels.team_directive``), whichever process
-appended it.
+appended it, and every view shows its effect at once (``swarmlog.state.escalations`` is the one
+rule for all of them). Each answer says who will act on it:
+
+- ``ack`` of something already acknowledged appends nothing (exit 0): the rule would change
+  nothing, and a second event would only make the log and the report say it twice.
+- ``pause``, ``resume`` and ``abort`` with no run in the log, or after the run ended, are refused
+  (exit 1): no team is there to obey them. ``ack`` is still recorded (the alerts are marked
+  acknowledged) and says that no run is in progress.
+- When the run is open in the log but its supervisor is known to be gone (``watch`` tells the same
+  way), the command is recorded and the answer says nothing acts on it until ``swarmlog run
+  --resume``; ``abort`` then also ends the run (``run_ended``, outcome ``aborted``), since no
+  supervisor is left to do it, so a new run can start.
 """
 
 from __future__ import annotations
@@ -10,19 +21,25 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from swarmlog.cli.common import add_command, emit_json, iso, open_log, wants_json
 from swarmlog.errors import SwarmlogError
-from swarmlog.events import HumanCommand, RunStarted
+from swarmlog.events import HumanCommand, RunEnded, RunStarted
 
 if TYPE_CHECKING:
     from swarmlog.escalation.levels import EscalationState
     from swarmlog.log import EventLog
 
-__all__ = ["UnknownAlert", "register"]
+__all__ = ["NothingToDo", "UnknownAlert", "register"]
 
 
 class UnknownAlert(SwarmlogError):
     """Raised when ``ack`` names an alert or escalation the log does not hold."""
+
+
+class NothingToDo(SwarmlogError):
+    """Raised when ``pause``, ``resume`` or ``abort`` has no run to act on."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +51,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="List the alerts raised in this workspace's log: their id, level, status "
         "(open, acked, resolved), time, rule and title.",
     )
-    p.add_argument("--open", action="store_true", help="only alerts still open")
+    p.add_argument(
+        "--open",
+        action="store_true",
+        help="only alerts not yet acknowledged (open, or resolved but not acknowledged)",
+    )
     p.set_defaults(func=cmd_alerts)
 
     p = add_command(
@@ -57,35 +78,123 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=cmd_command, command_name=name)
 
 
-def _current_run(log: EventLog) -> tuple[str, EscalationState]:
+class _Now(msgspec.Struct, frozen=True, kw_only=True):
+    """What the log says now: the escalation rule's state and the newest run."""
+
+    state: EscalationState
+    run: str = ""
+    started: RunStarted | None = None
+    ended: RunEnded | None = None  # the run's run_ended, if it ended
+
+
+def _read(log: EventLog) -> _Now:
     from swarmlog.escalation import levels
 
-    run = ""
     state = levels.EMPTY
+    started: RunStarted | None = None
+    ended: RunEnded | None = None
     for event in log.read():
         if isinstance(event, RunStarted):
-            run = event.run
+            started, ended = event, None
+        elif isinstance(event, RunEnded):
+            ended = event
         state = levels.apply(state, event)
-    return run, state
+    return _Now(state=state, run=started.run if started else "", started=started, ended=ended)
 
 
-def _append(log: EventLog, args: argparse.Namespace, command: str, target: str, text: str) -> int:
-    run, _ = _current_run(log)
-    stored = log.append(
-        [HumanCommand(command=command, target=target, text=text, run=run, actor="human")]
-    )
-    event = stored[0]
-    if wants_json(args):
-        emit_json({"seq": event.seq, "command": command, "target": target, "run": run})
+def _gone(now: _Now) -> str:
+    """Why the open run's supervisor is known to be gone (as ``watch`` says it), else ""."""
+    from swarmlog.state.model import SwarmState, Team
+    from swarmlog.watch import View, supervisor_gone
+
+    if now.started is None or now.ended is not None:
+        return ""
+    view = View(swarm=SwarmState(team=Team(run=now.run)), started=now.started)
+    return supervisor_gone(view)
+
+
+def _no_run(now: _Now) -> str:
+    """Why no run is in progress, else "" (the run is open in the log)."""
+    if now.started is None:
+        return "the log has no run"
+    if now.ended is not None:
+        return f"run {now.run} already ended ({now.ended.outcome or 'ended'})"
+    return ""
+
+
+def _append(log: EventLog, args: argparse.Namespace, now: _Now, command: str, target: str) -> int:
+    text = args.text
+    cmd = HumanCommand(command=command, target=target, text=text, run=now.run, actor="human")
+    no_run, gone = _no_run(now), _gone(now)
+    batch: list[HumanCommand | RunEnded] = [cmd]
+    if command == "abort" and gone:
+        why = f"aborted by the human while no supervisor was running ({gone})"
+        reason = f"{why}: {text}" if text else why
+        batch.append(RunEnded(outcome="aborted", reason=reason, run=now.run, actor="human"))
+    stored = log.append(batch)
+    seq = stored[0].seq
+    what = f"{command} {target}".rstrip()
+    if no_run:  # only ack comes here: pause, resume and abort are refused without a run
+        state = "none" if now.started is None else "ended"
+        said = f"no run is in progress ({no_run}), so nothing acts on it beyond the record"
+    elif gone and command == "abort":
+        state = "stopped"
+        said = (
+            f"{gone}, so the run ends here (run_ended at seq {stored[-1].seq}); start a new one "
+            "with 'swarmlog run GOAL'"
+        )
+    elif gone:
+        state = "stopped"
+        said = f"{gone}, so nothing acts on it until 'swarmlog run --resume' continues the run"
     else:
-        what = f"{command} {target}".rstrip()
-        print(f"{event.seq} {what}: recorded; the team obeys when its monitor reads it")
+        state, said = "open", "the team obeys when its monitor reads it"
+    if wants_json(args):
+        emit_json(
+            {"seq": seq, "command": command, "target": target, "run": now.run, "recorded": True,
+             "run_state": state}
+        )  # fmt: skip
+    else:
+        print(f"{seq} {what}: recorded; {said}")
     return 0
+
+
+def _unchanged(args: argparse.Namespace, now: _Now, command: str, target: str, why: str) -> int:
+    if wants_json(args):
+        emit_json(
+            {"seq": None, "command": command, "target": target, "run": now.run,
+             "recorded": False, "why": why}
+        )  # fmt: skip
+    else:
+        print(f"{why}; nothing recorded")
+    return 0
+
+
+def _already(state: EscalationState, target: str) -> str:
+    """Why ``ack TARGET`` would change nothing, else ""."""
+    from swarmlog.escalation import levels
+
+    cmd = HumanCommand(command="ack", target=target, actor="human")
+    if levels.apply(state, cmd) != state:
+        return ""
+    alert = state.alerts.get(target)
+    if alert is not None:
+        return f"{target} is already acknowledged (by {alert.closed_by} at seq {alert.closed_seq})"
+    if target == "all":
+        return "nothing to acknowledge: no escalation is open and every alert is acknowledged"
+    return f"{target} is no longer open and none of its alerts waits for an acknowledgement"
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
     log = open_log(args)
-    _, state = _current_run(log)
+    try:
+        return _ack(log, args)
+    finally:
+        log.close()
+
+
+def _ack(log: EventLog, args: argparse.Namespace) -> int:
+    now = _read(log)
+    state = now.state
     target = args.id
     known = (
         target == "all"
@@ -95,24 +204,46 @@ def cmd_ack(args: argparse.Namespace) -> int:
     )
     if not known:
         open_ids = sorted(state.open) + sorted(
-            a.alert_id for a in state.alerts.values() if a.status == "open"
+            a.alert_id for a in state.alerts.values() if not a.acked
         )
         hint = f"open: {', '.join(open_ids)}" if open_ids else "nothing is open"
         raise UnknownAlert(
             f"no alert or escalation {target!r} in the log ({hint}); run 'swarmlog alerts'"
         )
-    return _append(log, args, "ack", target, args.text)
+    why = _already(state, target)
+    if why:
+        return _unchanged(args, now, "ack", target, why)
+    return _append(log, args, now, "ack", target)
 
 
 def cmd_command(args: argparse.Namespace) -> int:
-    return _append(open_log(args), args, args.command_name, "", args.text)
+    log = open_log(args)
+    try:
+        return _command(log, args, args.command_name)
+    finally:
+        log.close()
+
+
+def _command(log: EventLog, args: argparse.Namespace, command: str) -> int:
+    now = _read(log)
+    no_run = _no_run(now)
+    if no_run:
+        hint = "start one with 'swarmlog run GOAL'"
+        if command == "resume" and now.ended is not None:
+            hint = "start a new one with 'swarmlog run GOAL'"
+        raise NothingToDo(f"nothing to {command}: {no_run}; {hint}")
+    return _append(log, args, now, command, "")
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    _, state = _current_run(open_log(args))
+    log = open_log(args)
+    try:
+        state = _read(log).state
+    finally:
+        log.close()
     alerts = sorted(state.alerts.values(), key=lambda a: (a.seq, a.alert_id), reverse=True)
     if args.open:
-        alerts = [a for a in alerts if a.status == "open"]
+        alerts = [a for a in alerts if not a.acked]
     if wants_json(args):
         for a in alerts:
             emit_json(a)
