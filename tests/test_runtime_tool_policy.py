@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from test_runtime_team import _config, _run_team
 
-from swarmlog.events import EscalationRaised, RunEnded, TaskCompleted, TaskFailed
+from swarmlog.events import (
+    EscalationRaised,
+    RunEnded,
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
+)
 from swarmlog.log import FileLog
 from swarmlog.workspace import Workspace
 
@@ -18,11 +24,18 @@ async def test_a_denied_tool_fails_the_attempt_and_the_retry_is_told_why(tmp_pat
     config = _config("demo")
     config["agents"]["builder"]["tools_deny"] = ["file_write"]
     prompts: list[tuple[str, str, int]] = []
-    # With the builder's every write refused the night cannot finish (it escalates and waits for
-    # the Director or a human); what matters is what the log holds once the attempts ran out.
-    with pytest.raises(TimeoutError):
-        await _run_team(tmp_path, "demo", config=config, prompts=prompts, timeout=8.0)
+    # With the builder's every write refused its work items fail for good once the attempts run
+    # out; the items waiting on them are cancelled (they can never run) and the night goes on to
+    # its review instead of waiting forever.
+    await _run_team(tmp_path, "demo", config=config, prompts=prompts, timeout=30.0)
     events = list(FileLog(Workspace(tmp_path).events).read())
+    assert [e for e in events if isinstance(e, RunEnded)]
+    failed = {e.task_id for e in events if isinstance(e, TaskFailed)}
+    cancelled = [e for e in events if isinstance(e, TaskCancelled)]
+    lost = failed | {e.task_id for e in cancelled}
+    assert cancelled
+    for e in cancelled:
+        assert e.reason.startswith("its dependency ") and e.reason.split()[2] in lost, e
 
     refused = [e for e in events if isinstance(e, TaskFailed) and e.agent == "builder"]
     assert refused, "the builder's file writes must be refused"
