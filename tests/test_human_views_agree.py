@@ -24,9 +24,11 @@ from hypothesis import strategies as st
 from msgspec.structs import replace
 
 from swarmlog.cli import main
-from swarmlog.escalation import levels
+from swarmlog.escalation import breakers, levels
 from swarmlog.events import (
     AlertRaised,
+    CircuitClosed,
+    CircuitOpened,
     DetectorFired,
     EscalationRaised,
     EscalationResolved,
@@ -300,23 +302,30 @@ def test_a_live_run_is_told_the_team_obeys(
         assert not any(isinstance(e, RunEnded) for e in log.read())  # the supervisor ends it
 
 
-# Random event sequences: the rendered projection follows the monitor's rule exactly.
+# Random event sequences: the rendered projection follows the monitor's rule exactly, and its
+# phase and run circuits follow the breakers' fold.
 
 _IDS = st.sampled_from(["E1", "E2", "E3"])
 _ALERTS = st.sampled_from(["A1", "A2", "A3"])
+_RUNS = st.sampled_from([RUN, RUN, "night-10"])  # night-10: another run
 _EVENTS = st.one_of(
-    st.builds(lambda e, lv: EscalationRaised(escalation_id=e, level=lv, rule="r", run=RUN),
-              _IDS, st.integers(1, 4)),
+    st.builds(lambda e, lv, r: EscalationRaised(escalation_id=e, level=lv, rule="r", run=r),
+              _IDS, st.integers(1, 4), _RUNS),
     st.builds(lambda a, e, lv: AlertRaised(alert_id=a, level=lv, rule="r", title="t",
                                            escalation_id=e, run=RUN),
               _ALERTS, st.one_of(_IDS, st.just("")), st.integers(2, 4)),
     st.builds(lambda e, by: EscalationResolved(escalation_id=e, by=by, run=RUN),
               _IDS, st.sampled_from(["human", "director", ""])),
-    st.builds(lambda c, t: HumanCommand(command=c, target=t, actor="human", run=RUN),
+    st.builds(lambda c, t, r: HumanCommand(command=c, target=t, actor="human", run=r),
               st.sampled_from(["ack", "pause", "resume", "abort"]),
-              st.sampled_from(["", "all", "E1", "E2", "A1", "A3"])),
-    st.builds(lambda r: RunStarted(goal="g", run=r), st.sampled_from([RUN, "night-10"])),
-    st.just(DetectorFired(detector="stuck_calls", agent="scout", level=1, run=RUN)),
+              st.sampled_from(["", "all", "E1", "E2", "A1", "A3"]), _RUNS),
+    st.builds(lambda r, again: RunStarted(goal="g", run=r, resumed=again), _RUNS, st.booleans()),
+    st.builds(lambda r: DetectorFired(detector="stuck_calls", agent="scout", level=1, run=r),
+              _RUNS),
+    st.builds(lambda sc, t, r: CircuitOpened(scope=sc, target=t, run=r),
+              st.sampled_from(["phase", "run"]), st.sampled_from(["execution", RUN]), _RUNS),
+    st.builds(lambda sc, t: CircuitClosed(scope=sc, target=t, run=RUN),
+              st.sampled_from(["phase", "run"]), st.sampled_from(["execution", RUN])),
 )  # fmt: skip
 
 
@@ -346,3 +355,7 @@ def test_the_rendered_state_follows_the_monitors_rule(events: list[EventBase]) -
         f"escalation:{k}" for k in rule.open
     }
     assert ("human:pause" in s.team.blockers) == rule.paused
+    circuits = breakers.project(stamped)  # type: ignore[arg-type]
+    assert {k for k in s.team.blockers if k.startswith("circuit:")} == {
+        f"circuit:{c.scope}:{c.target}" for c in circuits.circuits.values()
+    }

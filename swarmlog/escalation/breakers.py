@@ -9,6 +9,10 @@ The seed's circuit breaker (§4) at two scopes (the per-model breaker is ``swarm
 - run: an escalation reaches level 3 or more → ``circuit_opened`` with scope ``run``; nothing is
   processed until no level-3 escalation is open (``ack``/``resume``) — never after an abort.
 
+A new run, or the human's resume (unless aborted), releases every phase and run circuit
+(``swarmlog.state.escalations.releases_circuits``, which the rendered blockers follow too); records
+of a run that is over change nothing.
+
 ``apply`` folds the log (idempotently for this module's own events); ``step`` also returns the
 circuit events to append; ``is_halted`` answers the runtime's question.
 """
@@ -34,6 +38,7 @@ from swarmlog.events import (
     PhaseEntered,
     RunStarted,
 )
+from swarmlog.state.escalations import elsewhere, releases_circuits
 
 __all__ = [
     "CONSISTENCY_RULES",
@@ -84,9 +89,14 @@ def apply(state: BreakerState, event: Event | EventBase) -> BreakerState:
 
 
 def _apply(state: BreakerState, event: Event | EventBase) -> BreakerState:
+    if isinstance(event, RunStarted):
+        return state if event.continues(state.run) else BreakerState(seq=state.seq, run=event.run)
+    if elsewhere(state.run, event):
+        return state  # a record of a run that is over (see swarmlog.state.escalations)
+    if releases_circuits(state.run, state.aborted, event):
+        # Effective when folded; the circuit_closed events that follow only record it.
+        return replace(state, circuits={}) if state.circuits else state
     match event:
-        case RunStarted() if not event.continues(state.run):
-            return BreakerState(seq=state.seq, run=event.run)
         case PhaseEntered():
             return replace(state, phase=event.phase)
         case PhaseCompleted() if event.phase == state.phase:
@@ -101,9 +111,6 @@ def _apply(state: BreakerState, event: Event | EventBase) -> BreakerState:
             return replace(state, levels=levels)
         case HumanCommand(command="abort"):
             return replace(state, aborted=True)
-        case HumanCommand(command="resume") if not state.aborted:
-            # Effective when folded; the circuit_closed events that follow only record it.
-            return replace(state, circuits={})
         case CircuitOpened(scope="phase" | "run"):
             circuit = OpenCircuit(
                 scope=event.scope, target=event.target, reason=event.reason, seq=event.seq
@@ -152,6 +159,8 @@ def _close(state: BreakerState, scope: str, reason: str, run: str) -> list[Trans
 
 
 def _react(before: BreakerState, state: BreakerState, event: Event | EventBase) -> list[Transition]:
+    if elsewhere(before.run, event) and not isinstance(event, RunStarted):
+        return []  # a run that is over opens and closes nothing in this one
     run = event.run or state.run
     match event:
         case DetectorFired() if event.detector in CONSISTENCY_RULES:

@@ -49,6 +49,7 @@ from swarmlog.state.escalations import (
     ack_targets,
     apply,
     directive,
+    elsewhere,
     fold_one,
     project,
     subject_of,
@@ -130,8 +131,8 @@ def _react(
     event: Event | EventBase,
     settings: EscalationSettings,
 ) -> list[Reaction]:
-    if before.aborted and not isinstance(event, RunStarted):
-        return []
+    if before.aborted or isinstance(event, RunStarted) or elsewhere(before.run, event):
+        return []  # nothing to do after an abort, nor about a run that is over
     match event:
         case DetectorFired():
             return _on_fired(state, event, settings)

@@ -24,6 +24,11 @@ The rule, at each event's place in the log:
   pause, no abort. Alerts keep their status (an unacknowledged one still waits for a human).
 - a ``detector_fired`` about an open escalation's subject counts one more firing (the monitor's
   failed recoveries).
+- a firing, an escalation or a ``pause``/``resume``/``abort`` stamped with another run than the
+  one in progress changes nothing (``elsewhere``): that run is over (an ``ack`` stamped so still
+  acknowledges the alerts it names, and closes nothing). A new run's monitor, folding
+  the log from the start, appends its reactions to the previous run's events again, after the new
+  run_started; they must not escalate, pause or abort the new run.
 
 The level is 4 once aborted, else the highest open escalation's, else 0. An emergency is open while
 an escalation of level 2 or more is open or an alert of level 3 or more is not acknowledged.
@@ -63,8 +68,10 @@ __all__ = [
     "apply",
     "closing",
     "directive",
+    "elsewhere",
     "emergency",
     "project",
+    "releases_circuits",
     "subject_of",
 ]
 
@@ -167,13 +174,25 @@ def apply(state: Escalations, event: Event | EventBase) -> Escalations:
     return replace(state, seq=max(state.seq, event.seq))
 
 
+def elsewhere(run: str, event: Event | EventBase) -> bool:
+    """Whether ``event`` names another run than ``run``, the one in progress (both known)."""
+    return bool(run and event.run and event.run != run)
+
+
 def fold_one(state: Escalations, event: Event | EventBase) -> Escalations:
     """``apply`` without advancing ``seq`` (for the monitor's reactions, folded as emitted)."""
+    other = elsewhere(state.run, event)  # a record of a run that is over
     match event:
         case RunStarted() if not event.continues(state.run):
             return replace(
                 state, run=event.run, open={}, by_subject={}, paused=False, aborted=False
             )
+        case (
+            DetectorFired()
+            | EscalationRaised()
+            | HumanCommand(command="pause" | "resume" | "abort")
+        ) if other:
+            return state
         case DetectorFired():
             eid = state.by_subject.get(subject_of(event))
             if eid is None or eid not in state.open:
@@ -196,7 +215,7 @@ def fold_one(state: Escalations, event: Event | EventBase) -> Escalations:
             return state if state.aborted else replace(state, aborted=True)
         case HumanCommand(command="ack"):
             target = event.target
-            for eid in ack_targets(state, target):
+            for eid in [] if other else ack_targets(state, target):  # alerts only, if other
                 state = _close(state, eid, "human", event.seq, True)
             named = [
                 a
@@ -316,6 +335,19 @@ def closing(event: Event | EventBase) -> tuple[str, str]:
         case RunStarted():
             return "", f"still open when run {event.run} started"
     return "", ""
+
+
+def releases_circuits(run: str, aborted: bool, event: Event | EventBase) -> bool:
+    """Whether ``event`` releases every phase and run circuit (``swarmlog.escalation.breakers``):
+    a run_started that does not continue ``run``, or the human's resume of it unless aborted."""
+    if isinstance(event, RunStarted):
+        return not event.continues(run)
+    return (
+        isinstance(event, HumanCommand)
+        and event.command == "resume"
+        and not aborted
+        and not elsewhere(run, event)
+    )
 
 
 def directive(state: Escalations) -> Directive:

@@ -210,14 +210,25 @@ def _checkpoint(s: SwarmState, e: CheckpointWritten) -> SwarmState:
     return replace(s, seq=e.seq, ts=e.ts, team=team)
 
 
+def _circuit_key(e: CircuitOpened | CircuitClosed) -> str:
+    # A phase or run circuit is the breakers' (released by a new run or the human's resume);
+    # a model's is the router's.
+    return f"circuit:{e.target}" if e.scope == "model" else f"circuit:{e.scope}:{e.target}"
+
+
+_RELEASED = ("circuit:phase:", "circuit:run:")
+
+
 def _circuit_opened(s: SwarmState, e: CircuitOpened) -> SwarmState:
+    if e.scope != "model" and escalations.elsewhere(s.alerts.escalations.run, e):
+        return replace(s, seq=e.seq, ts=e.ts)  # a run that is over halts nothing in this one
     text = f"Circuit open for {e.scope} {e.target}: {e.reason}".rstrip(": ")
-    team = replace(s.team, seq=e.seq, blockers={**s.team.blockers, f"circuit:{e.target}": text})
+    team = replace(s.team, seq=e.seq, blockers={**s.team.blockers, _circuit_key(e): text})
     return replace(s, seq=e.seq, ts=e.ts, team=team)
 
 
 def _circuit_closed(s: SwarmState, e: CircuitClosed) -> SwarmState:
-    key = f"circuit:{e.target}"
+    key = _circuit_key(e)
     if key not in s.team.blockers:
         return replace(s, seq=e.seq, ts=e.ts)
     blockers = {k: v for k, v in s.team.blockers.items() if k != key}
@@ -549,6 +560,12 @@ def _escalate(s: SwarmState, e: EventBase) -> SwarmState:
     """Fold ``e`` through the escalation rule and bring the projection in line with it."""
     a, team = s.alerts, s.team
     before = a.escalations
+    if escalations.releases_circuits(before.run, before.aborted, e) and any(
+        k.startswith(_RELEASED) for k in team.blockers
+    ):
+        blockers = {k: v for k, v in team.blockers.items() if not k.startswith(_RELEASED)}
+        team = replace(team, seq=e.seq, blockers=blockers)
+        s = replace(s, team=team)
     after = escalations.fold_one(before, e)
     if after is before:
         return replace(s, seq=e.seq, ts=e.ts)

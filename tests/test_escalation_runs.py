@@ -1,0 +1,97 @@
+"""A run that is over never escalates, pauses, halts or aborts the next one.
+
+A monitor folds the log from seq 0 and appends its rules' reactions to every event it reads, old
+ones included; a new run's monitor therefore appends again, after the new run_started, the
+reactions to the previous run's firings and to its human's abort, stamped with that run's id.
+Those records, and a human's command stamped with a run that is over, change nothing in the run in
+progress: not its level, directive or circuits (the monitor's and the breakers' folds), nor what
+status, watch and the Markdown show (the rendered state).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from swarmlog.escalation import breakers, levels
+from swarmlog.escalation.pipeline import project as emergency_project
+from swarmlog.events import (
+    CircuitOpened,
+    DetectorFired,
+    EscalationRaised,
+    Event,
+    EventBase,
+    HumanCommand,
+    PhaseEntered,
+    RunEnded,
+    RunStarted,
+)
+from swarmlog.log import FileLog
+from swarmlog.runtime.monitor import Monitor
+from swarmlog.state import project
+from swarmlog.workspace import Workspace
+
+
+def monitor_pass(ws: Workspace, log: FileLog) -> None:
+    """One monitor process's life: fold the whole log, append the reactions."""
+    Monitor(ws, log, sample=False).step()
+
+
+def read(log: FileLog) -> list[Event]:
+    return list(log.read())
+
+
+def test_a_new_run_is_not_aborted_or_halted_by_the_last_ones_records(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.events.mkdir(parents=True)
+    with FileLog(ws.events) as log:
+        log.append(
+            [
+                RunStarted(goal="first", run="r1", actor="supervisor"),
+                PhaseEntered(phase="execution", run="r1", actor="scheduler"),
+                DetectorFired(detector="model_outage", level=3, model="deep", message="deep is out",
+                              run="r1", actor="monitor"),
+            ]
+        )  # fmt: skip
+        monitor_pass(ws, log)  # r1's monitor: E1 (level 3), its alert, the run circuit
+        log.append([HumanCommand(command="abort", run="r1", actor="human")])
+        monitor_pass(ws, log)  # ... and the abort's level-4 escalation
+        log.append(
+            [
+                RunEnded(outcome="aborted", run="r1", actor="scheduler"),
+                RunStarted(goal="second", run="r2", actor="supervisor"),
+            ]
+        )
+        monitor_pass(ws, log)  # r2's monitor replays r1
+        events = read(log)
+    start = next(e.seq for e in events if isinstance(e, RunStarted) and e.run == "r2")
+    replayed = [e for e in events if e.seq > start]
+    # The premise: r1's level-3 escalation, its run circuit and the abort came again after r2 began.
+    assert any(isinstance(e, EscalationRaised) and e.level == 4 for e in replayed)
+    assert any(isinstance(e, CircuitOpened) and e.scope == "run" for e in replayed)
+
+    esc = levels.project(events)
+    assert (esc.level, levels.team_directive(esc), esc.open) == (0, "run", {})
+    brk = emergency_project(events).breakers
+    assert not breakers.is_halted(brk, "execution")
+    s = project(events)
+    assert (s.alerts.level, s.team.paused, s.alerts.open) == (0, False, {})
+    assert s.team.blockers == {}
+    assert s.alerts.max_level == 4 and len(s.alerts.closed) == 2  # r1's, closed when r2 started
+
+
+def test_a_command_for_a_run_that_is_over_leaves_the_new_one_alone() -> None:
+    events: list[EventBase] = [
+        RunStarted(goal="first", run="r1", seq=1),
+        RunEnded(outcome="completed", run="r1", seq=2),
+        RunStarted(goal="second", run="r2", seq=3),
+        HumanCommand(command="pause", run="r1", actor="human", seq=4),
+        HumanCommand(command="abort", run="r1", actor="human", seq=5),
+    ]
+    esc = levels.project(events)  # type: ignore[arg-type]
+    assert levels.team_directive(esc) == "run"
+    s = project(events)
+    assert (s.alerts.level, s.team.paused) == (0, False)
+    # The same commands naming the run in progress, or no run, act on it.
+    for run in ("r2", ""):
+        cmd = HumanCommand(command="pause", run=run, actor="human", seq=6)
+        assert levels.team_directive(levels.apply(esc, cmd)) == "paused"
