@@ -39,7 +39,9 @@ from swarmlog.events import (
     RunStarted,
 )
 from swarmlog.log import FileLog
+from swarmlog.runtime.monitor import Monitor
 from swarmlog.state import project
+from swarmlog.workspace import Workspace
 
 HOST = os.uname().nodename
 RUN = "night-9"
@@ -279,17 +281,36 @@ def test_a_stopped_run_says_nothing_acts_and_abort_ends_it(
     seq = count(ws)
     out = cli(ws, capsys, "abort", "wrong goal")
     assert out == (
-        f"{seq + 1} abort: recorded; {gone}, so the run ends here (run_ended at seq {seq + 2}); "
+        f"{seq + 1} abort: recorded; {gone}, so the run ends here (run_ended at seq {seq + 4}); "
         "start a new one with 'swarmlog run GOAL'\n"
     )
     with FileLog(ws / "memory" / "events", create=False) as log:
-        *_, cmd, end = log.read()
+        *_, cmd, raised, alert, end = log.read()
+    # What the dead monitor would have raised, then what the dead supervisor would have written.
     assert isinstance(cmd, HumanCommand) and cmd.command == "abort"
+    assert isinstance(raised, EscalationRaised) and (raised.level, raised.rule) == (
+        4,
+        "human_abort",
+    )
+    assert isinstance(alert, AlertRaised) and alert.escalation_id == raised.escalation_id == "E5"
     assert isinstance(end, RunEnded) and end.outcome == "aborted" and "wrong goal" in end.reason
+    agree(views(ws, capsys), level=4, directive="aborting", escalations=["E1", "E5"],
+          unacked=["A4"], emergency=True)  # fmt: skip
     status = json.loads(cli(ws, capsys, "status", "--json"))
-    assert status["outcome"] == "aborted" and status["level"] == 4
+    assert status["outcome"] == "aborted"
     assert main(["abort", "--dir", str(ws)]) == 1
     assert "already ended (aborted)" in capsys.readouterr().err
+
+    # The next run's monitor folds the log from the start: it derives the same abort reaction
+    # again (nothing new), and the old run's records do not escalate, halt or abort the new one.
+    with FileLog(ws / "memory" / "events", create=False) as log:
+        log.append([RunStarted(goal="again", run="night-10", actor="supervisor")])
+        Monitor(Workspace(ws), log, sample=False).step()
+    agree(views(ws, capsys), level=0, directive="run", escalations=[], unacked=["A4"],
+          emergency=True)  # fmt: skip
+    cli(ws, capsys, "ack", "all")
+    agree(views(ws, capsys), level=0, directive="run", escalations=[], unacked=[],
+          emergency=False)  # fmt: skip
 
 
 def test_a_live_run_is_told_the_team_obeys(

@@ -12,20 +12,22 @@ rule for all of them). Each answer says who will act on it:
   acknowledged) and says that no run is in progress.
 - When the run is open in the log but its supervisor is known to be gone (``watch`` tells the same
   way), the command is recorded and the answer says nothing acts on it until ``swarmlog run
-  --resume``; ``abort`` then also ends the run (``run_ended``, outcome ``aborted``), since no
-  supervisor is left to do it, so a new run can start.
+  --resume``. ``abort`` then also appends what that run's monitor and supervisor would have: the
+  level-4 escalation and alert (by the monitor's own rule) and ``run_ended`` (outcome
+  ``aborted``), so every view shows the abort at once and a new run can start.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+from msgspec.structs import replace
 
 from swarmlog.cli.common import add_command, emit_json, iso, open_log, wants_json
 from swarmlog.errors import SwarmlogError
-from swarmlog.events import HumanCommand, RunEnded, RunStarted
+from swarmlog.events import ConfigLoaded, Event, HumanCommand, RunEnded, RunStarted
 
 if TYPE_CHECKING:
     from swarmlog.escalation.levels import EscalationState
@@ -85,6 +87,7 @@ class _Now(msgspec.Struct, frozen=True, kw_only=True):
     run: str = ""
     started: RunStarted | None = None
     ended: RunEnded | None = None  # the run's run_ended, if it ended
+    config: dict[str, Any] = {}  # the config in force
 
 
 def _read(log: EventLog) -> _Now:
@@ -93,13 +96,17 @@ def _read(log: EventLog) -> _Now:
     state = levels.EMPTY
     started: RunStarted | None = None
     ended: RunEnded | None = None
+    config: dict[str, Any] = {}
     for event in log.read():
         if isinstance(event, RunStarted):
             started, ended = event, None
         elif isinstance(event, RunEnded):
             ended = event
+        elif isinstance(event, ConfigLoaded):
+            config = event.config
         state = levels.apply(state, event)
-    return _Now(state=state, run=started.run if started else "", started=started, ended=ended)
+    run = started.run if started else ""
+    return _Now(state=state, run=run, started=started, ended=ended, config=config)
 
 
 def _gone(now: _Now) -> str:
@@ -126,13 +133,10 @@ def _append(log: EventLog, args: argparse.Namespace, now: _Now, command: str, ta
     text = args.text
     cmd = HumanCommand(command=command, target=target, text=text, run=now.run, actor="human")
     no_run, gone = _no_run(now), _gone(now)
-    batch: list[HumanCommand | RunEnded] = [cmd]
-    if command == "abort" and gone:
-        why = f"aborted by the human while no supervisor was running ({gone})"
-        reason = f"{why}: {text}" if text else why
-        batch.append(RunEnded(outcome="aborted", reason=reason, run=now.run, actor="human"))
-    stored = log.append(batch)
+    stored = log.append([cmd])
     seq = stored[0].seq
+    if command == "abort" and gone:
+        stored += _end_stopped_run(log, now, stored[0], gone)
     what = f"{command} {target}".rstrip()
     if no_run:  # only ack comes here: pause, resume and abort are refused without a run
         state = "none" if now.started is None else "ended"
@@ -156,6 +160,28 @@ def _append(log: EventLog, args: argparse.Namespace, now: _Now, command: str, ta
     else:
         print(f"{seq} {what}: recorded; {said}")
     return 0
+
+
+def _end_stopped_run(log: EventLog, now: _Now, cmd: Event, gone: str) -> list[Event]:
+    """Do for an abort what the stopped run's monitor and supervisor no longer can.
+
+    The monitor's reaction (the level-4 escalation and its alert) comes from the same rule, so a
+    monitor folding the log later derives the very same events (no-ops then); run_ended lets a new
+    run start.
+    """
+    from swarmlog.escalation import levels
+    from swarmlog.escalation.settings import DEFAULT_ESCALATION, escalation_settings
+
+    try:
+        settings = escalation_settings(now.config.get("escalation") or {})
+    except SwarmlogError:
+        settings = DEFAULT_ESCALATION
+    reactions = [replace(e, actor="human") for e in levels.escalate(now.state, cmd, settings)]
+    why = f"aborted by the human while no supervisor was running ({gone})"
+    text = getattr(cmd, "text", "")
+    reason = f"{why}: {text}" if text else why
+    end = RunEnded(outcome="aborted", reason=reason, run=now.run, actor="human")
+    return log.append([*reactions, end])
 
 
 def _unchanged(args: argparse.Namespace, now: _Now, command: str, target: str, why: str) -> int:
