@@ -405,7 +405,7 @@ def _measure(n: int, tail: int) -> dict[str, float]:
         # The snapshot is taken `tail` events before the end, then start-up folds the tail.
         head = project(_read(log, until=n - tail))
         anchor = anchor_at(log, head.seq)  # start-up checks the snapshot belongs to this log
-        write_snapshot(root / "memory" / "snapshots", head, anchor=anchor)
+        write_snapshot(root / "memory" / "snapshots", head, anchor=anchor, log=log)
 
         t = time.perf_counter()
         from_zero = project(log.read(after=0))

@@ -27,6 +27,7 @@ from swarmlog.events import (
     kind_of,
 )
 from swarmlog.log import EventLog, FileLog
+from swarmlog.log.protocol import Fingerprinted
 from swarmlog.render import fmt_ts, render_all, write_outputs
 from swarmlog.runtime.doorbell import wakeups
 from swarmlog.snapshot import (
@@ -256,6 +257,12 @@ def state_until(
                 reasons.append(f"{path.name}: ignored: {exc}")
                 continue
             if snap_state.ts <= ts and snap_seq <= log_.last_seq():
+                # As load_state: damage before the snapshot fails here (LogCorrupt), not hidden.
+                if isinstance(log_, Fingerprinted) and (
+                    other := log_.check_prefix(snap_seq, _snap.marks)
+                ):
+                    reasons.append(f"{path.name}: ignored: {other}")
+                    continue
                 state = snap_state
                 break
     for event in log_.read(after=state.seq):
@@ -354,7 +361,7 @@ def render_once(
         log_.close()
     changed = write_outputs(ws, render_all(state, env))
     if snapshots and state.seq:
-        write_snapshot(ws.snapshots, state, anchor=anchor)
+        write_snapshot(ws.snapshots, state, anchor=anchor, log=log_)
     return state, changed, reasons
 
 
@@ -396,7 +403,7 @@ def follow(
                 anchor = anchor_of(batch[-1])
                 changed = write_outputs(ws, render_all(state, env))
                 if state.seq - last_snap >= snapshot_every:
-                    write_snapshot(ws.snapshots, state, anchor=anchor)
+                    write_snapshot(ws.snapshots, state, anchor=anchor, log=log_)
                     last_snap = state.seq
                 if on_render:
                     on_render(state, changed)
@@ -405,5 +412,5 @@ def follow(
     finally:
         log_.close()
     if state.seq and state.seq != last_snap:
-        write_snapshot(ws.snapshots, state, anchor=anchor)
+        write_snapshot(ws.snapshots, state, anchor=anchor, log=log_)
     return state

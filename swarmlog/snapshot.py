@@ -1,12 +1,20 @@
 """Projection snapshots under ``memory/snapshots/``: save the folded state, start from the newest.
 
-A snapshot file is msgpack: ``{schema, seq, digest, digests, anchor, sha256, state}`` where
-``state`` is the encoded ``SwarmState`` and ``sha256`` covers those bytes, so damage is caught
-without re-hashing the state. ``anchor`` identifies the event at ``seq`` (its kind, time, run and
-actor), so a snapshot folded from another log — another stream selected with ``--log``, a log
-restored from elsewhere — is not applied to this one. A damaged, truncated, outdated-schema or
-foreign snapshot is never trusted: it is skipped (the reason is returned, for the command to show
-once) and the state is rebuilt from the log.
+A snapshot file is msgpack: ``{schema, seq, digest, digests, anchor, marks, sha256, state}``
+where ``state`` is the encoded ``SwarmState`` and ``sha256`` covers those bytes, so damage is
+caught without re-hashing the state. ``anchor`` identifies the event at ``seq`` (its kind, time,
+run and actor), so a snapshot folded from another log — another stream selected with ``--log``,
+a log restored from elsewhere — is not applied to this one. A damaged, truncated, outdated-schema
+or foreign snapshot is never trusted: it is skipped (the reason is returned, for the command to
+show once) and the state is rebuilt from the log.
+
+A snapshot must not hide damage in the log before it either (a command starting from it reads
+only the tail). ``marks`` (file logs) hold a CRC-32 of the segment bytes holding records up to
+``seq``, and start-up checks them (``FileLog.check_prefix``): a sealed segment untouched since by
+its stat, the rest by re-hashing without decoding. Damage there fails the command with its file
+and line, exactly as reading the log from zero would. A snapshot without marks (written before
+they existed, or from another kind of log) has every record before it checked instead: slower,
+once, since the next snapshot written has marks.
 """
 
 from __future__ import annotations
@@ -14,13 +22,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import msgspec
 
 from swarmlog.events import Event, EventBase, kind_of
-from swarmlog.log.protocol import EventLog
+from swarmlog.log.protocol import EventLog, Fingerprinted, SegmentMark
 from swarmlog.state import EMPTY, SwarmState, apply, digests
 from swarmlog.workspace import remove_file, write_atomic
 
@@ -52,6 +60,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     digest: str
     digests: dict[str, str]
     anchor: str = ""  # of the event at seq; empty in snapshots written before it existed
+    marks: tuple[SegmentMark, ...] = ()  # of the log's bytes up to seq; empty: not a file log's
     sha256: str
     state: msgspec.Raw
 
@@ -92,12 +101,24 @@ def anchor_at(log_: EventLog, seq: int) -> str:
     return ""
 
 
-def write_snapshot(folder: Path, state: SwarmState, *, anchor: str = "", keep: int = KEEP) -> Path:
+def write_snapshot(
+    folder: Path,
+    state: SwarmState,
+    *,
+    anchor: str = "",
+    keep: int = KEEP,
+    log: EventLog | None = None,
+) -> Path:
     """Write ``state`` as a snapshot (atomically) and prune all but the newest ``keep``.
 
     ``anchor`` is ``anchor_of`` the log's event at ``state.seq``; without it the snapshot cannot
-    tell which log it came from and is trusted by any log that is long enough.
+    tell which log it came from and is trusted by any log that is long enough. ``log``, the log
+    ``state`` was folded from: a file log marks its bytes up to ``state.seq`` (carrying on the
+    marks it checked when the state was loaded), so that a start from this snapshot can tell
+    whether they were damaged since. Raises ``LogCorrupt`` if bytes marked for the first time
+    hold a damaged record.
     """
+    marks = log.fingerprint(state.seq) if isinstance(log, Fingerprinted) else ()
     body = _ENCODER.encode(state)
     sums = digests(state)
     snap = Snapshot(
@@ -108,6 +129,7 @@ def write_snapshot(folder: Path, state: SwarmState, *, anchor: str = "", keep: i
         sha256=hashlib.sha256(body).hexdigest(),
         state=msgspec.Raw(body),
         anchor=anchor,
+        marks=marks,
     )
     path = folder / _name(state.seq)
     write_atomic(path, _ENCODER.encode(snap))
@@ -144,11 +166,13 @@ def newest_snapshot(
     folder: Path, *, until: int | None = None
 ) -> tuple[SwarmState | None, list[str]]:
     """Return the newest valid snapshot at or before ``until``, and why others were skipped."""
-    _anchor, state, reasons = _newest(folder, until)
+    _snap, state, reasons = _newest(folder, until)
     return state, reasons
 
 
-def _newest(folder: Path, until: int | None) -> tuple[str, SwarmState | None, list[str]]:
+def _newest(
+    folder: Path, until: int | None
+) -> tuple[Snapshot | None, SwarmState | None, list[str]]:
     reasons: list[str] = []
     for seq, path in list_snapshots(folder):
         if until is not None and seq > until:
@@ -160,8 +184,8 @@ def _newest(folder: Path, until: int | None) -> tuple[str, SwarmState | None, li
             log.debug("%s", reason)
             reasons.append(reason)
             continue
-        return snap.anchor, state, reasons
-    return "", None, reasons
+        return snap, state, reasons
+    return None, None, reasons
 
 
 def load_state(
@@ -173,31 +197,40 @@ def load_state(
     """Start from the newest valid snapshot (if any) and fold the log's tail up to ``until``.
 
     Returns the state and the reasons snapshots were skipped (empty when all was well).
+
+    Raises:
+        LogCorrupt: the log's bytes before the snapshot were damaged since it was taken (a file
+            log; the same error, file and line, as folding the log from zero would raise).
     """
-    anchor, state, reasons = _newest(folder, until) if folder else ("", None, [])
-    if state is None:
+    snap, state, reasons = _newest(folder, until) if folder else (None, None, [])
+    if snap is None or state is None:
         return fold_tail(log_.read(after=0), EMPTY, until), reasons
+
+    def rebuild(reason: str) -> tuple[SwarmState, list[str]]:
+        reasons.append(f"snapshot at seq {snap.seq} {reason}; ignored and rebuilt from the log")
+        log.debug("%s", reasons[-1])
+        return fold_tail(log_.read(after=0), EMPTY, until), reasons
+
     if state.seq > (last := log_.last_seq()):
-        reasons.append(
-            f"snapshot at seq {state.seq} is ahead of the log (ends at {last}): records after "
-            f"seq {last} are torn or were lost since it was taken ('swarmlog verify' checks the "
-            "log); ignored and rebuilt from the log"
+        return rebuild(
+            f"is ahead of the log (ends at {last}): records after seq {last} are torn or were "
+            "lost since it was taken ('swarmlog verify' checks the log)"
         )
-        log.debug("%s", reasons[-1])
-        return fold_tail(log_.read(after=0), EMPTY, until), reasons
-    if not anchor:
-        return fold_tail(log_.read(after=state.seq), state, until), reasons
-    # Read from the snapshot's own event to check that it was folded from this log.
-    tail = log_.read(after=state.seq - 1)
-    first = next(tail, None)
-    if first is None or first.seq != state.seq or anchor_of(first) != anchor:
-        reasons.append(
-            f"snapshot at seq {state.seq} was folded from another log (this log's event "
-            f"{state.seq} differs); ignored and rebuilt from the log"
-        )
-        log.debug("%s", reasons[-1])
-        return fold_tail(log_.read(after=0), EMPTY, until), reasons
-    return fold_tail(tail, state, until), reasons
+    tail: Iterator[Event] | None = None
+    if snap.anchor:
+        # Read from the snapshot's own event to check that it was folded from this log.
+        tail = log_.read(after=state.seq - 1)
+        first = next(tail, None)
+        if first is None or first.seq != state.seq or anchor_of(first) != snap.anchor:
+            return rebuild(f"was folded from another log (this log's event {state.seq} differs)")
+    if isinstance(log_, Fingerprinted):
+        # The tail alone is read from here on: check that what came before it is intact.
+        foreign = log_.check_prefix(state.seq, snap.marks)
+        if foreign:
+            return rebuild(f"was folded from another log ({foreign})")
+    return fold_tail(
+        tail if tail is not None else log_.read(after=state.seq), state, until
+    ), reasons
 
 
 def fold_tail(

@@ -21,7 +21,15 @@ import msgspec
 from swarmlog.errors import LogCorrupt
 from swarmlog.events import DECODER, ENCODER, Event, EventBase, decode, decode_many
 
-__all__ = ["SUFFIX_LEN", "check_line", "decode_lines", "frame", "frame_many", "line_seq"]
+__all__ = [
+    "SUFFIX_LEN",
+    "check_line",
+    "decode_lines",
+    "first_bad_line",
+    "frame",
+    "frame_many",
+    "line_seq",
+]
 
 _CRC_OPEN = b',"crc":"'
 _CRC_CLOSE = b'"}'
@@ -70,6 +78,24 @@ def check_line(line: bytes) -> str:
     return ""
 
 
+def first_bad_line(lines: Sequence[bytes]) -> tuple[int, str]:
+    """Return (index, problem) of the first line that is not a well-formed record, or (-1, "").
+
+    The read path's hot spot, so every per-line step runs inside C (map, slicing, crc32, %):
+    each line's 18-byte suffix must equal the suffix its body's checksum produces. Only when
+    the batch fails does the slow loop run, to name the first bad line.
+    """
+    if all(
+        map(bytes.endswith, lines, map(_SUFFIX_FMT.__mod__, map(zlib.crc32, map(_BODY_OF, lines))))
+    ):
+        return -1, ""
+    for i, line in enumerate(lines):
+        problem = check_line(line)
+        if problem:
+            return i, problem
+    return -1, ""  # pragma: no cover - the batch test and check_line agree
+
+
 def line_seq(line: bytes) -> int:
     """Return the seq of a record already checked with ``check_line``."""
     return _SEQ_DECODER.decode(line).seq
@@ -93,16 +119,9 @@ def decode_lines(
     """
     if not lines:
         return []
-    # The read path's hot spot, so every per-line step runs inside C (map, slicing, crc32, %):
-    # each line's 18-byte suffix must equal the suffix its body's checksum produces. Only when
-    # the batch fails does the slow loop run, to name the first bad line.
-    if not all(
-        map(bytes.endswith, lines, map(_SUFFIX_FMT.__mod__, map(zlib.crc32, map(_BODY_OF, lines))))
-    ):
-        for i, line in enumerate(lines):
-            problem = check_line(line)
-            if problem:
-                raise LogCorrupt(path, first_line_no + i, problem)
+    bad, problem = first_bad_line(lines)
+    if problem:
+        raise LogCorrupt(path, first_line_no + bad, problem)
     was_enabled = gc.isenabled()
     gc.disable()  # decoding allocates an object per field; cyclic GC passes would triple the cost
     try:

@@ -9,7 +9,16 @@ import msgspec
 
 from swarmlog.events import Event, EventBase
 
-__all__ = ["AppendNotifier", "EventLog", "Problem", "Reader", "RepairReport", "VerifyReport"]
+__all__ = [
+    "AppendNotifier",
+    "EventLog",
+    "Fingerprinted",
+    "Problem",
+    "Reader",
+    "RepairReport",
+    "SegmentMark",
+    "VerifyReport",
+]
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -43,6 +52,38 @@ class RepairReport(msgspec.Struct, frozen=True, kw_only=True):
     removed_bytes: int
     saved_to: str
     segment: str
+
+
+class SegmentMark(msgspec.Struct, frozen=True, kw_only=True):
+    """What a snapshot knew of one file-log segment: its first ``length`` bytes had ``crc``.
+
+    ``crc`` is zlib's CRC-32 of those bytes. For a segment that was whole and sealed when it was
+    hashed, its inode, mtime and ctime then are kept too: while they and its size are unchanged
+    nothing was written to it through the file system since (a write, a ``chmod`` or a
+    ``touch`` sets ctime to the present), so the bytes need not be read again.
+    """
+
+    first: int  # the segment's first seq: its file name
+    length: int
+    crc: int
+    ino: int = 0  # 0: not whole and sealed when hashed; compare the bytes
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+
+
+@runtime_checkable
+class Fingerprinted(Protocol):
+    """A log whose bytes a snapshot can mark, so a snapshot never hides damage before it.
+
+    ``fingerprint(seq)`` returns marks of every byte holding records up to ``seq``;
+    ``check_prefix(seq, marks)`` raises ``LogCorrupt`` (file and line) where those bytes were
+    damaged since, and returns a reason ("" when they are as marked) when they differ but every
+    record still checks: not the log the snapshot was folded from.
+    """
+
+    def fingerprint(self, seq: int) -> tuple[SegmentMark, ...]: ...
+
+    def check_prefix(self, seq: int, marks: Sequence[SegmentMark]) -> str: ...
 
 
 class Reader(Protocol):
