@@ -254,8 +254,8 @@ def test_commands_without_a_run_in_progress(
     # An ack still marks the alert acknowledged, and says nobody acts on it.
     out = cli(ws, capsys, "ack", "A2")
     assert out == (
-        f"{seq + 1} ack A2: recorded; no run is in progress (run {RUN} already ended "
-        "(completed)), so nothing acts on it beyond the record\n"
+        f"{seq + 1} ack A2: recorded; run {RUN} already ended (completed), so nothing acts on "
+        "it beyond the record\n"
     )
     assert views(ws, capsys)["alerts"]["unacked"] == ["A1", "A3"]
 

@@ -9,7 +9,7 @@ rule for all of them). Each answer says who will act on it:
   nothing, and a second event would only make the log and the report say it twice.
 - ``pause``, ``resume`` and ``abort`` with no run in the log, or after the run ended, are refused
   (exit 1): no team is there to obey them. ``ack`` is still recorded (the alerts are marked
-  acknowledged) and says that no run is in progress.
+  acknowledged) and says that no run will act on it.
 - When the run is open in the log but its supervisor is known to be gone (``watch`` tells the same
   way), the command is recorded and the answer says nothing acts on it until ``swarmlog run
   --resume``. ``abort`` then also appends what that run's monitor and supervisor would have: the
@@ -140,7 +140,7 @@ def _append(log: EventLog, args: argparse.Namespace, now: _Now, command: str, ta
     what = f"{command} {target}".rstrip()
     if no_run:  # only ack comes here: pause, resume and abort are refused without a run
         state = "none" if now.started is None else "ended"
-        said = f"no run is in progress ({no_run}), so nothing acts on it beyond the record"
+        said = f"{no_run}, so nothing acts on it beyond the record"
     elif gone and command == "abort":
         state = "stopped"
         said = (
