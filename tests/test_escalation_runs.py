@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from swarmlog.escalation import breakers, levels
 from swarmlog.escalation.pipeline import project as emergency_project
 from swarmlog.events import (
+    AlertRaised,
     CircuitOpened,
     DetectorFired,
     EscalationRaised,
@@ -61,11 +64,19 @@ def test_a_new_run_is_not_aborted_or_halted_by_the_last_ones_records(tmp_path: P
                 RunStarted(goal="second", run="r2", actor="supervisor"),
             ]
         )
-        monitor_pass(ws, log)  # r2's monitor replays r1
+        monitor_pass(ws, log)  # r2's monitor folds r1 again: its reactions are already stored
+        start = log.last_seq()
+        assert [type(e) for e in read(log)][-1] is RunStarted
+        # Monitors before idempotent reactions appended r1's reactions again after r2 began; such
+        # a log must not abort or halt r2 either.
+        again = [
+            msgspec.structs.replace(e, key=None)
+            for e in read(log)
+            if isinstance(e, EscalationRaised | AlertRaised | CircuitOpened)
+        ]
+        log.append(again)
         events = read(log)
-    start = next(e.seq for e in events if isinstance(e, RunStarted) and e.run == "r2")
     replayed = [e for e in events if e.seq > start]
-    # The premise: r1's level-3 escalation, its run circuit and the abort came again after r2 began.
     assert any(isinstance(e, EscalationRaised) and e.level == 4 for e in replayed)
     assert any(isinstance(e, CircuitOpened) and e.scope == "run" for e in replayed)
 
@@ -95,3 +106,28 @@ def test_a_command_for_a_run_that_is_over_leaves_the_new_one_alone() -> None:
     for run in ("r2", ""):
         cmd = HumanCommand(command="pause", run=run, actor="human", seq=6)
         assert levels.team_directive(levels.apply(esc, cmd)) == "paused"
+
+
+def test_a_restarted_monitor_raises_nothing_twice(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.events.mkdir(parents=True)
+    with FileLog(ws.events) as log:
+        log.append(
+            [
+                RunStarted(goal="g", run="r1", actor="supervisor"),
+                PhaseEntered(phase="execution", run="r1", actor="scheduler"),
+                DetectorFired(detector="model_outage", level=3, model="deep", message="deep is out",
+                              run="r1", actor="monitor"),
+            ]
+        )  # fmt: skip
+        monitor_pass(ws, log)
+        first = read(log)
+        assert [type(e).__name__ for e in first[3:]] == [
+            "EscalationRaised",
+            "AlertRaised",
+            "CircuitOpened",
+        ]
+        # A --resume, a restart or a crash starts a new monitor, which folds the log again.
+        monitor_pass(ws, log)
+        monitor_pass(ws, log)
+        assert read(log) == first

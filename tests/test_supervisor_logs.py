@@ -28,3 +28,36 @@ def test_a_childs_log_past_the_limit_moves_aside_at_a_runs_start(
     assert (logs / "scheduler.log.1").read_text() == "old night\n" * 20
     assert (logs / "builder.log").read_text() == "short\n"
     assert not (logs / "builder.log.1").exists()
+
+
+def test_level_one_restarts_answer_only_firings_after_the_supervisor_started(
+    tmp_path: Path,
+) -> None:
+    """A new or resumed supervisor reads the log from the start; an earlier run's level-1
+    firings must not restart the agents it has just started."""
+    import subprocess
+    import sys
+
+    from swarmlog.events import AgentStatusChanged, DetectorFired, RunStarted
+
+    ws = Workspace(tmp_path)
+    s = sup.Supervisor(ws, goal="g", config={}, include_monitor=False, include_renderer=False)
+    old = DetectorFired(detector="stuck_calls", level=1, agent="builder", run="r1", message="m")
+    s.log.append([RunStarted(goal="g", run="r1"), old])
+    s._announced = s.log.last_seq()  # as run() does when it starts
+    child = sup.Child("builder", [])
+    child.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    s.children = [child]
+    try:
+        (stored_old,) = [e for e in s.log.read() if isinstance(e, DetectorFired)]
+        s._recover(stored_old)
+        assert child.alive() and not child.stopping
+        (new,) = s.log.append([old])
+        s._recover(new)
+        assert child.stopping
+        assert child.proc.wait(10) is not None  # terminated, to be restarted
+        restarts = [e for e in s.log.read() if isinstance(e, AgentStatusChanged)]
+        assert [e.status for e in restarts] == ["restarted"]
+    finally:
+        if child.proc.poll() is None:
+            child.proc.kill()

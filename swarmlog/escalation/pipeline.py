@@ -5,6 +5,11 @@ of the log alone: ``react`` on an event returns the detector firings it caused, 
 reaction to it (when it is a firing, a decision or a human command) and the circuit transitions
 (when it is a firing or an escalation). Append the returned events in order; when they come back
 from the log, ``react`` folds them and reacts to them in turn (its own outputs are idempotent).
+
+Each reaction carries an idempotency key naming the event it answers (``react:SEQ:N``): the
+reaction to an event is a pure function of the log up to it, so a monitor that starts again (a
+``--resume``, a restart, a crash) and re-folds the log re-derives the very same reactions, and
+the log keeps the ones already stored instead of raising every escalation and alert again.
 """
 
 from __future__ import annotations
@@ -46,7 +51,10 @@ def react(
     det, fired = detectors.observe(state.detectors, event, settings)
     esc, reaction = levels.step(state.escalation, event, settings)
     brk, circuits = breakers.step(state.breakers, event)
-    out: list[EventBase] = [*fired, *reaction, *circuits]
+    out: list[EventBase] = [
+        e if e.key else replace(e, key=f"react:{event.seq}:{n}")
+        for n, e in enumerate([*fired, *reaction, *circuits])
+    ]
     return replace(state, detectors=det, escalation=esc, breakers=brk), out
 
 

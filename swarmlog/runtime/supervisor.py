@@ -316,6 +316,8 @@ class Supervisor:
         """Level 1 (seed guide §4): the supervisor restarts the agent a detector caught."""
         if not (isinstance(event, DetectorFired) and event.level == 1 and event.agent):
             return
+        if event.seq <= self._announced:
+            return  # from before this supervisor started its children: they are new already
         child = next((c for c in self.children if c.name == event.agent), None)
         if child is None or child.proc is None or child.proc.poll() is not None:
             return
