@@ -55,8 +55,8 @@ class LogCorrupt(LogError):
         self.line = line
         self.problem = problem
         super().__init__(
-            f"{path}:{line}: {problem}; run 'swarmlog verify' to list damage and "
-            f"'swarmlog repair' to truncate a torn tail"
+            f"{path}:{line}: {problem}; 'swarmlog verify' lists every damaged record; restore "
+            f"the segment from a copy (git, a backup): 'swarmlog repair' only cuts a torn tail"
         )
 
 

@@ -85,7 +85,10 @@ def test_init_ollama_not_a_url_and_bad_timeout(tmp_path: Path, capsys: pytest.Ca
     assert main(["init", "--dir", str(tmp_path / "w"), "--ollama", "localhost"]) == 2
     assert "--ollama 'localhost' is not a URL" in one_error_line(capsys.readouterr().err)
     assert main(["init", "--dir", str(tmp_path / "w"), "--timeout", "0"]) == 2
-    assert "--timeout must be more than 0 seconds" in one_error_line(capsys.readouterr().err)
+    assert "argument --timeout: '0' is not a positive number of seconds" in capsys.readouterr().err
+    for argv in (["doctor", "--timeout", "-1"], ["watch", "--interval", "nan"]):
+        assert main([*argv, "--dir", str(tmp_path / "w")]) == 2
+        assert "is not a positive number of seconds" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
 
 

@@ -11,6 +11,7 @@ from swarmlog.cli.common import (
     emit_json,
     log_target,
     open_log,
+    positive_seconds,
     wants_json,
     workspace,
 )
@@ -43,7 +44,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"free disk space required (default {MIN_DISK_GB:g} GB)",
     )
     p.add_argument(
-        "--timeout", type=float, default=2.0, help="seconds to wait for each model server"
+        "--timeout",
+        type=positive_seconds,
+        default=2.0,
+        help="seconds to wait for each model server",
     )
     p.set_defaults(func=cmd_doctor)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from urllib.parse import urlsplit
 
-from swarmlog.cli.common import add_command, emit_json, wants_json, workspace
+from swarmlog.cli.common import add_command, emit_json, positive_seconds, wants_json, workspace
 from swarmlog.defaults import DEFAULT_OLLAMA_URL, DETECT_TIMEOUT_S
 from swarmlog.errors import SwarmlogError, UsageError
 from swarmlog.workspace import Workspace
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=DETECT_TIMEOUT_S,
         help=f"seconds to wait for each server (default {DETECT_TIMEOUT_S:g})",
     )
@@ -113,8 +113,6 @@ def cmd_init(args: argparse.Namespace) -> int:
         _check_url("--openai", url, "http://127.0.0.1:8000/v1")
     if args.ollama:  # --ollama '' skips Ollama
         _check_url("--ollama", args.ollama, DEFAULT_OLLAMA_URL)
-    if not args.timeout > 0:
-        raise UsageError(f"--timeout must be more than 0 seconds, got {args.timeout:g}")
     ws = workspace(args)
     if ws.root.exists() and not ws.root.is_dir():
         raise UsageError(

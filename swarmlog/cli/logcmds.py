@@ -366,8 +366,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     try:
         report = open_log(args).repair()
     except LogCorrupt as exc:
-        # LogCorrupt's own hint ends "run 'swarmlog repair' to truncate a torn tail", which is
-        # what just refused: say what the refusal means instead.
+        # Say what the refusal means: repair found damage it may not cut.
         raise LogError(
             f"{exc.path}:{exc.line}: {exc.problem}; repair changed nothing "
             "(it only cuts a torn tail at the end); 'swarmlog verify' lists every damaged record"

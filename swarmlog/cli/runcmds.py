@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import math
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from swarmlog.cli.common import add_command, log_target, open_log, workspace
+from swarmlog.cli.common import add_command, log_target, open_log, positive_seconds, workspace
 from swarmlog.cli.initcmd import init_workspace
 from swarmlog.defaults import ROLES
 from swarmlog.errors import ConfigError, SwarmlogError, UsageError
@@ -40,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--config", help="config file (default: swarmlog.toml in the workspace)")
     p.add_argument(
         "--time-scale",
-        type=_positive,
+        type=positive_seconds,
         default=0.05,
         help="with --sim: real seconds per simulated second (default 0.05)",
     )
@@ -83,18 +82,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run the monitor: hardware and server samples, detectors, escalation, alert delivery",
         "swarmlog monitor",
     )
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
+    p.add_argument("--interval", type=positive_seconds, default=5.0, help="seconds between samples")
     p.set_defaults(func=cmd_monitor)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
 
 
 def _workers(specs: list[str]) -> dict[str, int]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from swarmlog.cli.common import add_command, open_log, wants_json, workspace
-from swarmlog.errors import UsageError
+from swarmlog.cli.common import add_command, open_log, positive_seconds, wants_json, workspace
 
 __all__ = ["register"]
 
@@ -22,7 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "On a terminal the screen is redrawn (plain ANSI, fine over ssh); piped, it prints one "
         "summary line per interval. Ctrl-C exits.",
     )
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    p.add_argument(
+        "--interval", type=positive_seconds, default=2.0, help="seconds between refreshes"
+    )
     p.add_argument("--once", action="store_true", help="draw once and exit")
     p.set_defaults(func=cmd_watch)
 
@@ -30,8 +31,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_watch(args: argparse.Namespace) -> int:
     from swarmlog.watch import watch
 
-    if args.interval <= 0:
-        raise UsageError(f"--interval must be > 0 seconds, got {args.interval:g}")
     return watch(
         workspace(args),
         log=open_log(args),
