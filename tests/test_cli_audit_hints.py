@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_error_line, run
 
 from swarmlog.cli import main
 from swarmlog.events import CircuitOpened, Note
@@ -35,16 +36,6 @@ def ws(tmp_path: Path) -> Path:
     assert main(["init", "--dir", str(root), "--no-detect"]) == 0
     (root / "swarmlog.toml").write_text(CONFIG)
     return root
-
-
-def run(ws: Path, *args: str) -> int:
-    return main([*args, "--dir", str(ws)])
-
-
-def one_error_line(err: str) -> str:
-    assert err.startswith("swarmlog: error: "), err
-    assert err.count("\n") == 1, err
-    return err
 
 
 # route (#12)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import last_seq, one_error_line, run
 
 from swarmlog.cli import main
 from swarmlog.events import Note
@@ -25,25 +26,6 @@ from swarmlog.log import FileLog
 def ws(tmp_path: Path) -> Path:
     assert main(["init", "--dir", str(tmp_path / "ws"), "--no-detect"]) == 0
     return tmp_path / "ws"
-
-
-def run(ws: Path, *args: str) -> int:
-    return main([*args, "--dir", str(ws)])
-
-
-def last_seq(ws: Path) -> int:
-    log = FileLog(ws / "memory" / "events")
-    try:
-        return log.last_seq()
-    finally:
-        log.close()
-
-
-def one_error_line(err: str) -> str:
-    assert err.startswith("swarmlog: error: "), err
-    assert err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 def swarmlog(*args: str | bytes, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from cli_helpers import last_seq, one_error_line, run
 from test_render_scenario import scripted
 
 from swarmlog.cli import main
@@ -33,24 +34,6 @@ def night(tmp_path: Path) -> Path:
     log.close()
     assert main(["render", "--dir", str(root)]) == 0
     return root
-
-
-def run(ws: Path, *args: str) -> int:
-    return main([*args, "--dir", str(ws)])
-
-
-def one_error_line(err: str) -> str:
-    assert err.startswith("swarmlog: error: "), err
-    assert err.count("\n") == 1, err
-    return err
-
-
-def last_seq(ws: Path) -> int:
-    log = FileLog(ws / "memory" / "events")
-    try:
-        return log.last_seq()
-    finally:
-        log.close()
 
 
 def test_log_after_negative_is_a_usage_error(ws: Path, capsys: pytest.CaptureFixture[str]):

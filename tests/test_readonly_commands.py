@@ -7,17 +7,16 @@ writer (an append, under the lock) or 'swarmlog repair' cuts it, keeping what it
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import copy_example_night
 
 from swarmlog.cli import main
 from swarmlog.log import FileLog, list_segments
 
-REPO = Path(__file__).resolve().parent.parent
 TORN = 30  # bytes cut off the end, as `truncate -s -30` does
 
 
@@ -30,9 +29,7 @@ def torn_night(tmp_path: Path) -> Path:
     """The committed example night, rendered (a snapshot at its last seq), then its last record
     torn: the snapshot is now ahead of the log's complete records."""
     ws = tmp_path / "night"
-    (ws / "memory" / "events").mkdir(parents=True)
-    for segment in sorted((REPO / "memory" / "events").glob("*.ndjson")):
-        shutil.copy(segment, ws / "memory" / "events" / segment.name)
+    copy_example_night(ws)
     assert main(["--dir", str(ws), "render"]) == 0
     assert [p.name for p in (ws / "memory" / "snapshots").iterdir()] == [
         "snapshot-000000000474.msgpack"

@@ -11,18 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import copy_example_night
 
 from swarmlog.cli import main
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def night(tmp_path: Path) -> Path:
     ws = tmp_path / "night"
-    (ws / "memory" / "events").mkdir(parents=True)
-    for segment in sorted((REPO / "memory" / "events").glob("*.ndjson")):
-        shutil.copy(segment, ws / "memory" / "events" / segment.name)
+    copy_example_night(ws)
     return ws
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from cli_helpers import copy_example_night
 
 from swarmlog.cli import main
 from swarmlog.errors import LogCorrupt
@@ -22,16 +23,12 @@ from swarmlog.log.framing import frame
 from swarmlog.snapshot import list_snapshots, load_snapshot, load_state, write_snapshot
 from swarmlog.state import project
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
 def night(tmp_path: Path) -> Path:
     """The committed example night, rendered: a snapshot at its last seq (474)."""
     ws = tmp_path / "night"
-    (ws / "memory" / "events").mkdir(parents=True)
-    for segment in sorted((REPO / "memory" / "events").glob("*.ndjson")):
-        shutil.copy(segment, ws / "memory" / "events" / segment.name)
+    copy_example_night(ws)
     assert main(["--dir", str(ws), "render"]) == 0
     assert [seq for seq, _ in list_snapshots(ws / "memory" / "snapshots")] == [474]
     return ws
