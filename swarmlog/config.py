@@ -466,6 +466,7 @@ def night_problems(cfg: Config, where: str) -> list[str]:
     """What would stop a night that the schema alone cannot see, one line each: a ``[log]``
     section no backend accepts, a role no ``[models.*]`` profile can serve."""
     from swarmlog.defaults import ROLES
+    from swarmlog.escalation.settings import budget_disagreements
     from swarmlog.log.select import log_from_config
     from swarmlog.routing.roles import unserved_roles
 
@@ -474,7 +475,9 @@ def night_problems(cfg: Config, where: str) -> list[str]:
         log_from_config(cfg.log, where=where)
     except ConfigError as exc:
         out.append(str(exc))
-    return out + [f"{where}: {p}" for p in unserved_roles(cfg.to_event_dict(), ROLES)]
+    config = cfg.to_event_dict()
+    problems = [*budget_disagreements(config), *unserved_roles(config, ROLES)]
+    return out + [f"{where}: {p}" for p in problems]
 
 
 def load_config(path: Path, *, missing_ok: bool = False) -> Config:

@@ -131,3 +131,37 @@ def test_a_restarted_monitor_raises_nothing_twice(tmp_path: Path) -> None:
         monitor_pass(ws, log)
         monitor_pass(ws, log)
         assert read(log) == first
+
+
+def test_the_readmes_limits_budget_is_enforced_like_escalation_budget(tmp_path: Path) -> None:
+    from swarmlog.config import parse_config
+    from swarmlog.events import ConfigLoaded, DetectorFired, ModelCallFinished
+
+    ws = Workspace(tmp_path)
+    ws.events.mkdir(parents=True)
+    config = parse_config({"limits": {"budget": {"tokens": 1000}}}).to_event_dict()
+    with FileLog(ws.events) as log:
+        log.append(
+            [
+                RunStarted(goal="g", run="r1", actor="supervisor"),
+                ConfigLoaded(config=config, run="r1", actor="supervisor"),
+                ModelCallFinished(model="fast", prompt_tokens=900, completion_tokens=300,
+                                  run="r1", actor="builder"),
+            ]
+        )  # fmt: skip
+        monitor_pass(ws, log)
+        fired = [e for e in read(log) if isinstance(e, DetectorFired)]
+    assert [(e.detector, e.value, e.threshold) for e in fired] == [("budget_tokens", 1200, 1000)]
+
+
+def test_config_check_refuses_two_budgets_that_disagree(tmp_path: Path, capsys) -> None:
+    from swarmlog.cli import main
+
+    (tmp_path / "swarmlog.toml").write_text(
+        '[models.m]\nendpoint = "http://127.0.0.1:9"\nmodel = "m"\n'
+        "[limits.budget]\ntokens = 1000\n[escalation.budget]\ntokens = 2000\n"
+    )
+    assert main(["config", "check", "--dir", str(tmp_path)]) == 1
+    assert "limits.budget.tokens = 1000 but escalation.budget.tokens = 2000" in (
+        capsys.readouterr().err
+    )

@@ -170,10 +170,10 @@ def _end_stopped_run(log: EventLog, now: _Now, cmd: Event, gone: str) -> list[Ev
     run start.
     """
     from swarmlog.escalation import levels
-    from swarmlog.escalation.settings import DEFAULT_ESCALATION, escalation_settings
+    from swarmlog.escalation.settings import DEFAULT_ESCALATION, night_settings
 
     try:
-        settings = escalation_settings(now.config.get("escalation") or {})
+        settings = night_settings(now.config)
     except SwarmlogError:
         settings = DEFAULT_ESCALATION
     reactions = [replace(e, actor="human") for e in levels.escalate(now.state, cmd, settings)]

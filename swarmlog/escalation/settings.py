@@ -25,7 +25,9 @@ __all__ = [
     "Webhook",
     "WebhookKind",
     "alert_settings",
+    "budget_disagreements",
     "escalation_settings",
+    "night_settings",
     "redact_text",
     "redact_url",
 ]
@@ -141,6 +143,32 @@ def _show(value: Any) -> str:
 def escalation_settings(d: Mapping[str, Any] | None = None) -> EscalationSettings:
     """Validate the ``[escalation]`` table; errors name the key path and the bad value."""
     return _convert(d, EscalationSettings, "escalation")
+
+
+def night_settings(config: Mapping[str, Any]) -> EscalationSettings:
+    """The escalation settings of a whole config (a ``config_loaded`` dict): ``[escalation]``,
+    with the night's budget taken from ``[limits.budget]`` (the README's table) for every limit
+    ``[escalation.budget]`` (the table ``init`` writes) leaves at 0; where both set one, the
+    ``[escalation.budget]`` value holds (``config check`` refuses the disagreement)."""
+    esc = dict(config.get("escalation") or {})
+    limits = config.get("limits") or {}
+    given = {k: v for k, v in (limits.get("budget") or {}).items() if v}  # None, 0: no limit
+    if given:
+        budget = dict(esc.get("budget") or {})
+        esc["budget"] = {**given, **{k: v for k, v in budget.items() if v}}
+    return escalation_settings(esc)
+
+
+def budget_disagreements(config: Mapping[str, Any]) -> list[str]:
+    """One line per budget limit that ``[limits.budget]`` and ``[escalation.budget]`` set apart."""
+    limits = (config.get("limits") or {}).get("budget") or {}
+    esc = (config.get("escalation") or {}).get("budget") or {}
+    return [
+        f"limits.budget.{k} = {limits[k]!r} but escalation.budget.{k} = {esc[k]!r}; "
+        f"set the night's {k} budget in one of the two tables"
+        for k in sorted(set(limits) & set(esc))
+        if limits[k] and esc[k] and limits[k] != esc[k]
+    ]
 
 
 def alert_settings(d: Mapping[str, Any] | None = None) -> AlertSettings:

@@ -22,7 +22,7 @@ import msgspec
 from swarmlog.escalation.delivery import announce, deliver
 from swarmlog.escalation.pipeline import EMPTY as EMERGENCY_EMPTY
 from swarmlog.escalation.pipeline import EmergencyState, react
-from swarmlog.escalation.settings import alert_settings, escalation_settings
+from swarmlog.escalation.settings import alert_settings, escalation_settings, night_settings
 from swarmlog.events import (
     AlertDelivered,
     AlertRaised,
@@ -91,7 +91,7 @@ class Monitor:
             for event in batch:
                 self.ctx = apply_context(self.ctx, event)
                 if isinstance(event, ConfigLoaded):
-                    self._settings = escalation_settings(event.config.get("escalation") or {})
+                    self._settings = night_settings(event.config)
                 self.emergency, out = react(self.emergency, event, self._settings)
                 if out:
                     self.append(out)
