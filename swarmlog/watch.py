@@ -385,7 +385,8 @@ def watch(
     max_frames: int | None = None,
     as_json: bool = False,
 ) -> int:
-    """Redraw the view every ``interval_s`` until Ctrl-C (or once); return the exit code.
+    """Redraw the view every ``interval_s`` until the run ends or Ctrl-C (or once); return the
+    exit code.
 
     On a terminal the screen is cleared and redrawn; otherwise one plain summary line is
     printed per interval; with ``as_json`` one JSON object (``summary_fields``) per interval,
@@ -418,6 +419,11 @@ def watch(
             stream.flush()
             frames += 1
             if once or (max_frames is not None and frames >= max_frames):
+                return 0
+            if view.swarm.team.outcome:  # the run ended: that was its last frame
+                if not as_json:
+                    stream.write(f"run {view.swarm.team.run} ended: {view.swarm.team.outcome}\n")
+                    stream.flush()
                 return 0
             time.sleep(interval_s)
     except KeyboardInterrupt:

@@ -220,3 +220,17 @@ def test_log_follow_alerts_prints_the_greppable_lines_as_they_come(ws: Workspace
     finally:
         proc.terminate()
         proc.communicate(timeout=10)  # also closes the pipes
+
+
+@pytest.mark.timeout(20)
+def test_watch_ends_with_the_run(ws: Workspace):
+    from swarmlog.events import RunEnded
+
+    log = FileLog(ws.events)
+    log.append([RunEnded(outcome="completed", run="r1", ts=T0 + 600)])
+    log.close()
+    out = io.StringIO()
+    assert watch(ws, interval_s=0.01, out=out, is_tty=False) == 0  # no max_frames: it stops
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "ended=completed" in lines[0]
+    assert lines[1] == "run r1 ended: completed"

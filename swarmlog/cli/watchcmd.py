@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "against the expected duration, each agent's status, task and trust, in-flight and "
         "queued calls per model with latency, GPU memory, open alerts and the team directive. "
         "On a terminal the screen is redrawn (plain ANSI, fine over ssh); piped, it prints one "
-        "summary line per interval. Ctrl-C exits.",
+        "summary line per interval. It exits when the run ends, or on Ctrl-C.",
     )
     p.add_argument(
         "--interval", type=positive_seconds, default=2.0, help="seconds between refreshes"
