@@ -61,3 +61,28 @@ def test_level_one_restarts_answer_only_firings_after_the_supervisor_started(
     finally:
         if child.proc.poll() is None:
             child.proc.kill()
+
+
+def test_resume_keeps_an_operators_pause_and_names_itself_when_it_releases_a_hold(
+    tmp_path: Path,
+) -> None:
+    from swarmlog.escalation import levels
+    from swarmlog.events import EscalationRaised, HumanCommand, RunStarted
+
+    def resumed(*events: object) -> list[object]:
+        ws = Workspace(tmp_path / str(len(list(tmp_path.iterdir()))))
+        s = sup.Supervisor(
+            ws, goal="", config={}, resume=True, include_monitor=False, include_renderer=False
+        )
+        s.log.append([RunStarted(goal="g", run="r1", actor="supervisor"), *events])  # type: ignore[list-item]
+        before = s.log.last_seq()
+        s.start_run()
+        after = list(s.log.read(after=before))
+        assert levels.team_directive(levels.project(s.log.read())) != "waiting_for_human"
+        return after
+
+    paused = resumed(HumanCommand(command="pause", run="r1", actor="human"))
+    assert not [e for e in paused if isinstance(e, HumanCommand)]  # still paused
+    waiting = resumed(EscalationRaised(escalation_id="E1", level=3, rule="model_outage", run="r1"))
+    (cmd,) = [e for e in waiting if isinstance(e, HumanCommand)]
+    assert (cmd.command, cmd.actor) == ("resume", "supervisor")

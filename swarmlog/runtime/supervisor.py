@@ -176,21 +176,30 @@ class Supervisor:
             ]
         )
         if self.resume:
-            # Restarting the run is the operator's answer to whatever it was waiting on: a crash
-            # usually leaves a level-3 emergency behind (the dead supervisor's model servers).
             esc = levels.project(self.log.read())
-            if levels.team_directive(esc) in ("paused", "waiting_for_human"):
+            directive = levels.team_directive(esc)
+            if directive == "waiting_for_human":
+                # A crash usually leaves a level-3 emergency behind (the dead supervisor's model
+                # servers went with it): restarting the run is the operator's answer to it.
+                # Recorded as the supervisor's doing, not as a human's acknowledgement.
                 self.log.append(
                     [
                         HumanCommand(
                             command="resume",
-                            text="the operator restarted the run with 'swarmlog run --resume'",
+                            text="'swarmlog run --resume' restarted the team, which was waiting "
+                            "for a human at level 3; the restart counts as 'swarmlog resume'",
                             run=run,
-                            actor="human",
+                            actor="supervisor",
                         )
                     ]
                 )
                 self._say("the run was waiting for a human; --resume counts as 'swarmlog resume'")
+            elif directive == "paused":
+                # An operator's pause outlasts a restart: only 'swarmlog resume' lifts it.
+                self._say(
+                    "the run is paused ('swarmlog pause'): the team stays idle until "
+                    "'swarmlog resume'"
+                )
         return run
 
     def _argv(self, *words: str, name: str = "") -> list[str]:
