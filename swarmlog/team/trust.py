@@ -7,7 +7,12 @@ evidence already in the log, so a replay re-derives every change:
   reviewer other than the author reported ``critical_bugs > 0`` → the task's author
   ``critical_bug`` (-2, the seed's example);
 - work approved in the first review round → its author ``first_round_approval`` (+1);
-- ``task_timed_out`` → the agent holding the task ``timeout`` (-1);
+- ``task_timed_out`` → the agent holding the task ``timeout`` (-1), unless the lease was lost to a
+  crash rather than to the agent: the holder registered again (``agent_registered``: its process
+  was killed or restarted and came back) after the claim, or the whole team went down and came
+  back (a new or resumed ``run_started``) after the claim. The task is retried either way; only a
+  genuine timeout, the agent process alive and registered from its claim to the timeout, costs
+  trust;
 - ``task_failed`` whose ``error`` starts with ``invalid reply`` (any case) →
   ``invalid_reply`` (-1).
 
@@ -30,6 +35,7 @@ import msgspec
 from msgspec.structs import replace
 
 from swarmlog.events import (
+    AgentRegistered,
     DecisionMade,
     Event,
     PositionTaken,
@@ -49,6 +55,7 @@ __all__ = [
     "TrustState",
     "apply",
     "below_threshold",
+    "crashed",
     "fell_below",
     "project",
     "trust_events",
@@ -71,6 +78,9 @@ class TrustState(msgspec.Struct, frozen=True, kw_only=True):
     review_bugs: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
     review_rounds: dict[str, int] = msgspec.field(default_factory=dict)  # rounds closed
     settled: frozenset[str] = frozenset()  # reviews whose final decision was already judged
+    claimed: dict[str, int] = msgspec.field(default_factory=dict)  # task -> seq of latest claim
+    registered: dict[str, int] = msgspec.field(default_factory=dict)  # agent -> latest registration
+    started: int = 0  # seq of the latest run_started, new or resumed: the team came (back) up
 
     def score(self, agent: str, start: float = DEFAULT_SETTINGS.trust.start) -> float:
         """Return an agent's score (``start`` before any change)."""
@@ -85,14 +95,20 @@ def apply(state: TrustState, event: Event) -> TrustState:
     match event:
         case RunStarted():
             if event.continues(state.run):
-                return replace(state, seq=event.seq)
-            return TrustState(seq=event.seq, scores=state.scores, run=event.run)
+                return replace(state, seq=event.seq, started=event.seq)
+            return TrustState(seq=event.seq, scores=state.scores, run=event.run, started=event.seq)
+        case AgentRegistered(agent=agent):
+            registered = {**state.registered, agent: event.seq}
+            return replace(state, seq=event.seq, registered=registered)
         case TrustChanged(agent=agent, new=new):
             return replace(state, seq=event.seq, scores={**state.scores, agent: new})
         case TaskCompleted(task_id=task, agent=agent):
             return replace(state, seq=event.seq, authors={**state.authors, task: agent})
         case TaskClaimed(task_id=task, agent=agent):
-            return replace(state, seq=event.seq, holders={**state.holders, task: agent})
+            holders = {**state.holders, task: agent}
+            return replace(
+                state, seq=event.seq, holders=holders, claimed={**state.claimed, task: event.seq}
+            )
         case ReviewOpened(review_id=rid, task_id=task) if task:
             return replace(state, seq=event.seq, review_tasks={**state.review_tasks, rid: task})
         case PositionTaken(review_id=rid, agent=agent, critical_bugs=bugs):
@@ -145,6 +161,8 @@ def trust_events(
     match event:
         case TaskTimedOut(task_id=task, agent=agent):
             holder = agent or state.holders.get(task, "")
+            if crashed(state, task, holder):
+                return []  # the lease was lost to a crash, not to the agent; the task is retried
             reason = f"task {task} timed out"
             return _change(state, holder, s.timeout, reason, event.seq, s)
         case TaskFailed(task_id=task, agent=agent, error=error):
@@ -174,6 +192,17 @@ def trust_events(
                 reason = f"task {task} approved in the first review round ({rid})"
                 return _change(state, author, s.first_round_approval, reason, event.seq, s)
     return []
+
+
+def crashed(state: TrustState, task: str, agent: str) -> bool:
+    """Whether a timeout of ``task`` held by ``agent`` is a crash rather than the agent's doing:
+    since the task's latest claim the agent registered again (its process died or was restarted
+    and came back) or the team came back up (a new or resumed ``run_started``). A timeout of a
+    task with no claim known in this run is the agent's."""
+    claim = state.claimed.get(task, 0)
+    if not claim:
+        return False
+    return state.registered.get(agent, 0) > claim or state.started > claim
 
 
 def below_threshold(state: TrustState, settings: TeamSettings = DEFAULT_SETTINGS) -> list[str]:
