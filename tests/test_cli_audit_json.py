@@ -80,7 +80,8 @@ def test_report_json_is_one_object_with_figures_and_markdown(
     (row,) = json_lines(capsys.readouterr().out)
     assert row["markdown"] == markdown
     assert row["seq"] == 8 and row["run"] == "r1" and row["outcome"] == "aborted"
-    assert row["goal"] == "Add authentication" and row["level"] == 3
+    # the level now: the run ended, so its level-3 escalation closed with it
+    assert row["goal"] == "Add authentication" and row["level"] == 0
     assert row["started_ts"] == T0 and row["ended_ts"] == T0 + 50
     assert row["path"] == "memory/report.md"
     assert sum(row["tasks"].values()) == 1
@@ -115,7 +116,7 @@ def test_watch_once_json_is_one_object(ws: Path):
     assert row["phase"]["name"] == "execution" and row["phase"]["expected_s"] == 600
     assert row["phase"]["elapsed_s"] == 40.0  # from entering the phase to the end of the run
     assert row["agents"]["builder"]["status"]
-    assert row["level"] == 3 and row["directive"]
+    assert row["level"] == 0 and row["directive"]  # the run ended: its escalation closed
 
 
 def test_log_alerts_json_is_one_object_per_alert(ws: Path, capsys: pytest.CaptureFixture[str]):

@@ -9,9 +9,9 @@ The seed's circuit breaker (§4) at two scopes (the per-model breaker is ``swarm
 - run: an escalation reaches level 3 or more → ``circuit_opened`` with scope ``run``; nothing is
   processed until no level-3 escalation is open (``ack``/``resume``) — never after an abort.
 
-A new run, or the human's resume (unless aborted), releases every phase and run circuit
-(``swarmlog.state.escalations.releases_circuits``, which the rendered blockers follow too); records
-of a run that is over change nothing.
+A new run, the run's end, or the human's resume (unless aborted), releases every phase and run
+circuit (``swarmlog.state.escalations.releases_circuits``, which the rendered blockers follow too);
+records of a run that is over (another run's, or this run's after its end) change nothing.
 
 ``apply`` folds the log (idempotently for this module's own events); ``step`` also returns the
 circuit events to append; ``is_halted`` answers the runtime's question.
@@ -36,6 +36,7 @@ from swarmlog.events import (
     HumanCommand,
     PhaseCompleted,
     PhaseEntered,
+    RunEnded,
     RunStarted,
 )
 from swarmlog.state.escalations import elsewhere, releases_circuits
@@ -73,6 +74,7 @@ class BreakerState(msgspec.Struct, frozen=True, kw_only=True):
     circuits: dict[str, OpenCircuit] = {}  # "scope:target" -> circuit
     levels: dict[str, int] = {}  # open escalation id -> level
     aborted: bool = False
+    ended: bool = False  # the run's run_ended was folded (a run_started clears it)
 
 
 EMPTY = BreakerState()
@@ -90,12 +92,15 @@ def apply(state: BreakerState, event: Event | EventBase) -> BreakerState:
 
 def _apply(state: BreakerState, event: Event | EventBase) -> BreakerState:
     if isinstance(event, RunStarted):
-        return state if event.continues(state.run) else BreakerState(seq=state.seq, run=event.run)
-    if elsewhere(state.run, event):
+        if event.continues(state.run):
+            return replace(state, ended=False) if state.ended else state
+        return BreakerState(seq=state.seq, run=event.run)
+    if state.ended or elsewhere(state.run, event):
         return state  # a record of a run that is over (see swarmlog.state.escalations)
     if releases_circuits(state.run, state.aborted, event):
         # Effective when folded; the circuit_closed events that follow only record it.
-        return replace(state, circuits={}) if state.circuits else state
+        state = replace(state, circuits={}) if state.circuits else state
+        return replace(state, ended=True) if isinstance(event, RunEnded) else state
     match event:
         case PhaseEntered():
             return replace(state, phase=event.phase)
@@ -159,7 +164,7 @@ def _close(state: BreakerState, scope: str, reason: str, run: str) -> list[Trans
 
 
 def _react(before: BreakerState, state: BreakerState, event: Event | EventBase) -> list[Transition]:
-    if elsewhere(before.run, event) and not isinstance(event, RunStarted):
+    if (before.ended or elsewhere(before.run, event)) and not isinstance(event, RunStarted):
         return []  # a run that is over opens and closes nothing in this one
     run = event.run or state.run
     match event:

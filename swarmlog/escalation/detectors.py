@@ -5,7 +5,9 @@ event caused. Each condition fires once per episode and re-arms when it clears; 
 rules (stuck calls, repeated errors) restart their count after firing, so a problem that persists
 through a recovery fires again — that recurrence is what escalates it (see ``levels``). Time-based
 rules (phase overrun, wall-clock budget) are judged at each event's ``ts``. The last element of
-every firing's ``evidence`` is the seq of the event that triggered it.
+every firing's ``evidence`` is the seq of the event that triggered it. Nothing fires after the
+run's ``run_ended`` (its records stored later, e.g. the monitor's last reactions, are of a run that
+is over) until a ``run_started``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from swarmlog.events import (
     PhaseCompleted,
     PhaseEntered,
     PositionTaken,
+    RunEnded,
     RunStarted,
     TaskBatched,
     TaskCancelled,
@@ -57,6 +60,7 @@ from swarmlog.state.claims import (
     Claims,
     ready,
 )
+from swarmlog.state.escalations import elsewhere
 from swarmlog.state.pmap import PMap
 from swarmlog.team.topology import BROADCAST, normalise_name
 
@@ -158,6 +162,7 @@ class DetectorState(msgspec.Struct, frozen=True, kw_only=True):
     positions: dict[str, dict[str, tuple[str, float, int, int]]] = {}  # review -> agent -> pos
     active: frozenset[str] = frozenset()  # conditions that fired and have not cleared
     fired_through: int = 0  # the highest trigger seq of a detector_fired seen in the log
+    ended: bool = False  # the run's run_ended was folded (a run_started clears it)
 
 
 EMPTY = DetectorState()
@@ -220,6 +225,8 @@ def observe(
     """Fold one event; return the new state and the detector firings it caused."""
     out = _Out(state, event, settings)
     state = _fold(state, event, out)
+    if state.ended:  # the run is over: nothing fires until the next run_started
+        return replace(state, seq=max(state.seq, event.seq)), []
     state = _check_clock(state, event, out)
     return replace(state, seq=max(state.seq, event.seq), active=frozenset(out.active)), out.fired
 
@@ -244,10 +251,11 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
     match event:
         case RunStarted():
             if state.run_start_seq and event.continues(state.run):
-                return state
+                return replace(state, ended=False) if state.ended else state
             out.clear("queue_depth")
             return replace(
                 state,
+                ended=False,
                 run=event.run,
                 tasks=PMap(),  # a new run's own tasks (the log keeps every night)
                 deps=PMap(),
@@ -261,6 +269,8 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
                 budget_cost=event.budget_cost,
                 budget_wall_s=event.budget_wall_s,
             )
+        case RunEnded() if not elsewhere(state.run, event):
+            return replace(state, ended=True)
         case AgentRegistered():
             return replace(state, roles={**state.roles, event.agent: event.role.lower()})
         case TrustChanged():

@@ -7,10 +7,14 @@ Director writes a summary, the team waits for a human); 4 abort (graceful shutdo
 
 Rules: an open escalation whose detector fires again is a failed recovery; after
 ``recovery_attempts`` of them it rises one level (1 → 2 → 3). A firing with a higher level than the
-open escalation (runaway's second stage) raises it at once. No consensus (``decision_made`` by
-``max_rounds`` with controversy or dissent), an irreversible decision and an exceeded budget go to
-the human (level 3). ``ack`` resolves, ``resume`` resolves every level-3 escalation and un-pauses,
-``abort`` raises level 4.
+open escalation (runaway's second stage) raises it at once. A level-1 escalation's recovery worked
+when its agent completes a task: the detectors forget the agent's error streak and its calls
+without progress at that moment (``swarmlog.escalation.detectors``), so a recurrence is a new
+episode; the monitor resolves it (``escalation_resolved`` by ``monitor``). No consensus
+(``decision_made`` by ``max_rounds`` with controversy or dissent), an irreversible decision and an
+exceeded budget go to the human (level 3). ``ack`` resolves, ``resume`` resolves every level-3
+escalation and un-pauses, ``abort`` raises level 4. The run's end closes whatever is still open (the
+rule's, when folded); nothing reacts to the records of a run that is over.
 
 ``apply`` folds the log into ``EscalationState`` by the one escalation rule,
 ``swarmlog.state.escalations``, which every view folds too (re-folding this module's own outputs is
@@ -36,6 +40,7 @@ from swarmlog.events import (
     EventBase,
     HumanCommand,
     RunStarted,
+    TaskCompleted,
     kind_of,
 )
 from swarmlog.state.escalations import (
@@ -49,8 +54,8 @@ from swarmlog.state.escalations import (
     ack_targets,
     apply,
     directive,
-    elsewhere,
     fold_one,
+    over,
     project,
     subject_of,
 )
@@ -131,9 +136,21 @@ def _react(
     event: Event | EventBase,
     settings: EscalationSettings,
 ) -> list[Reaction]:
-    if before.aborted or isinstance(event, RunStarted) or elsewhere(before.run, event):
+    if before.aborted or isinstance(event, RunStarted) or over(before, event):
         return []  # nothing to do after an abort, nor about a run that is over
     match event:
+        case TaskCompleted(agent=agent) if agent:
+            return [
+                EscalationResolved(
+                    escalation_id=e.escalation_id,
+                    resolution=f"recovered: {agent} completed task {event.task_id}",
+                    by="monitor",
+                    run=event.run,
+                    actor="monitor",
+                )
+                for e in sorted(before.open.values(), key=lambda e: e.seq)
+                if e.level == 1 and e.agent == agent
+            ]
         case DetectorFired():
             return _on_fired(state, event, settings)
         case DecisionMade():

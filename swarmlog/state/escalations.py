@@ -20,6 +20,10 @@ The rule, at each event's place in the log:
   acknowledged that ID names or that belongs to an escalation it closed; ``resume`` closes every
   open escalation of level 3 or more (acknowledging their alerts) and un-pauses; ``pause`` pauses;
   ``abort`` aborts.
+- the run's ``run_ended`` closes every open escalation ("ended with the run": their alerts become
+  resolved, not acknowledged) and un-pauses; nothing of the run stays open. Until a ``run_started``
+  its later records (a monitor's reaction to something before the end, stored after it) change
+  nothing, as another run's do (``over``).
 - a ``run_started`` that does not continue the run starts it at level 0: no open escalation, no
   pause, no abort. Alerts keep their status (an unacknowledged one still waits for a human).
 - a ``detector_fired`` about an open escalation's subject counts one more firing (the monitor's
@@ -53,12 +57,14 @@ from swarmlog.events import (
     Event,
     EventBase,
     HumanCommand,
+    RunEnded,
     RunStarted,
 )
 
 __all__ = [
     "ACKED",
     "EMPTY_ESCALATIONS",
+    "ENDED",
     "RESUMED",
     "AlertInfo",
     "Directive",
@@ -70,6 +76,7 @@ __all__ = [
     "directive",
     "elsewhere",
     "emergency",
+    "over",
     "project",
     "releases_circuits",
     "subject_of",
@@ -80,6 +87,7 @@ Directive = Literal["run", "paused", "waiting_for_human", "aborting"]
 # Why the human's commands closed escalations (the monitor's escalation_resolved say the same).
 ACKED = "acknowledged by the human"
 RESUMED = "the human resumed the team"
+ENDED = "ended with the run"
 
 # What a detector's firing is about: the same subject firing again is a recurrence.
 _SUBJECT_FIELD = {
@@ -144,6 +152,7 @@ class Escalations(msgspec.Struct, frozen=True, kw_only=True):
     next_alert: int = 1
     paused: bool = False
     aborted: bool = False
+    ended: bool = False  # the run's run_ended was folded (a run_started clears it)
 
     @property
     def level(self) -> int:
@@ -179,19 +188,36 @@ def elsewhere(run: str, event: Event | EventBase) -> bool:
     return bool(run and event.run and event.run != run)
 
 
+def over(state: Escalations, event: Event | EventBase) -> bool:
+    """Whether ``event`` is a record of a run that is over: another run's than the one in
+    progress, or any after the run's ``run_ended`` (until the next ``run_started``)."""
+    return state.ended or elsewhere(state.run, event)
+
+
 def fold_one(state: Escalations, event: Event | EventBase) -> Escalations:
     """``apply`` without advancing ``seq`` (for the monitor's reactions, folded as emitted)."""
-    other = elsewhere(state.run, event)  # a record of a run that is over
+    other = over(state, event)  # a record of a run that is over
     match event:
         case RunStarted() if not event.continues(state.run):
             return replace(
-                state, run=event.run, open={}, by_subject={}, paused=False, aborted=False
+                state,
+                run=event.run,
+                open={},
+                by_subject={},
+                paused=False,
+                aborted=False,
+                ended=False,
             )
-        case (
-            DetectorFired()
-            | EscalationRaised()
-            | HumanCommand(command="pause" | "resume" | "abort")
-        ) if other:
+        case RunStarted():
+            return replace(state, ended=False) if state.ended else state
+        case RunEnded() if not other:
+            for done in sorted(state.open, key=lambda k: state.open[k].seq):
+                state = _close(state, done, "", event.seq, False)
+            return replace(state, paused=False, ended=True)
+        case EscalationRaised() if other:  # opens nothing; its id stays taken
+            nxt = max(state.next_escalation, _number(event.escalation_id) + 1)
+            return state if nxt == state.next_escalation else replace(state, next_escalation=nxt)
+        case DetectorFired() | HumanCommand(command="pause" | "resume" | "abort") if other:
             return state
         case DetectorFired():
             eid = state.by_subject.get(subject_of(event))
@@ -334,14 +360,19 @@ def closing(event: Event | EventBase) -> tuple[str, str]:
             return "human", RESUMED
         case RunStarted():
             return "", f"still open when run {event.run} started"
+        case RunEnded():
+            return "", ENDED
     return "", ""
 
 
 def releases_circuits(run: str, aborted: bool, event: Event | EventBase) -> bool:
     """Whether ``event`` releases every phase and run circuit (``swarmlog.escalation.breakers``):
-    a run_started that does not continue ``run``, or the human's resume of it unless aborted."""
+    a run_started that does not continue ``run``, the run's run_ended, or the human's resume of it
+    unless aborted."""
     if isinstance(event, RunStarted):
         return not event.continues(run)
+    if isinstance(event, RunEnded):
+        return not elsewhere(run, event)
     return (
         isinstance(event, HumanCommand)
         and event.command == "resume"

@@ -147,7 +147,10 @@ def _run_started(s: SwarmState, e: RunStarted) -> SwarmState:
 
 def _run_ended(s: SwarmState, e: RunEnded) -> SwarmState:
     team = replace(s.team, seq=e.seq, ended_ts=e.ts, outcome=e.outcome, end_reason=e.reason)
-    return replace(s, seq=e.seq, ts=e.ts, team=team)
+    s = _escalate(replace(s, team=team), e)  # the rule closes the run's escalations
+    if s.team.blockers and s.alerts.escalations.ended:  # nothing of the run stays open
+        s = replace(s, team=replace(s.team, blockers={}))
+    return s
 
 
 def _config_loaded(s: SwarmState, e: ConfigLoaded) -> SwarmState:
@@ -220,7 +223,8 @@ _RELEASED = ("circuit:phase:", "circuit:run:")
 
 
 def _circuit_opened(s: SwarmState, e: CircuitOpened) -> SwarmState:
-    if e.scope != "model" and escalations.elsewhere(s.alerts.escalations.run, e):
+    esc = s.alerts.escalations
+    if esc.ended or (e.scope != "model" and escalations.elsewhere(esc.run, e)):
         return replace(s, seq=e.seq, ts=e.ts)  # a run that is over halts nothing in this one
     text = f"Circuit open for {e.scope} {e.target}: {e.reason}".rstrip(": ")
     team = replace(s.team, seq=e.seq, blockers={**s.team.blockers, _circuit_key(e): text})
