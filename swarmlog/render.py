@@ -16,7 +16,7 @@ import unicodedata
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 import jinja2.meta
@@ -26,7 +26,9 @@ from jinja2 import nodes
 from swarmlog.errors import TemplateError
 from swarmlog.events import AlertRaised
 from swarmlog.state import SwarmState, project, role_of
-from swarmlog.state.model import AgentState, AlertState
+from swarmlog.state.claims import CANCELLED, FAILED
+from swarmlog.state.model import AgentState, AlertState, TaskState
+from swarmlog.state.pmap import PMap
 from swarmlog.state.stats import percentile_ms, tokens_per_s
 from swarmlog.workspace import Workspace, remove_file, write_atomic
 
@@ -62,6 +64,7 @@ LEVEL_NAMES = {
     4: "abort",
 }
 GANTT_SPANS = 60  # the most recent attempts drawn in the report's chart
+UNFINISHED_ROWS = 200  # the most failed or cancelled tasks listed by name in the report
 
 # Filters
 
@@ -257,9 +260,23 @@ def _trust(agent: AgentState) -> str:
     return f"{_num(agent.trust, 1)}/10"
 
 
+def _unfinished_note(counts: dict[str, int]) -> str:
+    """``3 tasks failed, 5 cancelled`` from the board's counts ("" when every task is fine)."""
+    failed, cancelled = counts.get(FAILED, 0), counts.get(CANCELLED, 0)
+    parts = []
+    if failed:
+        parts.append(f"{failed} task{'' if failed == 1 else 's'} failed")
+    if cancelled:
+        noun = "" if failed else f" task{'' if cancelled == 1 else 's'}"
+        parts.append(f"{cancelled}{noun} cancelled")
+    return ", ".join(parts)
+
+
 def _phase_line(state: SwarmState) -> str:
     t = state.team
-    ended = f" (run ended: {md_inline(t.outcome or 'done')})" if t.ended_ts else ""
+    note = _unfinished_note(state.board.counts)
+    outcome = md_inline(t.outcome or "done") + (f", {note}" if note else "")
+    ended = f" (run ended: {outcome})" if t.ended_ts else ""
     if not t.phase:
         return "Not started" + ended
     n = f"{PHASE_ORDER.index(t.phase) + 1} - " if t.phase in PHASE_ORDER else ""
@@ -299,12 +316,66 @@ def _team_view(state: SwarmState) -> dict[str, Any]:
         "level_name": LEVEL_NAMES.get(state.alerts.level, "escalated"),
         "emergency": bool(state.alerts.emergency_since),
         "counts": dict(sorted(state.board.counts.items())),
+        "unfinished": _unfinished_note(state.board.counts),
     }
 
 
 def render_team_state(state: SwarmState, env: jinja2.Environment) -> str:
     """Render ``memory/team-state.md`` (cheap: it never walks the task board)."""
     return _render(env, "team-state.md.j2", **_team_view(state))
+
+
+class Response(NamedTuple):
+    """What the team wrote for the human in answer to a level-3 escalation (one task's state)."""
+
+    who: str  # "Director"
+    what: str  # "human-readable summary"
+    task_id: str
+    status: str  # a task state: submitted ... done, failed, cancelled
+    agent: str
+    attempts: int
+    max_attempts: int
+    text: str  # the summary once done, the last error once failed or cancelled
+
+
+# The tasks the scheduler submits for a level-3 escalation ``E`` (swarmlog.runtime.flow,
+# ``_emergencies``): the Director's summary for the human first, then Scribe's state dump.
+RESPONSE_TASKS = (
+    ("brief-", "Director", "human-readable summary"),
+    ("dump-", "Scribe", "full state dump"),
+)
+
+
+def _responses(state: SwarmState, escalation_id: str) -> tuple[Response, ...]:
+    """The Director's summary and Scribe's dump for an escalation, those submitted so far."""
+    if not escalation_id:
+        return ()
+    out = []
+    for prefix, who, what in RESPONSE_TASKS:
+        task = state.board.tasks.get(prefix + escalation_id)
+        if task is None:
+            continue
+        status = task.claim.status
+        out.append(
+            Response(
+                who=who, what=what, task_id=task.task_id, status=status, agent=task.claim.agent,
+                attempts=task.claim.attempt, max_attempts=task.claim.max_attempts,
+                text=task.summary if status == "done" else task.error,
+            )
+        )  # fmt: skip
+    return tuple(out)
+
+
+_COMMAND_RE = {
+    "ack": re.compile(r"\bswarmlog ack\b"),
+    "hold": re.compile(r"\bswarmlog (?:pause|resume)\b"),
+    "abort": re.compile(r"\bswarmlog abort\b"),
+}
+
+
+def _commands_left(alert: AlertState) -> dict[str, bool]:
+    """Which generic commands the alert's own advice does not already give (each once)."""
+    return {name: not any(rx.search(a) for a in alert.advice) for name, rx in _COMMAND_RE.items()}
 
 
 def _alert_view(state: SwarmState, alert: AlertState) -> dict[str, Any]:
@@ -315,7 +386,30 @@ def _alert_view(state: SwarmState, alert: AlertState) -> dict[str, Any]:
         "level_name": LEVEL_NAMES.get(alert.level, "escalated"),
         "escalation_open": esc is not None,
         "first_evidence": min(alert.evidence, default=alert.seq),
+        "responses": _responses(state, alert.escalation_id),
+        "commands": _commands_left(alert),
     }
+
+
+_UNFINISHED_ORDER = {FAILED: 0, CANCELLED: 1}
+
+
+def _unfinished(board_tasks: PMap[TaskState], counts: dict[str, int]) -> list[TaskState]:
+    """Every task that failed for good, then every cancelled one, each in the order it ended.
+
+    Walks the board only when its counts say there is one (a clean night costs nothing)."""
+    if not counts.get(FAILED) and not counts.get(CANCELLED):
+        return []
+    # The buckets as they are: PMap.values() would sort every task id first.
+    found = [
+        t
+        for row in board_tasks.buckets
+        for bucket in row
+        for t in bucket.values()
+        if t.claim.status in _UNFINISHED_ORDER
+    ]
+    found.sort(key=lambda t: (_UNFINISHED_ORDER[t.claim.status], t.seq, t.task_id))
+    return found
 
 
 def _report_view(state: SwarmState) -> dict[str, Any]:
@@ -343,10 +437,15 @@ def _report_view(state: SwarmState) -> dict[str, Any]:
         )
     ]
     end = t.ended_ts or state.ts
+    outcome = t.outcome or ("in progress" if t.started_ts else "not started")
+    note = _unfinished_note(state.board.counts)
+    unfinished = _unfinished(state.board.tasks, state.board.counts)
     return {
         **_header(state),
         "team": t,
-        "outcome": t.outcome or ("in progress" if t.started_ts else "not started"),
+        "outcome": f"{outcome} ({note})" if note else outcome,
+        "unfinished": unfinished[:UNFINISHED_ROWS],
+        "unfinished_left": max(0, len(unfinished) - UNFINISHED_ROWS),
         "duration": (end - t.started_ts) if t.started_ts else 0.0,
         "phases": phases,
         "counts": dict(sorted(state.board.counts.items())),
@@ -396,14 +495,29 @@ def render_all(state: SwarmState, env: jinja2.Environment) -> dict[str, str]:
             escalations=open_esc,
             unacked=unacked,
             alert_path=alert_path,
+            responses=[
+                (eid, resp)
+                for eid in sorted(
+                    {x.escalation_id for x in open_esc} | {a.escalation_id for a in unacked},
+                    key=_escalation_order(state),
+                )
+                if (resp := _responses(state, eid))
+            ],
         )
     return dict(sorted(files.items()))
 
 
+def _escalation_order(state: SwarmState) -> Callable[[str], tuple[int, str]]:
+    """Sort escalation ids by the seq that raised them (ids alone sort E10 before E2)."""
+    seqs = {x.escalation_id: x.seq for x in (*state.alerts.closed, *state.alerts.open.values())}
+    return lambda eid: (seqs.get(eid, 0), eid)
+
+
 # An alert's file changes only when the alert does (acknowledged, delivered, its escalation
-# resolved): the renderer renders every file after every batch of events, and a long night's
-# alerts would otherwise be rendered again each time. Cached per environment, keyed by exactly
-# the values the alert template reads.
+# resolved, the Director's summary or Scribe's dump for it written or failed): the renderer
+# renders every file after every batch of events, and a long night's alerts would otherwise be
+# rendered again each time. Cached per environment, keyed by exactly the values the alert
+# template reads.
 class _AlertCache:
     """Rendered alert files of one template, by the values it reads."""
 
@@ -456,7 +570,7 @@ def _alert_renderer(env: jinja2.Environment) -> Callable[[SwarmState, AlertState
     def render(state: SwarmState, alert: AlertState) -> str:
         header = _header(state)
         esc_open = bool(alert.escalation_id) and alert.escalation_id in state.alerts.open
-        key = (alert, esc_open, *(header[k] for k in keys))
+        key = (alert, esc_open, _responses(state, alert.escalation_id), *(header[k] for k in keys))
         text = cache.texts.get(key)
         if text is None:
             if len(cache.texts) >= _ALERT_CACHE_MAX:
