@@ -254,7 +254,8 @@ def _role_rank(agent: AgentState) -> tuple[int, str]:
     return rank, agent.agent
 
 
-def _trust(agent: AgentState) -> str:
+def trust_text(agent: AgentState) -> str:
+    """An agent's trust as the views show it: "7/10", or "N/A" for a role left unscored."""
     if (agent.role or agent.agent) in UNSCORED_ROLES:
         return "N/A"
     return f"{_num(agent.trust, 1)}/10"
@@ -302,7 +303,7 @@ def _team_view(state: SwarmState) -> dict[str, Any]:
         current = (task.title or task.task_id) if task else (a.task_id or a.detail or "-")
         agents.append(
             {"name": display_name(a.agent), "status": a.status.capitalize(), "task": current,
-             "trust": _trust(a)}
+             "trust": trust_text(a)}
         )  # fmt: skip
     return {
         **_header(state),

@@ -22,7 +22,7 @@ from msgspec.structs import replace
 from swarmlog.escalation import levels
 from swarmlog.events import Event, EventBase, HardwareSampled, RunStarted
 from swarmlog.log import EventLog, FileLog
-from swarmlog.render import LEVEL_NAMES, ROLE_ORDER, fmt_duration, fmt_ts
+from swarmlog.render import LEVEL_NAMES, ROLE_ORDER, fmt_duration, fmt_ts, trust_text
 from swarmlog.routing import stats as router
 from swarmlog.state import EMPTY as SWARM_EMPTY
 from swarmlog.state import SwarmState
@@ -169,7 +169,7 @@ def _agent_lines(view: View) -> list[str]:
     for name in sorted(agents, key=_role_rank):
         a = agents[name]
         task = a.task_id or "-"
-        lines.append(f"{name:<14} {a.status:<11} {task[:22]:<22} {a.trust:g}/10")
+        lines.append(f"{name:<14} {a.status:<11} {task[:22]:<22} {trust_text(a)}")
     return lines
 
 

@@ -277,7 +277,7 @@ def _current(args: argparse.Namespace) -> SwarmState:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from swarmlog.render import LEVEL_NAMES
+    from swarmlog.render import LEVEL_NAMES, trust_text
 
     s = _current(args)
     t = s.team
@@ -313,7 +313,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.board.counts.items())) or "none"
     print(f"tasks: {counts}")
     for a in sorted(t.agents.values(), key=lambda a: a.agent):
-        print(f"  {a.agent:<12} {a.status:<10} {a.task_id or '-':<16} trust {a.trust:g}")
+        print(f"  {a.agent:<12} {a.status:<10} {a.task_id or '-':<16} trust {trust_text(a)}")
     unacked = [a for a in s.alerts.alerts.values() if not a.acked]
     for x in sorted(unacked, key=lambda x: x.seq):
         print(f"alert {x.alert_id} level {x.level}: {x.title} (swarmlog ack {x.alert_id})")
