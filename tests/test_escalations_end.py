@@ -187,3 +187,23 @@ def test_records_after_the_end_open_nothing_until_the_next_run(tmp_path: Path) -
     raised = [e for e in night.of(EscalationRaised) if e.run == "r2"]
     assert [(e.escalation_id, e.level) for e in raised] == [("E2", 1)]
     assert set(project(night.events()).alerts.open) == {"E2"}
+
+
+def test_another_runs_circuit_closed_releases_nothing_here() -> None:
+    """Found by test_human_views_agree's Hypothesis search: the view followed another run's
+    circuit_closed while the breakers kept the phase halted."""
+    from swarmlog.events import CircuitClosed
+
+    events = [
+        msgspec.structs.replace(e, seq=n, ts=1000.0 + n)
+        for n, e in enumerate(
+            [
+                RunStarted(goal="g", run="r1"),
+                CircuitOpened(scope="phase", target="execution", run="r1"),
+                CircuitClosed(scope="phase", target="execution", run="r0"),
+            ],
+            1,
+        )
+    ]
+    assert set(breakers.project(events).circuits) == {"phase:execution"}
+    assert set(project(events).team.blockers) == {"circuit:phase:execution"}

@@ -233,7 +233,8 @@ def _circuit_opened(s: SwarmState, e: CircuitOpened) -> SwarmState:
 
 def _circuit_closed(s: SwarmState, e: CircuitClosed) -> SwarmState:
     key = _circuit_key(e)
-    if key not in s.team.blockers:
+    other = e.scope != "model" and escalations.elsewhere(s.alerts.escalations.run, e)
+    if key not in s.team.blockers or other:  # as the breakers: another run's closes nothing here
         return replace(s, seq=e.seq, ts=e.ts)
     blockers = {k: v for k, v in s.team.blockers.items() if k != key}
     return replace(s, seq=e.seq, ts=e.ts, team=replace(s.team, seq=e.seq, blockers=blockers))
