@@ -19,6 +19,7 @@ from swarmlog.escalation import breakers, detectors, levels
 from swarmlog.escalation.pipeline import project as monitor_fold
 from swarmlog.events import (
     AgentRegistered,
+    CircuitClosed,
     CircuitOpened,
     DetectorFired,
     EscalationRaised,
@@ -192,8 +193,6 @@ def test_records_after_the_end_open_nothing_until_the_next_run(tmp_path: Path) -
 def test_another_runs_circuit_closed_releases_nothing_here() -> None:
     """Found by test_human_views_agree's Hypothesis search: the view followed another run's
     circuit_closed while the breakers kept the phase halted."""
-    from swarmlog.events import CircuitClosed
-
     events = [
         msgspec.structs.replace(e, seq=n, ts=1000.0 + n)
         for n, e in enumerate(
