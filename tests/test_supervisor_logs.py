@@ -67,7 +67,9 @@ def test_resume_keeps_an_operators_pause_and_names_itself_when_it_releases_a_hol
     tmp_path: Path,
 ) -> None:
     from swarmlog.escalation import levels
-    from swarmlog.events import EscalationRaised, HumanCommand, RunStarted
+    from swarmlog.events import AlertRaised, EscalationRaised, HumanCommand, RunStarted
+    from swarmlog.log import FileLog
+    from swarmlog.state import escalations
 
     def resumed(*events: object) -> list[object]:
         ws = Workspace(tmp_path / str(len(list(tmp_path.iterdir()))))
@@ -83,6 +85,13 @@ def test_resume_keeps_an_operators_pause_and_names_itself_when_it_releases_a_hol
 
     paused = resumed(HumanCommand(command="pause", run="r1", actor="human"))
     assert not [e for e in paused if isinstance(e, HumanCommand)]  # still paused
-    waiting = resumed(EscalationRaised(escalation_id="E1", level=3, rule="model_outage", run="r1"))
+    waiting = resumed(
+        EscalationRaised(escalation_id="E1", level=3, rule="model_outage", run="r1"),
+        AlertRaised(alert_id="A1", level=3, rule="model_outage", title="t", escalation_id="E1"),
+    )
     (cmd,) = [e for e in waiting if isinstance(e, HumanCommand)]
     assert (cmd.command, cmd.actor) == ("resume", "supervisor")
+    # The hold is released, but no human has acknowledged the alert.
+    log = FileLog(tmp_path / "1" / "memory" / "events")
+    a1 = escalations.project(log.read()).alerts["A1"]
+    assert (a1.status, a1.closed_by) == ("resolved", "supervisor")

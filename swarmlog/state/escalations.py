@@ -234,8 +234,9 @@ def fold_one(state: Escalations, event: Event | EventBase) -> Escalations:
         case HumanCommand(command="pause"):
             return state if state.paused else replace(state, paused=True)
         case HumanCommand(command="resume"):
+            by = _resumer(event)
             for eid in [e for e, esc in state.open.items() if esc.level >= 3]:
-                state = _close(state, eid, "human", event.seq, True)
+                state = _close(state, eid, by, event.seq, by == "human")
             return replace(state, paused=False) if state.paused else state
         case HumanCommand(command="abort"):
             return state if state.aborted else replace(state, aborted=True)
@@ -310,6 +311,12 @@ def _alert(state: Escalations, event: AlertRaised) -> Escalations:
     return replace(state, alerts={**state.alerts, event.alert_id: info}, next_alert=nxt)
 
 
+def _resumer(event: HumanCommand) -> str:
+    """Who resumed: the human, or the supervisor when 'swarmlog run --resume' restarted a team
+    waiting at level 3 (its alerts are then released but still wait for a human's ack)."""
+    return "supervisor" if event.actor == "supervisor" else "human"
+
+
 def _close(state: Escalations, eid: str, by: str, seq: int, acked: bool) -> Escalations:
     if eid not in state.open:
         return state
@@ -357,7 +364,7 @@ def closing(event: Event | EventBase) -> tuple[str, str]:
         case HumanCommand(command="ack"):
             return "human", ACKED
         case HumanCommand(command="resume"):
-            return "human", RESUMED
+            return _resumer(event), RESUMED
         case RunStarted():
             return "", f"still open when run {event.run} started"
         case RunEnded():
