@@ -64,16 +64,20 @@ from swarmlog.state.model import (
     DecisionRecord,
     EscalationState,
     MessageInfo,
+    Messages,
     ModelStats,
     NoteInfo,
     PendingDecision,
+    Phases,
     PhaseSpan,
     ReviewState,
     Span,
     SwarmState,
     TaskState,
     Team,
+    Timeline,
     TrustChange,
+    TrustHistory,
 )
 
 __all__ = [
@@ -142,6 +146,9 @@ def _run_started(s: SwarmState, e: RunStarted) -> SwarmState:
     if goes_on:
         return _escalate(replace(s, team=team), e)
     board = Board(seq=e.seq, claims=claims.new_run(s.board.claims))  # a new run's own board
+    # The morning report is the night's: its trust changes, messages, phases and timeline start
+    # afresh with the run (the decision log and the notes stay the workspace's).
+    s = replace(s, trust=TrustHistory(), messages=Messages(), phases=Phases(), timeline=Timeline())
     return _escalate(replace(s, team=team, board=board), e)  # a new run starts at level 0
 
 

@@ -1,0 +1,34 @@
+"""A workspace's second night: its morning report is about that night only."""
+
+from __future__ import annotations
+
+import msgspec
+
+from swarmlog.events import MessageSent, PhaseEntered, RunEnded, RunStarted, TrustChanged
+from swarmlog.state import project
+
+
+def _night(run: str) -> list[object]:
+    return [
+        RunStarted(goal="g", run=run),
+        PhaseEntered(phase="planning", run=run),
+        MessageSent(msg_id=f"{run}-m", sender="director", to="ALL", type="STATUS", run=run),
+        TrustChanged(agent="builder", old=7, new=6, reason="timed out", run=run),
+        RunEnded(outcome="completed", run=run),
+    ]
+
+
+def test_the_second_nights_state_holds_only_its_own_trust_messages_and_phases() -> None:
+    events = [
+        msgspec.structs.replace(e, seq=n, ts=1000.0 + n)  # type: ignore[type-var]
+        for n, e in enumerate([*_night("r1"), *_night("r2")], start=1)
+    ]
+    s = project(events)  # type: ignore[arg-type]
+    assert s.team.run == "r2"
+    assert s.messages.sent == 1
+    assert [c.seq for c in s.trust.changes] == [9]
+    assert [p.seq for p in s.phases.spans] == [7]
+    # A resumed run keeps what its night already had.
+    resumed = msgspec.structs.replace(events[5], seq=11, resumed=True)
+    s = project([*events[:-1], resumed])  # type: ignore[arg-type]
+    assert s.messages.sent == 1 and len(s.trust.changes) == 1
