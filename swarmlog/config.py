@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -462,9 +463,11 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
     return problems
 
 
-def night_problems(cfg: Config, where: str) -> list[str]:
-    """What would stop a night that the schema alone cannot see, one line each: a ``[log]``
-    section no backend accepts, a role no ``[models.*]`` profile can serve."""
+def night_problems(config: Mapping[str, Any], where: str) -> list[str]:
+    """What would stop a night that the schema alone cannot see, one line each, in a config as
+    ``config_loaded`` records it: a ``[log]`` section no backend accepts, two budget tables that
+    disagree, a role no ``[models.*]`` profile can serve. ``run``, ``config check`` and ``doctor``
+    all refuse on these."""
     from swarmlog.defaults import ROLES
     from swarmlog.escalation.settings import budget_disagreements
     from swarmlog.log.select import log_from_config
@@ -472,10 +475,9 @@ def night_problems(cfg: Config, where: str) -> list[str]:
 
     out = []
     try:
-        log_from_config(cfg.log, where=where)
+        log_from_config(config.get("log") or {}, where=where)
     except ConfigError as exc:
         out.append(str(exc))
-    config = cfg.to_event_dict()
     problems = [*budget_disagreements(config), *unserved_roles(config, ROLES)]
     return out + [f"{where}: {p}" for p in problems]
 

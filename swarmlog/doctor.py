@@ -469,7 +469,7 @@ def run_checks(
         cfg = load_config(ws.config)
         escalation_settings(cfg.escalation)
         alert_settings(cfg.alerts)
-        problems = night_problems(cfg, ws.config.name)
+        problems = night_problems(cfg.to_event_dict(), ws.config.name)
         if problems:
             raise ConfigError("; ".join(problems))
         checks.append(

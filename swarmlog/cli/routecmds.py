@@ -325,7 +325,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         else:
             print(f"swarmlog: error: {exc}", file=sys.stderr)
         return 1
-    problems = night_problems(cfg, str(path))
+    problems = night_problems(cfg.to_event_dict(), str(path))
     if problems:
         if wants_json(args):
             emit_json({"ok": False, "path": str(path), "errors": problems})

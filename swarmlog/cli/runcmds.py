@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import signal
 import sys
 from pathlib import Path
@@ -114,8 +112,7 @@ def _scenario_of_open_run(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from swarmlog.config import load_config, parse_config
-    from swarmlog.routing.roles import unserved_roles
+    from swarmlog.config import load_config, night_problems, parse_config
     from swarmlog.runtime.supervisor import Supervisor
 
     ws = workspace(args)
@@ -158,9 +155,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not goal and not args.resume:
             raise UsageError("run needs a GOAL (or --resume, or --sim SCENARIO)")
     try:
-        unserved = unserved_roles(config_dict, ROLES)
-        if unserved:
-            raise ConfigError(f"{config_path}: " + "; ".join(unserved))
+        problems = night_problems(config_dict, config_path)
+        if problems:
+            raise ConfigError("; ".join(problems))
         supervisor = Supervisor(
             ws,
             goal=goal,
@@ -203,11 +200,22 @@ def _own_sections(path: Path) -> dict[str, Any]:
 
 
 def _final_render(ws: Any, log_at: str) -> None:
-    """Bring the Markdown up to the last event; its errors show, its progress line does not."""
-    from swarmlog.cli import main
+    """Bring the Markdown up to the last event (the renderer may have stopped a moment early).
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        main(["--dir", str(ws.root), "--log", log_at, "render"])
+    A failure is shown on one line and the run's own outcome is still printed after it.
+    """
+    from swarmlog.log.select import open_log as open_target
+    from swarmlog.render import make_environment
+    from swarmlog.replay import render_once
+
+    try:
+        log = open_target(log_at, create=False)
+        _state, _changed, reasons = render_once(ws, make_environment(ws), log=log)
+    except SwarmlogError as exc:
+        print(f"swarmlog: error: {exc}", file=sys.stderr)
+        return
+    for reason in reasons:
+        print(f"swarmlog: warning: {reason}", file=sys.stderr)
 
 
 def cmd_agent(args: argparse.Namespace) -> int:

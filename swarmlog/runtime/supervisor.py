@@ -129,7 +129,6 @@ class Supervisor:
         # <child_root>/<name>: the processes share nothing but the log.
         self.child_root = child_root
         self.children: list[Child] = []
-        self._stopping = False
         self.stopped_by: int | None = None  # the signal that stopped the run, if one did
         self._last_progress = ""
         self._announced = 0
@@ -284,7 +283,7 @@ class Supervisor:
         esc: levels.EscalationState = levels.EMPTY
         started = time.monotonic()
         try:
-            while not self._stopping:
+            while self.stopped_by is None:
                 for event in reader.poll():
                     board = apply_board(board, event)
                     ctx = apply_context(ctx, event)
@@ -348,7 +347,6 @@ class Supervisor:
         )
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        self._stopping = True
         self.stopped_by = signum
 
     def _shutdown(self, run: str, *, ended: bool) -> None:
