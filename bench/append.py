@@ -19,12 +19,21 @@ woken); ``cpu_us_per_event_plain``: the same for the plain loop. ``cpu_ceiling``
 8 writers could reach if every CPU of this machine did nothing but their appends at that measured
 cost, ``cpus / cpu per event`` over the plain loop's events/s; below the target, the machine's
 CPUs, not the disk or the sharing, stop the writers.
+``bare_group_commit_speedup``: the same sharing with no log at all, measured in each pair too: 8
+processes each ``write`` one framed line to an ``O_APPEND`` file and wait for a shared
+``fdatasync`` exactly as the log's writers do (try the sync lock without blocking; whoever gets it
+syncs for everyone; the others sleep on a futex until that sync ends) but with no seq, no record
+lock, no checksum and no watermark record. It is the most this way of sharing a sync reaches on
+this machine in Python; the log's own figure can only be lower.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import fcntl
 import json
+import mmap
 import multiprocessing as mp
 import os
 import platform
@@ -37,7 +46,7 @@ import time
 from pathlib import Path
 
 from swarmlog.events import Note
-from swarmlog.log import FileLog
+from swarmlog.log import FileLog, futex
 from swarmlog.log.framing import frame
 
 CTX = mp.get_context("fork")  # the writers need no fresh interpreter, only their own process
@@ -103,6 +112,67 @@ def _writer(folder: str, sync: str, batch: int, go: object, stop_at: object, out
     log.close()
 
 
+def _bare_writer(folder: str, go: object, stop_at: object, out: object) -> None:
+    """One writer of the log-free baseline: write a line, then share an ``fdatasync``."""
+    line = frame(Note(text="bench event", actor="bench", seq=1, ts=1.0))
+    fd = os.open(os.path.join(folder, "bare.ndjson"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    lock = os.open(os.path.join(folder, "bare.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    mark_fd = os.open(os.path.join(folder, "bare.mark"), os.O_RDWR)
+    shared = mmap.mmap(mark_fd, 16)
+    synced = ctypes.c_uint64.from_buffer(shared, 0)  # bytes known durable
+    turn = ctypes.c_uint32.from_buffer(shared, 8)  # advanced after every sync
+    go.wait()  # type: ignore[attr-defined]
+    deadline = stop_at.value  # type: ignore[attr-defined]
+    n = 0
+    while time.perf_counter() < deadline:
+        os.write(fd, line)
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        while synced.value < end:
+            seen = turn.value
+            if synced.value >= end:
+                break
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                futex.wait(turn, seen, 0.05)
+                continue
+            if synced.value < end:
+                target = os.fstat(fd).st_size
+                os.fdatasync(fd)
+                synced.value = max(synced.value, target)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            turn.value = (turn.value + 1) & 0xFFFFFFFF
+            futex.wake(turn)
+        n += 1
+    out.put(n)  # type: ignore[attr-defined]
+    del synced, turn
+    shared.close()
+
+
+def run_bare(folder: Path, writers: int, seconds: float) -> float:
+    """Return events/s of ``writers`` processes in the log-free baseline."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "bare.mark").write_bytes(bytes(16))
+    go, out = CTX.Event(), CTX.Queue()
+    stop_at = CTX.Value("d", 0.0)
+    procs = [
+        CTX.Process(target=_bare_writer, args=(str(folder), go, stop_at, out))
+        for _ in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(0.3)
+    start = time.perf_counter()
+    stop_at.value = start + seconds
+    go.set()
+    total = sum(out.get(timeout=seconds + 60) for _ in procs)
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    return total / elapsed
+
+
 SYNC_STATS: dict[str, float] = {}  # of the last run_writers call: syncs, sync_s, events, cpu_s
 
 
@@ -161,6 +231,7 @@ def main() -> int:
                 eps = run_writers(base / "log", writers, sync, 1, args.seconds)
                 rows.append((f"{writers} writer(s), 1 event/append", sync, eps))
         pairs = []
+        bare = []  # per pair: the log-free baseline's events/s over the plain loop's
         shares = []  # per pair: events per sync, ms per sync, the ceiling on the ratio
         cpu_use = []  # per pair: writers' CPU us per event, the CPU ceiling on the ratio
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -168,6 +239,7 @@ def main() -> int:
             plain_eps = _plain_loop(base, args.seconds / 2)
             group_eps = run_writers(base / "log", 8, "always", 1, args.seconds / 2)
             pairs.append((plain_eps, group_eps, group_eps / plain_eps))
+            bare.append(run_bare(base / "bare", 8, args.seconds / 2) / plain_eps)
             sync_s = SYNC_STATS["sync_s"] / SYNC_STATS["syncs"]
             # 8 writers waiting for one event each share a sync among at most 8 events: with
             # syncs back to back, 8 events per sync time is the most they can reach.
@@ -184,6 +256,7 @@ def main() -> int:
     speedup = statistics.median(ratio for _, _, ratio in pairs)
     result = {
         "group_commit_speedup": round(speedup, 2),
+        "bare_group_commit_speedup": round(statistics.median(bare), 2),
         "events_per_sync": round(statistics.median(e for e, _, _ in shares), 2),
         "sync_ms_under_8_writers": round(statistics.median(m for _, m, _ in shares), 3),
         "speedup_ceiling": round(statistics.median(c for _, _, c in shares), 2),
@@ -194,13 +267,14 @@ def main() -> int:
             {
                 "plain_eps": round(p),
                 "group8_eps": round(g),
+                "bare8_ratio": round(b, 2),
                 "events_per_sync": round(e, 2),
                 "sync_ms": round(m, 3),
                 "ceiling": round(c, 2),
                 "cpu_us_per_event": round(u, 1),
                 "cpu_ceiling": round(cc, 2),
             }
-            for (p, g, _), (e, m, c), (u, cc) in zip(pairs, shares, cpu_use, strict=True)
+            for (p, g, _), b, (e, m, c), (u, cc) in zip(pairs, bare, shares, cpu_use, strict=True)
         ],
         "batch100_durable_eps": round(batch100),
         "plain_write_fsync_eps": round(plain),
@@ -218,12 +292,13 @@ def main() -> int:
     print("paired runs, plain loop vs 8 writers sync=always:")
     print(
         f"  {'plain/s':>10} {'8 writers/s':>11} {'ratio':>7} "
-        f"{'ev/sync':>8} {'ms/sync':>8} {'ceiling':>8} {'cpu us/ev':>9} {'cpu ceiling':>11}"
+        f"{'ev/sync':>8} {'ms/sync':>8} {'ceiling':>8} {'cpu us/ev':>9} {'cpu ceiling':>11} "
+        f"{'no log':>7}"
     )
-    for (p, g, ratio), (e, m, c), (u, cc) in zip(pairs, shares, cpu_use, strict=True):
+    for (p, g, ratio), b, (e, m, c), (u, cc) in zip(pairs, bare, shares, cpu_use, strict=True):
         print(
             f"  {p:>10,.0f} {g:>11,.0f} {ratio:>6.2f}x {e:>8.2f} {m:>8.3f} {c:>7.2f}x "
-            f"{u:>9.1f} {cc:>10.2f}x"
+            f"{u:>9.1f} {cc:>10.2f}x {b:>6.2f}x"
         )
     print(
         f"medians: {result['events_per_sync']} events per fdatasync, "
@@ -234,6 +309,10 @@ def main() -> int:
         f"CPU per event: {result['cpu_us_per_event_8_writers']} us in the 8 writers, "
         f"{result['cpu_us_per_event_plain']} us in the plain loop; with all {cpus} CPUs busy "
         f"at that cost the 8 writers reach at most {result['cpu_ceiling']}x (cpu_ceiling)"
+    )
+    print(
+        f"the same sharing with no log (8 processes, O_APPEND write + shared fdatasync): "
+        f"{result['bare_group_commit_speedup']}x (bare_group_commit_speedup, median of pairs)"
     )
     print(
         f"group_commit_speedup={result['group_commit_speedup']} (median of pairs, target >= 5), "
