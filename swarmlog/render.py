@@ -14,7 +14,7 @@ import math
 import re
 import unicodedata
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,7 +27,7 @@ from swarmlog.errors import TemplateError
 from swarmlog.events import AlertRaised
 from swarmlog.state import SwarmState, project, role_of
 from swarmlog.state.claims import CANCELLED, FAILED
-from swarmlog.state.model import AgentState, AlertState, TaskState
+from swarmlog.state.model import AgentState, AlertState, DecisionRecord, TaskState
 from swarmlog.state.pmap import PMap
 from swarmlog.state.stats import percentile_ms, tokens_per_s
 from swarmlog.workspace import Workspace, remove_file, write_atomic
@@ -457,7 +457,7 @@ def _report_view(state: SwarmState) -> dict[str, Any]:
         "escalations": sorted(
             [*state.alerts.closed, *state.alerts.open.values()], key=lambda x: x.seq
         ),
-        "decisions": state.decisions.records,
+        "decisions": [d for d in state.decisions.records if d.run in ("", t.run)],
         "trust": state.trust.changes,
         "models": models,
         "gantt": gantt,
@@ -468,12 +468,24 @@ def _report_view(state: SwarmState) -> dict[str, Any]:
     }
 
 
+def _by_night(records: Sequence[DecisionRecord]) -> list[tuple[str, list[DecisionRecord]]]:
+    """The decision log's records grouped by the run they were made in, nights in log order."""
+    nights: dict[str, list[DecisionRecord]] = {}
+    for d in records:
+        nights.setdefault(d.run, []).append(d)
+    return list(nights.items())
+
+
 def render_all(state: SwarmState, env: jinja2.Environment) -> dict[str, str]:
     """Render every output file: relative path -> content."""
     files = {
         "memory/team-state.md": render_team_state(state, env),
         "memory/decisions.md": _render(
-            env, "decisions.md.j2", **_header(state), decisions=state.decisions.records
+            env,
+            "decisions.md.j2",
+            **_header(state),
+            decisions=state.decisions.records,  # what a workspace's own template may still use
+            nights=_by_night(state.decisions.records),
         ),
         "memory/report.md": _render(env, "report.md.j2", **_report_view(state)),
     }

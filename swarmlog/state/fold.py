@@ -547,7 +547,7 @@ def _decision_made(s: SwarmState, e: DecisionMade) -> SwarmState:
         seq=e.seq, ts=e.ts, decision_id=e.decision_id, subject=_cut(e.subject),
         outcome=_cut(e.outcome), rule=e.rule, by=e.by, rationale=_cut(e.rationale),
         dissent=e.dissent, controversy=_cut(e.controversy), review_id=e.review_id,
-        pending=e.pending,
+        pending=e.pending, run=e.run,
     )  # fmt: skip
     d = replace(s.decisions, seq=e.seq, records=(*s.decisions.records, rec))
     pending = s.team.pending

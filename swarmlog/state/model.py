@@ -212,6 +212,7 @@ class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     controversy: str = ""
     review_id: str = ""
     pending: bool = False
+    run: str = ""  # the night (run id) it was made in: the decision log spans every night
 
 
 class ReviewState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
