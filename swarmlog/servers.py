@@ -19,6 +19,7 @@ import httpx
 from swarmlog.events import ModelServerSampled, ResidentModel
 
 __all__ = [
+    "BadReply",
     "base_url",
     "parse_prometheus",
     "probe_all",
@@ -60,23 +61,89 @@ def _gauge(series: dict[str, list[tuple[dict[str, str], float]]], *names: str) -
     for name in names:
         rows = series.get(name)
         if rows:
-            values = [v for _, v in rows if not math.isnan(v)]
+            values = [v for _, v in rows if math.isfinite(v)]  # NaN, ±Inf are not a reading
             if values:
                 return sum(values)
     return None
 
 
+class BadReply(ValueError):
+    """A server answered, but not with what its protocol promises (a reading, not a crash)."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _unreachable(endpoint: str, api: str, exc: Exception) -> ModelServerSampled:
-    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.HTTPStatusError):
+        req = exc.request
+        detail = f"{req.method} {req.url.path} answered HTTP {exc.response.status_code}"
+    else:
+        detail = str(exc) or type(exc).__name__
     return ModelServerSampled(
-        endpoint=endpoint, api=api, reachable=False, error=f"{type(exc).__name__}: {detail}"[:300]
+        endpoint=endpoint,
+        api=api,
+        reachable=False,
+        error=_one_line(f"{type(exc).__name__}: {detail}")[:300],
     )
 
 
-async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
+def _what(data: Any) -> str:
+    if data is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(data), "a number"
+    )
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
     resp = await client.get(url)
     resp.raise_for_status()
-    return resp.json()
+    return _json_object(resp, f"GET {httpx.URL(url).path}")
+
+
+def _json_object(resp: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise BadReply(f"{what} answered malformed JSON ({_one_line(str(exc))})") from exc
+    if not isinstance(data, dict):
+        raise BadReply(f"{what} answered {_what(data)}, not a JSON object")
+    return data
+
+
+def _items(data: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+    """The objects listed under ``key`` (absent or null: none); entries that are not objects
+    are skipped, a ``key`` that is not a list is a bad reply."""
+    items = data.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise BadReply(f"GET {path} answered {key!r} as {_what(items)}, not a list")
+    return [m for m in items if isinstance(m, dict)]
+
+
+def _count(value: Any) -> int:
+    """A byte or token count from a reply: a finite number >= 0 (or its text), else 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return 0
+    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+        return int(value)
+    return 0
+
+
+def _name(m: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = m.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 async def probe_ollama(client: httpx.AsyncClient, endpoint: str) -> ModelServerSampled:
@@ -84,46 +151,50 @@ async def probe_ollama(client: httpx.AsyncClient, endpoint: str) -> ModelServerS
     base = base_url(endpoint)
     try:
         version = await _get_json(client, f"{base}/api/version")
-        ps = await _get_json(client, f"{base}/api/ps")
-        tags = await _get_json(client, f"{base}/api/tags")
+        ps = _items(await _get_json(client, f"{base}/api/ps"), "models", "/api/ps")
+        tags = _items(await _get_json(client, f"{base}/api/tags"), "models", "/api/tags")
     except (httpx.HTTPError, ValueError) as exc:
         return _unreachable(endpoint, "ollama", exc)
     resident = tuple(
         ResidentModel(
-            name=str(m.get("name") or m.get("model") or ""),
-            size=int(m.get("size") or 0),
-            size_vram=int(m.get("size_vram") or 0),
+            name=_name(m, "name", "model"),
+            size=_count(m.get("size")),
+            size_vram=_count(m.get("size_vram")),
             expires_at=str(m.get("expires_at") or ""),
-            context_length=int(m.get("context_length") or 0),
+            context_length=_count(m.get("context_length")),
         )
-        for m in (ps.get("models") or [])
+        for m in ps
+        if _name(m, "name", "model")
     )
-    available = tuple(str(m.get("name") or m.get("model")) for m in (tags.get("models") or []))
+    available = tuple(n for n in (_name(m, "name", "model") for m in tags) if n)
     return ModelServerSampled(
         endpoint=endpoint,
         api="ollama",
-        version=str(version.get("version", "")),
+        version=str(version.get("version") or ""),
         available=available,
         resident=resident,
     )
 
 
 async def show_model(client: httpx.AsyncClient, endpoint: str, model: str) -> dict[str, Any]:
-    """Return Ollama's ``/api/show`` details for a model (layer counts live in ``model_info``)."""
+    """Return Ollama's ``/api/show`` details for a model (layer counts live in ``model_info``).
+
+    Raises ``httpx.HTTPError`` when the call fails and ``ValueError`` when the reply is not a
+    JSON object.
+    """
     resp = await client.post(f"{base_url(endpoint)}/api/show", json={"model": model})
     resp.raise_for_status()
-    data: dict[str, Any] = resp.json()
-    return data
+    return _json_object(resp, f"POST /api/show for {model}")
 
 
 async def probe_openai(client: httpx.AsyncClient, endpoint: str) -> ModelServerSampled:
     """Sample an OpenAI-compatible server: ``/v1/models``, plus vLLM's ``/metrics`` when served."""
     base = base_url(endpoint)
     try:
-        models = await _get_json(client, f"{base}/v1/models")
+        models = _items(await _get_json(client, f"{base}/v1/models"), "data", "/v1/models")
     except (httpx.HTTPError, ValueError) as exc:
         return _unreachable(endpoint, "openai", exc)
-    available = tuple(str(m.get("id")) for m in (models.get("data") or []))
+    available = tuple(n for n in (_name(m, "id") for m in models) if n)
     running = waiting = None
     kv = None
     try:
