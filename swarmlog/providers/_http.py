@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -52,14 +53,20 @@ def request_timeout(req: ChatRequest) -> httpx.Timeout:
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float:
-    """Return the seconds a ``Retry-After`` header asks for (seconds or an HTTP date), else 0."""
+    """Return the seconds a ``Retry-After`` header asks for (seconds or an HTTP date), else 0.
+
+    A value that is not a finite number (``inf``, ``nan``, ``1e999``) is ignored like any other
+    unreadable header: it would reach the log as ``retry_after_s``, and JSON has no infinity.
+    """
     if not value:
         return 0.0
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else 0.0
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

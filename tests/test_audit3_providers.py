@@ -1,0 +1,88 @@
+"""Providers against loopback servers that misbehave the ways a night meets: what the calls
+return, which ``model_call_finished`` events they leave in a real log, and the one-line error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarmlog.events import ModelCallFinished
+from swarmlog.log import FileLog, FileReader
+from swarmlog.providers.retry import RetryPolicy
+from swarmlog.runtime.agent import CallOutcome
+from swarmlog.runtime.board import TaskView
+from swarmlog.runtime.calls import ModelCalls
+from swarmlog.sim.http import HttpServer, Request, Response
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[Request, Response], Awaitable[None]]
+TASK = TaskView(task_id="t1", title="Build it", task_kind="implement", role="builder")
+FAST = RetryPolicy(max_attempts=2, base_s=0.01, max_s=0.02)
+
+
+@asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[str]:
+    server = HttpServer(handler)
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+async def agent_call(url: str, api: str = "ollama", **profile: Any) -> CallOutcome:
+    """One call the way an agent process makes it (ModelCalls), with fast retries."""
+    calls = ModelCalls("builder-1", seed=3, policy=FAST)
+    try:
+        full = {"endpoint": url, "model": "qwen3:32b", "api": api, "timeout_s": 5, **profile}
+        return await calls("worker", full, TASK, "do it")
+    finally:
+        await calls.aclose()
+
+
+def through_the_log(tmp_path: Path, outcome: CallOutcome) -> list[ModelCallFinished]:
+    """Append the call's events to a real log in tmp_path and read them back."""
+    log = FileLog(tmp_path / "events")
+    try:
+        log.append(outcome.events)
+    finally:
+        log.close()
+    reader = FileReader(tmp_path / "events")
+    try:
+        back = reader.poll()
+    finally:
+        reader.close()
+    assert all(isinstance(e, ModelCallFinished) for e in back)
+    return back  # type: ignore[return-value]
+
+
+def one_line(text: str) -> bool:
+    return bool(text) and "\n" not in text and len(text) < 600
+
+
+# Retry-After
+
+
+@pytest.mark.parametrize("header", ["1e999", "inf", "-inf", "nan", "Infinity"])
+async def test_a_non_finite_retry_after_is_ignored_and_the_log_stays_readable(
+    tmp_path: Path, header: str
+) -> None:
+    # float('1e999') is inf; msgspec writes inf as null, and a float field holding null no
+    # longer decodes: one odd header made the log unreadable from that record on.
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(503, json.dumps({"error": "server busy"}), headers={"Retry-After": header})
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url)
+    events = through_the_log(tmp_path, outcome)
+    assert [(e.outcome, e.http_status, e.retry_after_s) for e in events] == [
+        ("rejected", 503, 0.0),
+        ("rejected", 503, 0.0),
+    ]
+    assert one_line(outcome.error) and "gave up after 2 attempts" in outcome.error
