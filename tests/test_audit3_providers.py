@@ -86,3 +86,39 @@ async def test_a_non_finite_retry_after_is_ignored_and_the_log_stays_readable(
         ("rejected", 503, 0.0),
     ]
     assert one_line(outcome.error) and "gave up after 2 attempts" in outcome.error
+
+
+# Errors reported inside a 200 stream
+
+
+def sse_stream(*lines: bytes) -> Handler:
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.start(200, content_type="text/event-stream")
+        for line in lines:
+            await resp.write(line)
+        await resp.end()
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"message": "Engine died\nsee the server log", "type": "InternalServerError", "code": 500},
+        "Engine died\nsee the server log",
+    ],
+)
+async def test_an_openai_error_mid_stream_is_reported_as_the_servers_words(
+    tmp_path: Path, error: object
+) -> None:
+    first = {"model": "served-32b", "choices": [{"index": 0, "delta": {"content": "{"}}]}
+    handler = sse_stream(
+        b"data: " + json.dumps(first).encode() + b"\n\n",
+        b"data: " + json.dumps({"error": error}).encode() + b"\n\n",
+    )
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api="openai")
+    events = through_the_log(tmp_path, outcome)
+    assert [(e.outcome, e.http_status) for e in events] == [("error", 200), ("error", 200)]
+    assert "reported an error mid-stream" in outcome.error
+    assert "Engine died see the server log" in outcome.error and one_line(outcome.error)

@@ -39,7 +39,9 @@ class _Chunk(msgspec.Struct):
     model: str = ""
     choices: list[_Choice] = []
     usage: _Usage | None = None
-    error: msgspec.Raw | None = None
+    # {"message", "type", ...} or a plain string; msgspec.Raw | None matched only null, so an
+    # error chunk was reported as a malformed response
+    error: Any = None
 
 
 _CHUNK = msgspec.json.Decoder(_Chunk)
@@ -128,7 +130,7 @@ class OpenAIProvider:
                     break
                 chunk = _CHUNK.decode(data)
                 if chunk.error is not None:
-                    said = self._scrub(error_text(b'{"error":' + bytes(chunk.error) + b"}"))
+                    said = self._scrub(error_text(msgspec.json.encode({"error": chunk.error})))
                     raise ProviderError(
                         f"openai endpoint {self.endpoint} reported an error mid-stream for "
                         f"model {req.model}: {said}; retrying may help",
