@@ -122,3 +122,22 @@ async def test_an_openai_error_mid_stream_is_reported_as_the_servers_words(
     assert [(e.outcome, e.http_status) for e in events] == [("error", 200), ("error", 200)]
     assert "reported an error mid-stream" in outcome.error
     assert "Engine died see the server log" in outcome.error and one_line(outcome.error)
+
+
+async def test_an_ollama_error_mid_stream_is_one_line_and_bounded(tmp_path: Path) -> None:
+    trace = "llama runner process has terminated: CUDA error\n" + "  at frame\n" * 200
+
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.start(200)
+        piece = {"model": "qwen3:32b", "message": {"content": "{"}, "done": False}
+        await resp.write(json.dumps(piece).encode() + b"\n")
+        await resp.write(json.dumps({"error": trace}).encode() + b"\n")
+        await resp.end()
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url)
+    events = through_the_log(tmp_path, outcome)
+    assert [(e.outcome, e.http_status) for e in events] == [("error", 200), ("error", 200)]
+    assert "reported an error mid-stream" in outcome.error
+    assert "llama runner process has terminated: CUDA error at frame" in outcome.error
+    assert one_line(outcome.error) and all(one_line(e.error) for e in events)

@@ -9,7 +9,13 @@ import httpx
 import msgspec
 
 from swarmlog.errors import ProviderError
-from swarmlog.providers._http import elapsed_ms, guarded_call, request_timeout, status_error
+from swarmlog.providers._http import (
+    elapsed_ms,
+    error_text,
+    guarded_call,
+    request_timeout,
+    status_error,
+)
 from swarmlog.providers.base import ChatRequest, ChatResult
 
 __all__ = ["OllamaProvider", "ollama_body"]
@@ -99,9 +105,10 @@ class OllamaProvider:
                     continue
                 chunk = _CHUNK.decode(line)
                 if chunk.error is not None:
+                    said = error_text(msgspec.json.encode({"error": chunk.error}))  # one line
                     raise ProviderError(
                         f"{self.api} endpoint {self.endpoint} reported an error mid-stream for "
-                        f"model {req.model}: {chunk.error}; retrying may help",
+                        f"model {req.model}: {said}; retrying may help",
                         status=resp.status_code,
                         retryable=True,
                     )
