@@ -141,3 +141,57 @@ async def test_an_ollama_error_mid_stream_is_one_line_and_bounded(tmp_path: Path
     assert "reported an error mid-stream" in outcome.error
     assert "llama runner process has terminated: CUDA error at frame" in outcome.error
     assert one_line(outcome.error) and all(one_line(e.error) for e in events)
+
+
+# A 200 that is not the protocol's reply
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            "Overloaded",
+        ),
+        ({"id": "msg_1", "type": "message", "role": "assistant"}, "content"),
+    ],
+)
+async def test_an_anthropic_200_without_content_is_an_error_not_an_empty_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: object, said: str
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-KEY-42")
+
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(200, json.dumps(body))
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api="anthropic")
+    events = through_the_log(tmp_path, outcome)
+    assert [(e.outcome, e.http_status, e.reply) for e in events] == [("error", 200, "")] * 2
+    assert outcome.text == "" and said in outcome.error and one_line(outcome.error)
+    assert "sk-ant-test-KEY-42" not in outcome.error
+
+
+async def test_an_anthropic_reply_of_tool_or_thinking_blocks_keeps_only_the_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-KEY-42")
+    body = {
+        "model": "claude-x",
+        "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "s"},
+            {"type": "text", "text": '{"summary": "ok"}'},
+            {"type": "tool_use", "id": "t", "name": "n", "input": {"text": "not this"}},
+        ],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": None},
+    }
+
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(200, json.dumps(body))
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api="anthropic")
+    (event,) = through_the_log(tmp_path, outcome)
+    assert outcome.error == "" and outcome.text == '{"summary": "ok"}'
+    assert (event.outcome, event.prompt_tokens, event.completion_tokens) == ("ok", 3, 4)

@@ -10,7 +10,7 @@ import httpx
 import msgspec
 
 from swarmlog.errors import ProviderError
-from swarmlog.providers._http import guarded_call, request_timeout, status_error
+from swarmlog.providers._http import error_text, guarded_call, request_timeout, status_error
 from swarmlog.providers.base import ChatRequest, ChatResult
 
 __all__ = [
@@ -37,8 +37,8 @@ class _Usage(msgspec.Struct):
 
 
 class _Reply(msgspec.Struct):
+    content: list[_Block]  # required: a 200 without it is not a Messages reply
     model: str = ""
-    content: list[_Block] = []
     stop_reason: str | None = None
     usage: _Usage | None = None
 
@@ -145,7 +145,17 @@ class AnthropicProvider:
                 headers=resp.headers,
                 scrub=self._scrub,
             )
-        reply = _REPLY.decode(resp.content)
+        try:
+            reply = _REPLY.decode(resp.content)
+        except msgspec.DecodeError as exc:
+            said = self._scrub(error_text(resp.content))
+            raise ProviderError(
+                f"{self.api} endpoint {self.endpoint} answered HTTP 200 for model {req.model} "
+                f"without a Messages reply ({exc}; it said: {said}); check that the endpoint "
+                f"serves Anthropic's Messages API, retrying may help",
+                status=resp.status_code,
+                retryable=True,
+            ) from exc
         total_ms = (time.perf_counter() - t0) * 1000.0
         usage = reply.usage or _Usage()
         return ChatResult(
