@@ -195,3 +195,57 @@ async def test_an_anthropic_reply_of_tool_or_thinking_blocks_keeps_only_the_text
     (event,) = through_the_log(tmp_path, outcome)
     assert outcome.error == "" and outcome.text == '{"summary": "ok"}'
     assert (event.outcome, event.prompt_tokens, event.completion_tokens) == ("ok", 3, 4)
+
+
+async def test_an_openai_server_that_ignores_stream_true_is_read_as_one_completion(
+    tmp_path: Path,
+) -> None:
+    # Some OpenAI-compatible gateways answer stream=true with one JSON completion. It was
+    # reported as 'closed the stream before data: [DONE]; retrying may help', and retried.
+    body = {
+        "id": "c1",
+        "model": "served-32b",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": '{"a": 1}'},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14},
+    }
+
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(200, json.dumps(body, indent=2))  # pretty-printed: several lines
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url + "/v1", api="openai")
+    (event,) = through_the_log(tmp_path, outcome)
+    assert outcome.error == "" and outcome.text == '{"a": 1}'
+    assert (event.outcome, event.http_status, event.model_name) == ("ok", 200, "served-32b")
+    assert (event.prompt_tokens, event.completion_tokens) == (9, 5)
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "said"),
+    [
+        (
+            json.dumps({"error": {"message": "quota exhausted", "type": "x"}}),
+            "application/json",
+            "quota exhausted",
+        ),
+        ("<html><body>Sign in to the proxy</body></html>", "text/html", "Sign in to the proxy"),
+    ],
+)
+async def test_an_openai_200_that_is_neither_events_nor_a_completion_says_what_came(
+    tmp_path: Path, body: str, ctype: str, said: str
+) -> None:
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(200, body, content_type=ctype)
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api="openai")
+    events = through_the_log(tmp_path, outcome)
+    assert [(e.outcome, e.http_status) for e in events] == [("error", 200)] * 2
+    assert "neither server-sent events nor a chat completion" in outcome.error
+    assert said in outcome.error and one_line(outcome.error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -45,6 +46,28 @@ class _Chunk(msgspec.Struct):
 
 
 _CHUNK = msgspec.json.Decoder(_Chunk)
+
+
+class _Message(msgspec.Struct):
+    content: str | None = None
+
+
+class _WholeChoice(msgspec.Struct):
+    message: _Message | None = None
+    finish_reason: str | None = None
+
+
+class _Completion(msgspec.Struct):
+    """A non-streamed completion: what a server that ignores ``stream: true`` sends."""
+
+    choices: list[_WholeChoice]
+    model: str = ""
+    usage: _Usage | None = None
+
+
+_COMPLETION = msgspec.json.Decoder(_Completion)
+# The field names of a server-sent event line; any other non-blank line is not SSE.
+_SSE_FIELD = re.compile(r"^(?:data|event|id|retry)(?::|$)|^:")
 
 
 def openai_body(req: ChatRequest, *, stream: bool = True) -> dict[str, Any]:
@@ -121,10 +144,15 @@ class OpenAIProvider:
             model_name = ""
             finish = ""
             is_done = False
+            other: list[str] = []  # lines that are not SSE: a whole JSON body, an HTML page
+            saw_data = False
             async for line in resp.aiter_lines():
                 if not line.startswith("data:"):
+                    if line.strip() and not _SSE_FIELD.match(line):
+                        other.append(line)
                     continue  # blank separators, comments (": ping"), event: lines
                 data = line[5:].strip()
+                saw_data = True
                 if data == "[DONE]":
                     is_done = True
                     break
@@ -147,6 +175,8 @@ class OpenAIProvider:
                         parts.append(choice.delta.content)
                     if choice.finish_reason:
                         finish = choice.finish_reason
+            if not saw_data and other:
+                return self._whole(req, t0, "\n".join(other), resp.status_code)
             if not is_done:
                 raise ProviderError(
                     f"openai endpoint {self.endpoint} closed the stream for model {req.model} "
@@ -165,4 +195,32 @@ class OpenAIProvider:
             model_name=model_name or req.model,
             endpoint=self.endpoint,
             finish_reason=finish,
+        )
+
+    def _whole(self, req: ChatRequest, t0: float, body: str, status: int) -> ChatResult:
+        """Read a 200 that carried no server-sent events as one non-streamed completion."""
+        try:
+            whole = _COMPLETION.decode(body)
+        except msgspec.DecodeError as exc:
+            said = self._scrub(error_text(body.encode()))
+            raise ProviderError(
+                f"openai endpoint {self.endpoint} answered HTTP 200 for model {req.model} with "
+                f"neither server-sent events nor a chat completion ({exc}; it said: {said}); "
+                f"check that the endpoint is an OpenAI-compatible server, retrying may help",
+                status=status,
+                retryable=True,
+            ) from exc
+        total_ms = elapsed_ms(t0)
+        first = whole.choices[0] if whole.choices else _WholeChoice()
+        usage = whole.usage or _Usage()
+        return ChatResult(
+            text=(first.message.content if first.message else None) or "",
+            ttft_ms=total_ms,
+            total_ms=total_ms,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            http_status=status,
+            model_name=whole.model or req.model,
+            endpoint=self.endpoint,
+            finish_reason=first.finish_reason or "",
         )
