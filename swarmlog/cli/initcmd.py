@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from swarmlog.cli.common import add_command, emit_json, positive_seconds, wants_json, workspace
 from swarmlog.defaults import DEFAULT_OLLAMA_URL, DETECT_TIMEOUT_S
 from swarmlog.errors import SwarmlogError, UsageError
-from swarmlog.workspace import Workspace
+from swarmlog.workspace import Workspace, WriteError
 
 __all__ = ["init_workspace", "register"]
 
@@ -74,11 +77,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def init_workspace(ws: Workspace, config_text: str = STARTER_CONFIG) -> list[str]:
-    """Create what is missing; return the paths created."""
+    """Create what is missing; return the paths created.
+
+    Each file appears whole or not at all (written aside, then linked into place), so a disk
+    that fills up mid-write leaves no truncated config that a later ``init`` would keep. Raises
+    ``WriteError`` naming the path and what to do.
+    """
     created = []
     for folder in (ws.root, ws.memory, ws.events, ws.alerts):
         if not folder.exists():
-            folder.mkdir(parents=True)
+            try:
+                folder.mkdir(parents=True)
+            except OSError as exc:
+                raise WriteError(folder, exc, "create") from exc
             created.append(str(folder))
     files = (
         (ws.config, config_text),
@@ -86,10 +97,38 @@ def init_workspace(ws: Workspace, config_text: str = STARTER_CONFIG) -> list[str
         (ws.memory / ".gitignore", MEMORY_GITIGNORE),
     )
     for path, text in files:
-        if not path.exists():
-            path.write_text(text)
+        if not path.exists() and _create_whole(path, text.encode()):
             created.append(str(path))
     return created
+
+
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def _create_whole(path: Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists (never overwriting); True if created."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        try:
+            with open(tmp, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)  # fails if something appeared there meanwhile: never overwrite
+            except FileExistsError:
+                raise
+            except OSError as exc:  # a file system without hard links (FAT, some FUSE mounts)
+                if exc.errno not in _NO_LINKS or path.exists():
+                    raise
+                os.rename(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise WriteError(path, OSError(exc.errno, exc.strerror), "create") from exc
+    return True
 
 
 def _check_url(option: str, url: str, example: str) -> None:
@@ -132,10 +171,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         config_text = render_config(det)
     try:
         created = init_workspace(ws, config_text)
-    except OSError as exc:
+    except WriteError as exc:
+        where = "" if exc.path == ws.root else f" ({exc.path})"
+        todo = exc.message.partition("; ")[2]
         raise SwarmlogError(
-            f"cannot create the workspace {ws.root}: {exc.strerror} ({exc.filename}); "
-            "give --dir a folder you can write (it is created if missing)"
+            f"cannot create the workspace {ws.root}: {exc.strerror}{where}; {todo}"
         ) from exc
     if wants_json(args):
         emit_json({"workspace": str(ws.root), "created": created, "not_detected": missing})

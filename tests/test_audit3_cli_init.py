@@ -1,0 +1,59 @@
+"""`swarmlog init` on a disk that fills up while it writes: it leaves no half-written file that a
+later `init` (which never overwrites) would keep, and says so on one line."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli_helpers import REPO, one_error_line
+
+
+def _swarmlog(*args: str, max_file_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:  # in the child: files larger than this fail with EFBIG, as on a full disk
+        if max_file_bytes is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO)}
+    env.pop("SWARMLOG_HOME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "swarmlog", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        preexec_fn=limit,
+    )
+
+
+def test_init_that_cannot_finish_the_config_leaves_none_behind(tmp_path: Path) -> None:
+    ws = tmp_path / "night"
+    done = _swarmlog("init", "--no-detect", "--dir", str(ws), max_file_bytes=1000)
+    assert done.returncode == 1, done
+    line = one_error_line(done.stderr)
+    assert "swarmlog.toml" in line and "None" not in line, line
+    # Nothing half-written: the config is either whole or absent (here: absent).
+    assert not (ws / "swarmlog.toml").exists()
+    assert [p.name for p in ws.iterdir() if p.name.startswith(".swarmlog.toml")] == []
+
+    # Once there is room, init writes the whole config, and it loads.
+    again = _swarmlog("init", "--no-detect", "--dir", str(ws))
+    assert again.returncode == 0, again
+    assert f"created {ws / 'swarmlog.toml'}" in again.stdout
+    check = _swarmlog("config", "check", "--dir", str(ws))
+    assert check.returncode == 0, check
+
+
+def test_init_still_never_overwrites(tmp_path: Path) -> None:
+    ws = tmp_path / "night"
+    ws.mkdir()
+    (ws / "swarmlog.toml").write_text("# mine\n")
+    done = _swarmlog("init", "--no-detect", "--dir", str(ws))
+    assert done.returncode == 0, done
+    assert (ws / "swarmlog.toml").read_text() == "# mine\n"
+    assert [p.name for p in ws.iterdir() if ".tmp" in p.name] == []
