@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -339,6 +340,9 @@ def parse_config(data: dict[str, Any], *, where: str = "swarmlog.toml") -> Confi
     # The free-form sections as written (the model keeps them as they are): checked even when
     # the rest fails, so one run lists every problem.
     sections = {name: data[name] for name in FREE_SECTIONS if isinstance(data.get(name), dict)}
+    unloggable = [f"{where}: {p}" for p in _unloggable_numbers(data)]
+    if unloggable:  # before the schema, whose own message would hide the cause ("> 0" for nan)
+        raise ConfigInvalid(unloggable)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
@@ -347,6 +351,27 @@ def parse_config(data: dict[str, Any], *, where: str = "swarmlog.toml") -> Confi
     if problems:
         raise ConfigInvalid(problems)
     return cfg
+
+
+_INT64 = 2**63
+
+
+def _unloggable_numbers(node: Any, path: str = "") -> list[str]:
+    """Each number the event log cannot record (``config_loaded`` holds the whole config, and
+    snapshots encode it as msgpack): a whole number outside 64 bits, inf or nan."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _unloggable_numbers(v, f"{path}.{k}")]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _unloggable_numbers(v, f"{path}.{i}")]
+    key = path.removeprefix(".")
+    if isinstance(node, int) and not isinstance(node, bool) and not -_INT64 <= node < _INT64:
+        return [
+            f"{key} = {node}: too large to record in the log (whole numbers must lie within "
+            f"±{_INT64 - 1:,}); use a smaller value"
+        ]
+    if isinstance(node, float) and not math.isfinite(node):
+        return [f"{key} = {node!r}: not a finite number; give a number such as 300 or 0.5"]
+    return []
 
 
 Range = tuple[float | None, float | None, str]  # least, most, what the value counts
