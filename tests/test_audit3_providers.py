@@ -249,3 +249,39 @@ async def test_an_openai_200_that_is_neither_events_nor_a_completion_says_what_c
     assert [(e.outcome, e.http_status) for e in events] == [("error", 200)] * 2
     assert "neither server-sent events nor a chat completion" in outcome.error
     assert said in outcome.error and one_line(outcome.error)
+
+
+# Proxies from the environment
+
+
+async def test_calls_to_model_servers_ignore_proxy_variables_as_doctor_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # doctor and init probe with trust_env=False; the agents' calls used the environment's
+    # proxy, so with HTTP_PROXY set (and no NO_PROXY) doctor said the Ollama was fine while
+    # every call of the night failed 'cannot connect ... is the server running?'.
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.start(200)
+        done = {"model": "qwen3:32b", "message": {"content": "{}"}, "done": True}
+        await resp.write(json.dumps(done).encode() + b"\n")
+        await resp.end()
+
+    async def proxy(req: Request, resp: Response) -> None:
+        seen.append(req.path)
+        body = {"model": "claude-x", "content": [{"type": "text", "text": "via proxy"}]}
+        await resp.send(200, json.dumps(body))
+
+    seen: list[str] = []
+    async with serve(handler) as url, serve(proxy) as proxy_url:
+        for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(var, proxy_url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-KEY-42")
+        outcome = await agent_call(url)
+        # the Director's hosted API still goes through the proxy the environment names
+        director = await agent_call("http://api.anthropic.invalid", api="anthropic")
+    (event,) = through_the_log(tmp_path, outcome)
+    assert outcome.error == "" and outcome.text == "{}" and event.outcome == "ok"
+    assert director.error == "" and director.text == "via proxy"
+    assert seen == ["/v1/messages"]

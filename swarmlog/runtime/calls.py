@@ -34,10 +34,18 @@ class ModelCalls:
             await client.aclose()
         self._clients.clear()
 
-    def _client(self, endpoint: str) -> httpx.AsyncClient:
-        if endpoint not in self._clients:
-            self._clients[endpoint] = httpx.AsyncClient()
-        return self._clients[endpoint]
+    def _client(self, endpoint: str, api: str = "ollama") -> httpx.AsyncClient:
+        """The shared client for an endpoint.
+
+        Model servers are reached directly, as ``swarmlog doctor`` and ``init`` probe them
+        (``trust_env=False``): an ``HTTP_PROXY`` meant for the internet must not turn a healthy
+        local Ollama into 'cannot connect'. Anthropic's hosted API keeps the environment's proxy.
+        """
+        trust_env = api == "anthropic"
+        key = f"{'proxied' if trust_env else 'direct'} {endpoint}"
+        if key not in self._clients:
+            self._clients[key] = httpx.AsyncClient(trust_env=trust_env)
+        return self._clients[key]
 
     async def __call__(
         self, name: str, profile: dict[str, Any], task: TaskView, prompt: str
@@ -47,10 +55,9 @@ class ModelCalls:
                 text="", error=f"model profile {name!r} is not in the config in force"
             )
         endpoint = str(profile["endpoint"])
+        api = str(profile.get("api", "ollama"))
         try:
-            provider = make_provider(
-                str(profile.get("api", "ollama")), endpoint, self._client(endpoint)
-            )
+            provider = make_provider(api, endpoint, self._client(endpoint, api))
         except SwarmlogError as exc:  # e.g. the Director's API key is not set
             return CallOutcome(text="", error=str(exc))
         request = ChatRequest(
