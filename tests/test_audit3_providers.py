@@ -285,3 +285,42 @@ async def test_calls_to_model_servers_ignore_proxy_variables_as_doctor_does(
     assert outcome.error == "" and outcome.text == "{}" and event.outcome == "ok"
     assert director.error == "" and director.text == "via proxy"
     assert seen == ["/v1/messages"]
+
+
+# A stream with a line that does not decode
+
+
+@pytest.mark.parametrize(
+    ("api", "lines", "shown"),
+    [
+        (
+            "ollama",  # an OpenAI-compatible server configured as api = "ollama"
+            [b'data: {"choices": [{"delta": {"content": "x"}}]}\n\n', b"data: [DONE]\n\n"],
+            'data: {"choices"',
+        ),
+        (
+            "ollama",
+            [
+                json.dumps({"message": {"content": "{"}, "done": False}).encode() + b"\n",
+                b'{"message": {"content": "x"}, "done": fal\n',
+            ],
+            '{"message": {"content": "x"}, "done": fal',
+        ),
+        ("openai", [b"data: {not json at all}\n\n", b"data: [DONE]\n\n"], "{not json at all}"),
+    ],
+)
+async def test_a_line_that_does_not_decode_is_shown_in_the_error(
+    tmp_path: Path, api: str, lines: list[bytes], shown: str
+) -> None:
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.start(200, content_type="application/x-ndjson")
+        for line in lines:
+            await resp.write(line)
+        await resp.end()
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api=api)
+    events = through_the_log(tmp_path, outcome)
+    assert [(e.outcome, e.http_status) for e in events] == [("error", 200)] * 2
+    assert "sent a malformed response" in outcome.error and shown in outcome.error
+    assert "check that the api setting" in outcome.error and one_line(outcome.error)

@@ -20,6 +20,7 @@ __all__ = [
     "elapsed_ms",
     "error_text",
     "guarded_call",
+    "malformed_reply",
     "parse_retry_after",
     "request_timeout",
     "status_error",
@@ -133,6 +134,29 @@ def status_error(
         status=status,
         retryable=retryable,
         retry_after=retry_after,
+    )
+
+
+def malformed_reply(
+    *,
+    api: str,
+    endpoint: str,
+    model: str,
+    status: int,
+    exc: Exception,
+    line: str | bytes,
+    scrub: Callable[[str], str] = str,
+) -> ProviderError:
+    """The error for a reply line that does not decode: what msgspec said and the line itself."""
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    text = " ".join(text.split())
+    if len(text) > 80:
+        text = text[:80] + "…"
+    return ProviderError(
+        f"{api} endpoint {endpoint} (model {model}) sent a malformed response "
+        f"({scrub(str(exc))} in {scrub(text)!r}); check that the api setting matches the server",
+        status=status,
+        retryable=True,
     )
 
 

@@ -13,6 +13,7 @@ from swarmlog.providers._http import (
     elapsed_ms,
     error_text,
     guarded_call,
+    malformed_reply,
     request_timeout,
     status_error,
 )
@@ -103,7 +104,17 @@ class OllamaProvider:
             async for line in resp.aiter_lines():
                 if not line.strip():
                     continue
-                chunk = _CHUNK.decode(line)
+                try:
+                    chunk = _CHUNK.decode(line)
+                except msgspec.DecodeError as exc:
+                    raise malformed_reply(
+                        api=self.api,
+                        endpoint=self.endpoint,
+                        model=req.model,
+                        status=resp.status_code,
+                        exc=exc,
+                        line=line,
+                    ) from exc
                 if chunk.error is not None:
                     said = error_text(msgspec.json.encode({"error": chunk.error}))  # one line
                     raise ProviderError(

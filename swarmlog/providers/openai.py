@@ -14,6 +14,7 @@ from swarmlog.providers._http import (
     elapsed_ms,
     error_text,
     guarded_call,
+    malformed_reply,
     request_timeout,
     status_error,
 )
@@ -156,7 +157,18 @@ class OpenAIProvider:
                 if data == "[DONE]":
                     is_done = True
                     break
-                chunk = _CHUNK.decode(data)
+                try:
+                    chunk = _CHUNK.decode(data)
+                except msgspec.DecodeError as exc:
+                    raise malformed_reply(
+                        api=self.api,
+                        endpoint=self.endpoint,
+                        model=req.model,
+                        status=resp.status_code,
+                        exc=exc,
+                        line=data,
+                        scrub=self._scrub,
+                    ) from exc
                 if chunk.error is not None:
                     said = self._scrub(error_text(msgspec.json.encode({"error": chunk.error})))
                     raise ProviderError(
