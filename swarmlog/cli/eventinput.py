@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import math
 import re
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "explain_invalid",
     "explain_not_json",
     "invalid_utf8",
+    "repeated_key",
     "show_json",
     "ts_problem",
     "unknown_fields",
@@ -172,6 +174,34 @@ def show_json(value: Any, width: int = _SHOW_WIDTH) -> str:
 
 MAX_AHEAD_S = 86_400.0  # a ts given by hand may be at most this far ahead of the clock
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Repeated(key)
+        out[key] = value
+    return out
+
+
+def repeated_key(text: str) -> str | None:
+    """The first key named twice in one object of ``text`` (JSON msgspec already accepted), or
+    None. JSON leaves it undefined which of the two counts, so an event must not guess."""
+    if text.count('"') < 4:  # no object with two keys
+        return None
+    try:
+        json.loads(text, object_pairs_hook=_pairs)
+    except _Repeated as exc:
+        return exc.key
+    except (ValueError, RecursionError):  # what only the stdlib parser refuses: not our check
+        return None
+    return None
 
 
 def utf8_bytes_problem(raw: bytes) -> str | None:

@@ -131,14 +131,21 @@ def parse_event(obj: Any, *, where: str = "") -> EventBase:
 
 
 def _load_json(text: str, where: str) -> Any:
-    try:
-        return msgspec.json.decode(text)
-    except msgspec.DecodeError as exc:
-        from swarmlog.cli.eventinput import explain_not_json
+    from swarmlog.cli.eventinput import explain_not_json, repeated_key
 
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
         raise EventDecodeError(
             f"{where}: not JSON ({explain_not_json(text, exc)}): {text[:60]!r}; fix it and retry"
         ) from exc
+    key = repeated_key(text)
+    if key is not None:
+        raise EventDecodeError(
+            f"{where}: the key {key!r} appears twice in one object, and JSON does not say which "
+            "counts; keep one and retry"
+        )
+    return value
 
 
 def _check_argument(text: str, what: str) -> None:
