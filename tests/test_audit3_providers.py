@@ -17,6 +17,7 @@ from swarmlog.providers.retry import RetryPolicy
 from swarmlog.runtime.agent import CallOutcome
 from swarmlog.runtime.board import TaskView
 from swarmlog.runtime.calls import ModelCalls
+from swarmlog.runtime.replies import parse_reply
 from swarmlog.sim.http import HttpServer, Request, Response
 
 pytestmark = pytest.mark.anyio
@@ -324,3 +325,28 @@ async def test_a_line_that_does_not_decode_is_shown_in_the_error(
     assert [(e.outcome, e.http_status) for e in events] == [("error", 200)] * 2
     assert "sent a malformed response" in outcome.error and shown in outcome.error
     assert "check that the api setting" in outcome.error and one_line(outcome.error)
+
+
+# Replies that are not what the task asked for
+
+
+async def test_a_degenerate_reply_of_nested_brackets_is_an_invalid_reply_not_a_crash() -> None:
+    # A small model looping on '[' until max_tokens: json.loads raised RecursionError out of
+    # parse_reply, which the agent does not catch, so the agent process died on a reply.
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.start(200)
+        for _ in range(50):
+            piece = {"model": "qwen3:32b", "message": {"content": "[" * 100}, "done": False}
+            await resp.write(json.dumps(piece).encode() + b"\n")
+        done = {"model": "qwen3:32b", "message": {"content": ""}, "done": True}
+        await resp.write(json.dumps({**done, "done_reason": "length"}).encode() + b"\n")
+        await resp.end()
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url)
+    assert outcome.error == "" and len(outcome.text) == 5000
+    for kind in ("implement", "plan", "critique"):
+        data, error = parse_reply(kind, outcome.text)
+        assert data is None and one_line(error)
+        assert error.startswith("reply is not JSON (nested deeper than")
+        assert "answer with one JSON object" in error

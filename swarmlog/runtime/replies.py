@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -181,6 +182,11 @@ def parse_reply(task_kind: str, text: str) -> tuple[dict[str, Any] | None, str]:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         return None, f"reply is not JSON ({exc.msg} at char {exc.pos}); answer with one JSON object"
+    except RecursionError:  # a model looping on '[' or '{' until its token limit
+        return None, (
+            f"reply is not JSON (nested deeper than {sys.getrecursionlimit()} levels); "
+            f"answer with one JSON object"
+        )
     try:
         return model.model_validate(data).model_dump(), ""
     except ValidationError as exc:
