@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from swarmlog.cli import (
     doctorcmd,
@@ -44,9 +45,30 @@ COMMANDS: list[CommandModule] = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one stderr line, like every other error
+    (DESIGN.md §9): what is wrong, the value, and where the help is; exit 2. Sub-command parsers
+    are of this class too (``add_subparsers`` makes them so)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"swarmlog: error: {message}; see '{self.prog} --help'\n")
+
+
+def _innermost(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The (sub-)command parser that ``args`` went through, for its name in an error."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        if name is None or name not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[name]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the full parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="swarmlog",
         description="Shared memory and dispatcher for an overnight team of LLM agents. "
         "Everything is an event in one append-only log; everything you read is rendered from it.",
@@ -63,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # named by the command they were given to, not by 'swarmlog'
+            _innermost(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     try:
