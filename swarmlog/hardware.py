@@ -19,6 +19,7 @@ from swarmlog.events import GpuProcess, GpuSample, HardwareSampled
 from swarmlog.routing.profile import Profile
 
 __all__ = [
+    "HOSTED_APIS",
     "KV_BYTES_PER_TOKEN",
     "Placement",
     "Probe",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 _GB = 1e9
+# Profiles whose model runs on the provider's machines, never on this host's GPUs or RAM.
+HOSTED_APIS = frozenset({"anthropic"})
 _GIB = 1024.0**3
 # When the server does not tell us the architecture, assume 128 KiB of f16 KV cache per token of
 # context per slot (a 7B-32B GQA model is 56-256 KiB); PROTOCOLS.md gives the exact formula.
@@ -69,7 +72,8 @@ class Placement(msgspec.Struct, frozen=True, kw_only=True):
 def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placement]:
     """Place profiles on GPUs by first-fit decreasing on memory that is free now.
 
-    Pinned profiles (``gpu = N``) go to their GPU. A profile of unknown size is reported as such.
+    Pinned profiles (``gpu = N``) go to their GPU. A profile of unknown size is reported as such;
+    a hosted one (``api = "anthropic"``) fits, on no GPU.
     """
     free = {g.index: g.mem_free / _GB for g in gpus}
     total = {g.index: g.mem_total / _GB for g in gpus}
@@ -77,6 +81,15 @@ def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placem
     sized = sorted(profiles, key=lambda p: (p.gpu is None, -(need_gb(p) or 0.0), p.name))
     for p in sized:
         need = need_gb(p)
+        if p.api in HOSTED_APIS:
+            out[p.name] = Placement(
+                model=p.name,
+                gpu=None,
+                need_gb=None,
+                fits=True,
+                reason=f"hosted ({p.api} API): needs no GPU or RAM here",
+            )
+            continue
         if need is None:
             out[p.name] = Placement(
                 model=p.name,

@@ -125,7 +125,7 @@ def cmd_hw(args: argparse.Namespace) -> int:
         print("no model profiles configured ([models.*] in swarmlog.toml)")
     for pl in placements:
         if pl.need_gb is None:
-            print(f"model {pl.model}: {pl.reason}")  # the reason starts "size unknown"
+            print(f"model {pl.model}: {pl.reason}")  # "size unknown …" or "hosted …"
         else:
             print(f"model {pl.model}: {pl.need_gb:.1f} GB: {pl.reason}")
     return 0
