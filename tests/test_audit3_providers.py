@@ -350,3 +350,37 @@ async def test_a_degenerate_reply_of_nested_brackets_is_an_invalid_reply_not_a_c
         assert data is None and one_line(error)
         assert error.startswith("reply is not JSON (nested deeper than")
         assert "answer with one JSON object" in error
+
+
+async def test_the_directors_json_after_a_sentence_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Messages API has no JSON mode: the Director's reply is asked for JSON in the prompt
+    # and often comes with a sentence around it. A fenced block was read; bare JSON after a
+    # sentence was 'reply is not JSON (Expecting value at char 0)', a paid retry each time.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-KEY-42")
+    plan = {
+        "summary": "two steps",
+        "tasks": [{"id": "a", "title": "A"}, {"id": "b", "title": "B", "deps": ["a"]}],
+    }
+    text = f"Here is the plan:\n\n{json.dumps(plan, indent=1)}\n\nSay {{if}} more is needed."
+
+    async def handler(req: Request, resp: Response) -> None:
+        body = {"model": "claude-x", "content": [{"type": "text", "text": text}]}
+        await resp.send(200, json.dumps(body))
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api="anthropic")
+    data, error = parse_reply("plan", outcome.text)
+    assert error == "" and data is not None
+    assert [t["id"] for t in data["tasks"]] == ["a", "b"] and data["tasks"][1]["deps"] == ["a"]
+    # text with no JSON object in it still gets the plain error
+    assert parse_reply("plan", "I cannot do that.")[1].startswith("reply is not JSON (")
+    assert parse_reply("plan", "I {cannot} do that.")[1].startswith("reply is not JSON (")
+
+
+def test_a_reply_cut_short_still_says_it_is_not_json() -> None:
+    # an inner object of a reply cut at its token limit must not be read as the reply
+    cut = '{"results": [{"task_id": "a", "summary": "done"}, {"task_id": "b", "summary": "hal'
+    data, error = parse_reply("batch", cut)
+    assert data is None and error.startswith("reply is not JSON (Unterminated string")

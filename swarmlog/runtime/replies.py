@@ -171,6 +171,27 @@ def reply_schema(task_kind: str) -> dict[str, Any]:
     return reply_model(task_kind).model_json_schema()
 
 
+def _object_in(text: str, *, tries: int = 20) -> dict[str, Any] | None:
+    """The first JSON object inside ``text`` (a sentence before it, words after it), or None.
+
+    Anthropic's Messages API has no JSON mode, so the Director's JSON may come with prose
+    around it; the object is still validated like any reply.
+    """
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1 and tries > 0:
+        try:
+            obj, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            pass
+        else:
+            if isinstance(obj, dict):
+                return obj
+        start = text.find("{", start + 1)
+        tries -= 1
+    return None
+
+
 def parse_reply(task_kind: str, text: str) -> tuple[dict[str, Any] | None, str]:
     """Validate a model's reply; return (data, "") or (None, a one-line error for the model)."""
     model = reply_model(task_kind)
@@ -179,9 +200,20 @@ def parse_reply(task_kind: str, text: str) -> tuple[dict[str, Any] | None, str]:
     if fenced:
         raw = fenced.group(1)
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return None, f"reply is not JSON ({exc.msg} at char {exc.pos}); answer with one JSON object"
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            # prose around the object: take the object, but only if it is a whole valid reply
+            # (an object nested in a reply cut short must not stand in for it)
+            inner = _object_in(raw)
+            if inner is not None:
+                try:
+                    return model.model_validate(inner).model_dump(), ""
+                except ValidationError:
+                    pass
+            return None, (
+                f"reply is not JSON ({exc.msg} at char {exc.pos}); answer with one JSON object"
+            )
     except RecursionError:  # a model looping on '[' or '{' until its token limit
         return None, (
             f"reply is not JSON (nested deeper than {sys.getrecursionlimit()} levels); "
