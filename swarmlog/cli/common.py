@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
+from swarmlog.errors import SwarmlogError, UsageError
 from swarmlog.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
@@ -76,7 +77,22 @@ def add_command(
 
 
 def workspace(args: argparse.Namespace) -> Workspace:
-    return resolve_workspace(getattr(args, "dir", None))
+    """The workspace: ``--dir``, else ``$SWARMLOG_HOME``, else the current directory. A folder
+    that does not exist yet is fine (``init`` makes it); a file there is refused, naming where
+    the path came from."""
+    explicit = getattr(args, "dir", None)
+    ws = resolve_workspace(explicit)
+    if ws.root.exists() and not ws.root.is_dir():
+        if explicit is not None:
+            raise UsageError(
+                f"--dir {ws.root} is a file, not a folder; give a folder for the workspace "
+                "(it is created if missing)"
+            )
+        raise SwarmlogError(
+            f"SWARMLOG_HOME={ws.root} is a file, not a folder; point it at the workspace "
+            "folder, or unset it and pass --dir"
+        )
+    return ws
 
 
 def log_target(args: argparse.Namespace) -> str:

@@ -152,12 +152,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         _check_url("--openai", url, "http://127.0.0.1:8000/v1")
     if args.ollama:  # --ollama '' skips Ollama
         _check_url("--ollama", args.ollama, DEFAULT_OLLAMA_URL)
-    ws = workspace(args)
-    if ws.root.exists() and not ws.root.is_dir():
-        raise UsageError(
-            f"--dir {ws.root} is a file, not a folder; give a folder for the workspace "
-            "(it is created if missing)"
-        )
+    ws = workspace(args)  # refuses a file there
     missing: tuple[str, ...] = ()
     config_text = STARTER_CONFIG
     if not ws.config.exists():
