@@ -384,3 +384,39 @@ def test_a_reply_cut_short_still_says_it_is_not_json() -> None:
     cut = '{"results": [{"task_id": "a", "summary": "done"}, {"task_id": "b", "summary": "hal'
     data, error = parse_reply("batch", cut)
     assert data is None and error.startswith("reply is not JSON (Unterminated string")
+
+
+@pytest.mark.parametrize(("load", "load_ms"), [("1.25e9", 1250.0), ("-5", 0.0), ("null", 0.0)])
+async def test_ollama_timings_sent_as_floats_or_null_do_not_fail_the_call(
+    tmp_path: Path, load: str, load_ms: float
+) -> None:
+    # The timing fields are optional; a compatible server that writes them as floats (or null)
+    # failed the whole call as 'malformed', the reply thrown away.
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.start(200)
+        piece = {"model": "qwen3:32b", "message": {"content": '{"summary": "ok"}'}, "done": False}
+        done = {
+            "model": "qwen3:32b",
+            "message": {"content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "load_duration": "LOAD",
+            "total_duration": 2.5e9,
+            "prompt_eval_count": 12.0,
+            "eval_count": 7,
+            "eval_duration": None,
+        }
+        for obj in (piece, done):
+            await resp.write(json.dumps(obj).replace('"LOAD"', load).encode() + b"\n")
+        await resp.end()
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url)
+    (event,) = through_the_log(tmp_path, outcome)
+    assert outcome.error == "" and outcome.text == '{"summary": "ok"}'
+    assert (event.outcome, event.load_ms, event.prompt_tokens, event.completion_tokens) == (
+        "ok",
+        load_ms,
+        12,
+        7,
+    )

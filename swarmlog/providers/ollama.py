@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -34,15 +35,22 @@ class _Chunk(msgspec.Struct):
     done: bool = False
     done_reason: str = ""
     error: str | None = None
-    total_duration: int = 0
-    load_duration: int = 0
-    prompt_eval_count: int = 0
-    prompt_eval_duration: int = 0
-    eval_count: int = 0
-    eval_duration: int = 0
+    # Integer nanoseconds and token counts for Ollama; all optional, so a compatible server
+    # that writes floats or null must not fail a call whose reply is fine (read with _amount).
+    total_duration: float | None = None
+    load_duration: float | None = None
+    prompt_eval_count: float | None = None
+    prompt_eval_duration: float | None = None
+    eval_count: float | None = None
+    eval_duration: float | None = None
 
 
 _CHUNK = msgspec.json.Decoder(_Chunk)
+
+
+def _amount(value: float | None) -> float:
+    """A reported duration or count: a number > 0, else 0 (absent, null, negative)."""
+    return value if value is not None and math.isfinite(value) and value > 0 else 0.0
 
 
 def ollama_body(req: ChatRequest, *, stream: bool = True) -> dict[str, Any]:
@@ -142,9 +150,9 @@ class OllamaProvider:
             text="".join(parts),
             ttft_ms=ttft_ms if ttft_ms is not None else total_ms,
             total_ms=total_ms,
-            load_ms=final.load_duration / _NS_PER_MS,
-            prompt_tokens=final.prompt_eval_count,
-            completion_tokens=final.eval_count,
+            load_ms=_amount(final.load_duration) / _NS_PER_MS,
+            prompt_tokens=int(_amount(final.prompt_eval_count)),
+            completion_tokens=int(_amount(final.eval_count)),
             http_status=resp.status_code,
             model_name=final.model or req.model,
             endpoint=self.endpoint,
