@@ -420,3 +420,47 @@ async def test_ollama_timings_sent_as_floats_or_null_do_not_fail_the_call(
         12,
         7,
     )
+
+
+# Refused credentials
+
+
+@pytest.mark.parametrize(
+    ("api", "status", "body", "hint"),
+    [
+        (
+            "openai",  # vLLM started with --api-key
+            401,
+            {"error": {"message": "Unauthorized", "type": "invalid_request_error"}},
+            "swarmlog sends no API key to openai endpoints",
+        ),
+        ("ollama", 403, {"error": "forbidden by proxy"}, "swarmlog sends no API key to ollama"),
+        (
+            "anthropic",
+            401,
+            {"type": "error", "error": {"type": "authentication_error", "message": "bad key"}},
+            "check ANTHROPIC_API_KEY",
+        ),
+    ],
+)
+async def test_refused_credentials_say_what_can_be_done_for_that_api(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    api: str,
+    status: int,
+    body: object,
+    hint: str,
+) -> None:
+    # 'check the API key' was the advice for every api, though only the Director's API gets
+    # a key (ANTHROPIC_API_KEY) and no setting gives one to an ollama or openai endpoint.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-KEY-42")
+
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(status, json.dumps(body))
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api=api)
+    (event,) = through_the_log(tmp_path, outcome)  # not retried
+    assert (event.outcome, event.http_status) == ("error", status)
+    assert f"HTTP {status}" in outcome.error and hint in outcome.error
+    assert one_line(outcome.error) and "sk-ant-test-KEY-42" not in outcome.error

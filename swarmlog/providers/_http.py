@@ -106,8 +106,12 @@ def status_error(
     raw: bytes,
     headers: Mapping[str, str],
     scrub: Callable[[str], str] = str,
+    sent_key: bool = False,
 ) -> ProviderError:
-    """Map an HTTP error answer to a ``ProviderError`` that says what to do about it."""
+    """Map an HTTP error answer to a ``ProviderError`` that says what to do about it.
+
+    ``sent_key`` tells whether the request carried an API key (a 401/403's advice depends on it).
+    """
     said = scrub(error_text(raw))
     retry_after = parse_retry_after(headers.get("retry-after"))
     if status == 404:
@@ -122,9 +126,18 @@ def status_error(
             status=404,
         )
     if status in (401, 403):
+        if api == "anthropic":
+            what, hint = "the credentials", "check ANTHROPIC_API_KEY and what the key may use"
+        elif sent_key:
+            what, hint = "the credentials", "check the API key"
+        else:
+            what = "the request"
+            hint = (
+                f"swarmlog sends no API key to {api} endpoints: serve the model without one, "
+                f"or check what answers at this address (a proxy?)"
+            )
         return ProviderError(
-            f"{api} endpoint {endpoint} refused the credentials (HTTP {status}: {said}); "
-            f"check the API key",
+            f"{api} endpoint {endpoint} refused {what} (HTTP {status}: {said}); {hint}",
             status=status,
         )
     retryable = status in RETRYABLE_STATUSES

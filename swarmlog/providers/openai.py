@@ -138,6 +138,7 @@ class OpenAIProvider:
                     raw=raw,
                     headers=resp.headers,
                     scrub=self._scrub,
+                    sent_key=bool(self._secret),
                 )
             parts: list[str] = []
             ttft_ms: float | None = None
