@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--timeout",
         type=positive_seconds,
         default=2.0,
-        help="seconds to wait for each model server",
+        help="seconds to wait for each model server (default 2)",
     )
     p.set_defaults(func=cmd_doctor)
 

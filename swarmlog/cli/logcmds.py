@@ -52,19 +52,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("kind", nargs="?", help="event kind, e.g. note, task_submitted")
     p.add_argument("fields", nargs="?", help="the event's fields as a JSON object")
     p.add_argument("--stdin", action="store_true", help="read NDJSON events (each with a kind)")
-    p.add_argument("--expect-seq", type=int, help="refuse (exit 3) unless the log ends at this seq")
-    p.add_argument("--sync", choices=["always", "batch", "none"], default="always")
+    p.add_argument(
+        "--expect-seq",
+        type=int,
+        metavar="N",
+        help="refuse (exit 3) unless the log ends at seq N (0: an empty log)",
+    )
+    p.add_argument(
+        "--sync",
+        choices=["always", "batch", "none"],
+        default="always",
+        help="always (the default): fsync before each seq is printed; batch: the same, waiting a "
+        "millisecond so concurrent writers share one fsync; none: no fsync (a process crash "
+        "loses nothing, a power cut may lose the last appends)",
+    )
     p.set_defaults(func=cmd_append)
 
     p = add_command(
         sub, "note", "append an operator's note", "swarmlog note 'rebooted the GPU box'"
     )
-    p.add_argument("text")
+    p.add_argument("text", help="the note's text (quote it if it has spaces)")
     p.set_defaults(func=cmd_note)
 
     p = add_command(sub, "log", "print events", "swarmlog log --kind alert_raised --follow")
-    p.add_argument("--after", type=int, default=0, help="only events with seq > N")
-    p.add_argument("--kind", action="append", default=[], help="only this kind (repeatable)")
+    p.add_argument(
+        "--after",
+        type=int,
+        default=0,
+        metavar="SEQ",
+        help="only events with a seq above SEQ (default 0: from the first)",
+    )
+    p.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        help="only these kinds: comma-separated, or the option repeated (default: every kind)",
+    )
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     p.add_argument(
         "--alerts",

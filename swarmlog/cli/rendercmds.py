@@ -37,7 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--follow", "-f", action="store_true", help="keep the files current")
     p.add_argument(
-        "--snapshot-every", type=int, default=10_000, help="with --follow: snapshot every N events"
+        "--snapshot-every",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="with --follow: write a snapshot every N events (default 10000)",
     )
     p.set_defaults(func=cmd_render)
 

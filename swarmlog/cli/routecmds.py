@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the routing decision for a described task, with every candidate's score",
         "swarmlog route --task-kind lint --prompt-file diff.txt --files a.py,b.py --explain",
     )
-    p.add_argument("--task-kind", default="general", help="lint, format, refactor, …")
+    p.add_argument(
+        "--task-kind", default="general", help="lint, format, refactor, … (default general)"
+    )
     p.add_argument("--prompt", default="", help="the prompt text")
     p.add_argument("--prompt-file", type=Path, help="read the prompt from this file")
     p.add_argument("--files", default="", help="comma-separated files the task touches")
@@ -60,7 +62,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--role", default="", help="the role whose task it is ([agents.ROLE].model may pin it)"
     )
-    p.add_argument("--task-id", default="cli-task", help="task id (it seeds the tie-break)")
+    p.add_argument(
+        "--task-id", default="cli-task", help="task id (it seeds the tie-break; default cli-task)"
+    )
     p.add_argument("--explain", action="store_true", help="print every candidate and reason")
     p.set_defaults(func=cmd_route)
 

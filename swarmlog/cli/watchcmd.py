@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "summary line per interval. It exits when the run ends, or on Ctrl-C.",
     )
     p.add_argument(
-        "--interval", type=positive_seconds, default=2.0, help="seconds between refreshes"
+        "--interval",
+        type=positive_seconds,
+        default=2.0,
+        help="seconds between refreshes (default 2)",
     )
     p.add_argument("--once", action="store_true", help="draw once and exit")
     p.set_defaults(func=cmd_watch)
