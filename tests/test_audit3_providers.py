@@ -464,3 +464,37 @@ async def test_refused_credentials_say_what_can_be_done_for_that_api(
     assert (event.outcome, event.http_status) == ("error", status)
     assert f"HTTP {status}" in outcome.error and hint in outcome.error
     assert one_line(outcome.error) and "sk-ant-test-KEY-42" not in outcome.error
+
+
+# Error pages
+
+
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title>\r\n"
+    + '<meta name="viewport" content="width=device-width, initial-scale=1">\r\n' * 3
+    + "<style>body { font-family: sans-serif; margin: 0 auto; max-width: 40em }</style>\r\n"
+    + "<script>window.dataLayer = window.dataLayer || [];</script></head>\r\n"
+    + "<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    + "<hr><center>upstream llama-server is down</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai", "anthropic"])
+async def test_an_html_error_page_is_shown_as_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    # The page's markup (head, meta, style) filled the 200 characters kept of a server's
+    # error, so the words that explain it never reached the person.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-KEY-42")
+
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(502, NGINX_502, content_type="text/html")
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api=api)
+    events = through_the_log(tmp_path, outcome)
+    assert [(e.outcome, e.http_status) for e in events] == [("error", 502)] * 2
+    assert "HTTP 502 for model qwen3:32b: 502 Bad Gateway upstream llama-server is down;" in (
+        outcome.error
+    )
+    assert "<" not in outcome.error and one_line(outcome.error)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import html
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -78,12 +80,28 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - current).total_seconds())
 
 
+_HTML_HIDDEN = re.compile(r"<(head|script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+_HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def _page_text(text: str) -> str:
+    """The words of an HTML error page (a proxy's 502): no head, scripts, styles or tags."""
+    words = html.unescape(_HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", text)))
+    if words.strip():
+        return words
+    title = _HTML_TITLE.search(text)
+    return html.unescape(title.group(1)) if title else ""
+
+
 def error_text(raw: bytes) -> str:
     """Extract the server's error message from an error body of any of the three APIs."""
     try:
         body = msgspec.json.decode(raw, type=_ErrorBody)
     except msgspec.DecodeError:
         text = raw.decode("utf-8", "replace")
+        if text.lstrip()[:1] == "<":
+            text = _page_text(text)
     else:
         if isinstance(body.error, str):
             text = body.error
