@@ -498,3 +498,56 @@ async def test_an_html_error_page_is_shown_as_its_text(
         outcome.error
     )
     assert "<" not in outcome.error and one_line(outcome.error)
+
+
+# 404: an unknown model or no such API at that address
+
+
+@pytest.mark.parametrize(
+    ("api", "suffix", "body", "ctype"),
+    [
+        # api = "ollama" with an OpenAI-style endpoint: POST /v1/api/chat; Ollama's router
+        # answers an unknown path with Go's plain-text 404
+        ("ollama", "/v1", "404 page not found", "text/plain"),
+        ("openai", "", json.dumps({"detail": "Not Found"}), "application/json"),  # FastAPI
+    ],
+)
+async def test_a_404_for_a_path_the_server_lacks_is_not_called_an_unknown_model(
+    tmp_path: Path, api: str, suffix: str, body: str, ctype: str
+) -> None:
+    paths: list[str] = []
+
+    async def handler(req: Request, resp: Response) -> None:
+        paths.append(req.path)
+        await resp.send(404, body, content_type=ctype)
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url + suffix, api=api)
+    (event,) = through_the_log(tmp_path, outcome)
+    assert (event.outcome, event.http_status) == ("error", 404)
+    assert "ollama pull" not in outcome.error and "not found at" not in outcome.error
+    assert f"no {paths[0]} (HTTP 404" in outcome.error
+    assert f"check the endpoint URL and the api setting ({api})" in outcome.error
+
+
+@pytest.mark.parametrize(
+    ("api", "body", "hint"),
+    [
+        ("ollama", {"error": "model 'qwen3:32b' not found"}, 'run "ollama pull qwen3:32b"'),
+        (
+            "openai",  # vLLM's error body
+            {"object": "error", "message": "The model `qwen3:32b` does not exist.", "code": 404},
+            "GET /v1/models",
+        ),
+    ],
+)
+async def test_a_404_for_an_unknown_model_still_names_the_model(
+    tmp_path: Path, api: str, body: object, hint: str
+) -> None:
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(404, json.dumps(body))
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api=api)
+    through_the_log(tmp_path, outcome)
+    assert outcome.error.startswith('model "qwen3:32b" not found at') and hint in outcome.error

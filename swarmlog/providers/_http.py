@@ -94,6 +94,15 @@ def _page_text(text: str) -> str:
     return html.unescape(title.group(1)) if title else ""
 
 
+def _api_error(raw: bytes) -> bool:
+    """Tell whether an error body is one of the APIs' own ({"error": ...} or {"message": ...})."""
+    try:
+        body = msgspec.json.decode(raw, type=_ErrorBody)
+    except msgspec.DecodeError:
+        return False
+    return bool(body.error) or bool(body.message)
+
+
 def error_text(raw: bytes) -> str:
     """Extract the server's error message from an error body of any of the three APIs."""
     try:
@@ -125,13 +134,24 @@ def status_error(
     headers: Mapping[str, str],
     scrub: Callable[[str], str] = str,
     sent_key: bool = False,
+    path: str = "",
 ) -> ProviderError:
     """Map an HTTP error answer to a ``ProviderError`` that says what to do about it.
 
-    ``sent_key`` tells whether the request carried an API key (a 401/403's advice depends on it).
+    ``sent_key`` tells whether the request carried an API key (a 401/403's advice depends on it);
+    ``path`` is the request's path, named when a 404 says nothing serves it.
     """
     said = scrub(error_text(raw))
     retry_after = parse_retry_after(headers.get("retry-after"))
+    if status == 404 and not _api_error(raw):
+        # Not the API's own error body (Go's '404 page not found', FastAPI's {"detail": ...}):
+        # nothing serves this API at that address, whatever the model.
+        where = f"no {path}" if path else "no such API"
+        return ProviderError(
+            f"{api} endpoint {endpoint} has {where} (HTTP 404: {said}); check the endpoint URL "
+            f"and the api setting ({api}) in swarmlog.toml",
+            status=404,
+        )
     if status == 404:
         if api in ("ollama", "sim"):
             hint = f'run "ollama pull {model}" on that host or fix the model name in swarmlog.toml'

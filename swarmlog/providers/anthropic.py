@@ -143,6 +143,7 @@ class AnthropicProvider:
                 status=resp.status_code,
                 raw=resp.content,
                 headers=resp.headers,
+                path=httpx.URL(self._url).path,
                 scrub=self._scrub,
             )
         try:

@@ -105,6 +105,7 @@ class OllamaProvider:
                     status=resp.status_code,
                     raw=raw,
                     headers=resp.headers,
+                    path=httpx.URL(self._url).path,
                 )
             parts: list[str] = []
             ttft_ms: float | None = None

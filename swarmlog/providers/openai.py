@@ -137,6 +137,7 @@ class OpenAIProvider:
                     status=resp.status_code,
                     raw=raw,
                     headers=resp.headers,
+                    path=httpx.URL(self._url).path,
                     scrub=self._scrub,
                     sent_key=bool(self._secret),
                 )
