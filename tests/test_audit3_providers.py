@@ -3,7 +3,12 @@ return, which ``model_call_finished`` events they leave in a real log, and the o
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -551,3 +556,84 @@ async def test_a_404_for_an_unknown_model_still_names_the_model(
         outcome = await agent_call(url, api=api)
     through_the_log(tmp_path, outcome)
     assert outcome.error.startswith('model "qwen3:32b" not found at') and hint in outcome.error
+
+
+# TLS
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    files = ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            *subject,
+            *files,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@asynccontextmanager
+async def tls_ollama(cert: Path, key: Path) -> AsyncIterator[str]:
+    """An Ollama /api/chat over TLS on loopback, answering each request with one final chunk."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    done = {"model": "qwen3:32b", "message": {"content": "{}"}, "done": True}
+    body = json.dumps(done).encode() + b"\n"
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+                + b"Content-Length: %d\r\nConnection: close\r\n\r\n%b" % (len(body), body)
+            )
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass  # a client that refused the certificate hangs up during the handshake
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=ctx)
+    try:
+        yield f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_ssl_cert_file_is_honoured_for_a_model_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The model servers' clients ignore proxy variables, but a private CA named in
+    # SSL_CERT_FILE is still how a TLS endpoint is trusted.
+    cert, key = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    async with tls_ollama(cert, key) as url:
+        outcome = await agent_call(url)
+    assert outcome.error == "" and outcome.text == "{}"
+
+
+async def test_an_unreadable_ssl_cert_file_is_the_calls_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing-ca.pem"))
+    outcome = await agent_call("https://127.0.0.1:9")
+    assert outcome.events == [] and one_line(outcome.error)
+    assert outcome.error.startswith(f"cannot load the CA certificates of SSL_CERT_FILE={tmp_path}")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import random
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import msgspec
 
-from swarmlog.errors import ProviderError, SwarmlogError
+from swarmlog.errors import ConfigError, ProviderError, SwarmlogError
 from swarmlog.events import EventBase
 from swarmlog.providers.base import ChatRequest, Message
 from swarmlog.providers.factory import make_provider
@@ -17,7 +19,7 @@ from swarmlog.providers.retry import AttemptRecord, RetryPolicy, call_with_retri
 from swarmlog.runtime.agent import CallOutcome
 from swarmlog.runtime.board import TaskView
 
-__all__ = ["ModelCalls", "call_cost"]
+__all__ = ["ModelCalls", "call_cost", "tls_verify"]
 
 
 class ModelCalls:
@@ -40,11 +42,13 @@ class ModelCalls:
         Model servers are reached directly, as ``swarmlog doctor`` and ``init`` probe them
         (``trust_env=False``): an ``HTTP_PROXY`` meant for the internet must not turn a healthy
         local Ollama into 'cannot connect'. Anthropic's hosted API keeps the environment's proxy.
+        ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (a private CA) still apply to every client.
         """
         trust_env = api == "anthropic"
         key = f"{'proxied' if trust_env else 'direct'} {endpoint}"
         if key not in self._clients:
-            self._clients[key] = httpx.AsyncClient(trust_env=trust_env)
+            verify = True if trust_env else tls_verify()
+            self._clients[key] = httpx.AsyncClient(trust_env=trust_env, verify=verify)
         return self._clients[key]
 
     async def __call__(
@@ -91,6 +95,23 @@ class ModelCalls:
             )
             for r in records
         ]
+
+
+def tls_verify() -> ssl.SSLContext | bool:
+    """The TLS trust httpx takes from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when it reads the
+    environment, for a client that does not (``trust_env=False``); else its default."""
+    cafile = os.environ.get("SSL_CERT_FILE") or None
+    capath = os.environ.get("SSL_CERT_DIR") or None
+    if cafile is None and capath is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except (OSError, ssl.SSLError) as exc:
+        named = f"SSL_CERT_FILE={cafile}" if cafile else f"SSL_CERT_DIR={capath}"
+        raise ConfigError(
+            f"cannot load the CA certificates of {named} ({exc.strerror or exc}); "
+            f"point it at a PEM file of the model server's CA, or unset it"
+        ) from exc
 
 
 def call_cost(per_1k: Any, prompt_tokens: int, completion_tokens: int) -> float:
