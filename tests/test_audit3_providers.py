@@ -630,10 +630,12 @@ async def test_ssl_cert_file_is_honoured_for_a_model_server(
     assert outcome.error == "" and outcome.text == "{}"
 
 
+@pytest.mark.parametrize("api", ["ollama", "anthropic"])
 async def test_an_unreadable_ssl_cert_file_is_the_calls_one_line_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing-ca.pem"))
-    outcome = await agent_call("https://127.0.0.1:9")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-KEY-42")
+    outcome = await agent_call("https://127.0.0.1:9", api=api)
     assert outcome.events == [] and one_line(outcome.error)
     assert outcome.error.startswith(f"cannot load the CA certificates of SSL_CERT_FILE={tmp_path}")

@@ -47,8 +47,7 @@ class ModelCalls:
         trust_env = api == "anthropic"
         key = f"{'proxied' if trust_env else 'direct'} {endpoint}"
         if key not in self._clients:
-            verify = True if trust_env else tls_verify()
-            self._clients[key] = httpx.AsyncClient(trust_env=trust_env, verify=verify)
+            self._clients[key] = httpx.AsyncClient(trust_env=trust_env, verify=tls_verify())
         return self._clients[key]
 
     async def __call__(
