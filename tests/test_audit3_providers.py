@@ -639,3 +639,20 @@ async def test_an_unreadable_ssl_cert_file_is_the_calls_one_line_error(
     outcome = await agent_call("https://127.0.0.1:9", api=api)
     assert outcome.events == [] and one_line(outcome.error)
     assert outcome.error.startswith(f"cannot load the CA certificates of SSL_CERT_FILE={tmp_path}")
+
+
+async def test_an_untrusted_tls_certificate_is_named_and_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It read 'cannot connect ... [SSL: CERTIFICATE_VERIFY_FAILED] ...; is the server running?'
+    # and was retried, though the server was running and a retry cannot change the certificate.
+    cert, key = _self_signed(tmp_path)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    async with tls_ollama(cert, key) as url:
+        outcome = await agent_call(url)
+    (event,) = through_the_log(tmp_path, outcome)
+    assert event.outcome == "error" and one_line(outcome.error)
+    assert f"the TLS certificate of {url} is not trusted" in outcome.error
+    assert "self-signed certificate" in outcome.error and "SSL_CERT_FILE" in outcome.error
+    assert "is the server running" not in outcome.error

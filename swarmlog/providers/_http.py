@@ -7,6 +7,7 @@ import email.utils
 import html
 import math
 import re
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -211,6 +212,18 @@ def malformed_reply(
     )
 
 
+def _certificate_error(exc: BaseException) -> str | None:
+    """The reason a TLS handshake refused the server's certificate, if that is the failure."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx wraps httpcore's error, which wraps ssl's
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 async def guarded_call(
     call: Callable[[float], Awaitable[ChatResult]],
     req: ChatRequest,
@@ -238,6 +251,12 @@ async def guarded_call(
             retryable=True,
         ) from exc
     except httpx.ConnectError as exc:
+        untrusted = _certificate_error(exc)
+        if untrusted is not None:
+            raise ProviderError(
+                f"the TLS certificate of {endpoint} is not trusted ({untrusted}); point "
+                f"SSL_CERT_FILE at the CA that signed it, or fix the server's certificate",
+            ) from exc
         raise ProviderError(
             f"cannot connect to {where}: {scrub(str(exc)) or type(exc).__name__}; "
             f"is the server running?",
