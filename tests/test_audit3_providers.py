@@ -656,3 +656,28 @@ async def test_an_untrusted_tls_certificate_is_named_and_not_retried(
     assert f"the TLS certificate of {url} is not trusted" in outcome.error
     assert "self-signed certificate" in outcome.error and "SSL_CERT_FILE" in outcome.error
     assert "is the server running" not in outcome.error
+
+
+# Redirects
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+async def test_a_redirect_names_where_it_points_and_is_not_retried(
+    tmp_path: Path, api: str
+) -> None:
+    # httpx does not follow redirects; a server moved to https (or behind a path) answered
+    # 'HTTP 301 ...: (empty body); fix the request or the configuration'.
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(
+            301,
+            "",
+            content_type="text/plain",
+            headers={"Location": "https://models.lan" + req.path},
+        )
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api=api)
+    (event,) = through_the_log(tmp_path, outcome)
+    assert (event.outcome, event.http_status) == ("error", 301) and one_line(outcome.error)
+    assert "redirects to https://models.lan/" in outcome.error
+    assert "set the endpoint to the address it redirects to" in outcome.error

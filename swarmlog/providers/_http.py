@@ -144,6 +144,14 @@ def status_error(
     """
     said = scrub(error_text(raw))
     retry_after = parse_retry_after(headers.get("retry-after"))
+    location = headers.get("location")
+    if 300 <= status < 400 and location:
+        return ProviderError(
+            f"{api} endpoint {endpoint} redirects to {scrub(location)[:200]} (HTTP {status}); "
+            f"set the endpoint to the address it redirects to (swarmlog does not follow "
+            f"redirects)",
+            status=status,
+        )
     if status == 404 and not _api_error(raw):
         # Not the API's own error body (Go's '404 page not found', FastAPI's {"detail": ...}):
         # nothing serves this API at that address, whatever the model.
