@@ -491,10 +491,11 @@ def _section_problems(sections: dict[str, Any], where: str) -> list[str]:
 def night_problems(config: Mapping[str, Any], where: str) -> list[str]:
     """What would stop a night that the schema alone cannot see, one line each, in a config as
     ``config_loaded`` records it: a ``[log]`` section no backend accepts, two budget tables that
-    disagree, a role no ``[models.*]`` profile can serve. ``run``, ``config check`` and ``doctor``
+    disagree, a webhook below the level alerts start at, a role no ``[models.*]`` profile can
+    serve. ``run``, ``config check`` and ``doctor``
     all refuse on these."""
     from swarmlog.defaults import ROLES
-    from swarmlog.escalation.settings import budget_disagreements
+    from swarmlog.escalation.settings import budget_disagreements, webhook_problems
     from swarmlog.log.select import log_from_config
     from swarmlog.routing.roles import unserved_roles
 
@@ -503,7 +504,11 @@ def night_problems(config: Mapping[str, Any], where: str) -> list[str]:
         log_from_config(config.get("log") or {}, where=where)
     except ConfigError as exc:
         out.append(str(exc))
-    problems = [*budget_disagreements(config), *unserved_roles(config, ROLES)]
+    problems = [
+        *budget_disagreements(config),
+        *webhook_problems(config),
+        *unserved_roles(config, ROLES),
+    ]
     return out + [f"{where}: {p}" for p in problems]
 
 

@@ -165,3 +165,22 @@ def test_config_check_refuses_two_budgets_that_disagree(tmp_path: Path, capsys) 
     assert "limits.budget.tokens = 1000 but escalation.budget.tokens = 2000" in (
         capsys.readouterr().err
     )
+
+
+def test_config_check_refuses_a_webhook_below_the_level_alerts_start_at(
+    tmp_path: Path, capsys
+) -> None:
+    from swarmlog.cli import main
+
+    models = '[models.m]\nendpoint = "http://127.0.0.1:9"\nmodel = "m"\n'
+    hook = '[[alerts.webhooks]]\nname = "phone"\nurl = "http://127.0.0.1:9/h"\nmin_level = 1\n'
+    (tmp_path / "swarmlog.toml").write_text(models + hook)
+    assert main(["config", "check", "--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "alerts.webhooks[0] (phone) min_level = 1 but alerts start at" in err
+    assert "escalation.alert_file_min_level = 3" in err
+    # Alerts from level 1 up: the hook hears of level 1, and the config passes.
+    (tmp_path / "swarmlog.toml").write_text(
+        models + hook + "[escalation]\nalert_file_min_level = 1\n"
+    )
+    assert main(["config", "check", "--dir", str(tmp_path)]) == 0

@@ -30,6 +30,7 @@ __all__ = [
     "night_settings",
     "redact_text",
     "redact_url",
+    "webhook_problems",
 ]
 
 WebhookKind = Literal["json", "ntfy", "slack"]
@@ -168,6 +169,27 @@ def budget_disagreements(config: Mapping[str, Any]) -> list[str]:
         f"set the night's {k} budget in one of the two tables"
         for k in sorted(set(limits) & set(esc))
         if limits[k] and esc[k] and limits[k] != esc[k]
+    ]
+
+
+def webhook_problems(config: Mapping[str, Any]) -> list[str]:
+    """One line per webhook that asks for alerts below the level alerts start at.
+
+    A webhook is sent for each alert, and the monitor raises alerts only from
+    ``[escalation].alert_file_min_level`` up, so a hook's lower ``min_level`` would never fire
+    for those levels: the person who set it would wait for messages that never come.
+    """
+    try:
+        start = escalation_settings(config.get("escalation")).alert_file_min_level
+        hooks = alert_settings(config.get("alerts")).webhooks
+    except ConfigError:
+        return []  # the schema check reports it
+    return [
+        f"alerts.webhooks[{i}] ({h.name}) min_level = {h.min_level} but alerts start at "
+        f"escalation.alert_file_min_level = {start}, so it would never hear of level "
+        f"{h.min_level}; set alert_file_min_level = {h.min_level} or min_level = {start}"
+        for i, h in enumerate(hooks)
+        if h.min_level < start
     ]
 
 
