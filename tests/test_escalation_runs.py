@@ -177,7 +177,7 @@ def test_config_check_refuses_a_webhook_below_the_level_alerts_start_at(
     (tmp_path / "swarmlog.toml").write_text(models + hook)
     assert main(["config", "check", "--dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "alerts.webhooks[0] (phone) min_level = 1 but alerts start at" in err
+    assert "alerts.webhooks.0.min_level = 1 (webhook 'phone') but alerts start at" in err
     assert "escalation.alert_file_min_level = 3" in err
     # Alerts from level 1 up: the hook hears of level 1, and the config passes.
     (tmp_path / "swarmlog.toml").write_text(

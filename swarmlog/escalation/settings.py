@@ -185,7 +185,7 @@ def webhook_problems(config: Mapping[str, Any]) -> list[str]:
     except ConfigError:
         return []  # the schema check reports it
     return [
-        f"alerts.webhooks[{i}] ({h.name}) min_level = {h.min_level} but alerts start at "
+        f"alerts.webhooks.{i}.min_level = {h.min_level} (webhook {h.name!r}) but alerts start at "
         f"escalation.alert_file_min_level = {start}, so it would never hear of level "
         f"{h.min_level}; set alert_file_min_level = {h.min_level} or min_level = {start}"
         for i, h in enumerate(hooks)
