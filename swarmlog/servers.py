@@ -57,13 +57,17 @@ def parse_prometheus(text: str) -> dict[str, list[tuple[dict[str, str], float]]]
     return out
 
 
-def _gauge(series: dict[str, list[tuple[dict[str, str], float]]], *names: str) -> float | None:
+def _gauge(
+    series: dict[str, list[tuple[dict[str, str], float]]], *names: str, mean: bool = False
+) -> float | None:
+    """The first named series present, summed over its label sets (one per engine), or their
+    mean for a per-engine fraction (``mean``)."""
     for name in names:
         rows = series.get(name)
         if rows:
             values = [v for _, v in rows if math.isfinite(v)]  # NaN, ±Inf are not a reading
             if values:
-                return sum(values)
+                return sum(values) / len(values) if mean else sum(values)
     return None
 
 
@@ -205,7 +209,7 @@ async def probe_openai(client: httpx.AsyncClient, endpoint: str) -> ModelServerS
             w = _gauge(series, "vllm:num_requests_waiting")
             running = None if r is None else int(r)
             waiting = None if w is None else int(w)
-            kv = _gauge(series, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+            kv = _gauge(series, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", mean=True)
     except httpx.HTTPError:
         pass  # /metrics is optional: llama.cpp and LM Studio do not serve it
     return ModelServerSampled(

@@ -168,3 +168,24 @@ async def test_show_model_refuses_a_reply_that_is_not_an_object() -> None:
             await show_model(c, url, "qwen3:32b")
     # BadReply is a ValueError, which is what show_model's callers catch
     assert issubclass(BadReply, ValueError)
+
+
+async def test_vllm_kv_cache_use_of_several_engines_is_their_mean_not_their_sum(
+    tmp_path: Path,
+) -> None:
+    # A data-parallel vLLM labels each engine's series; requests add up across engines, but
+    # each engine's KV-cache use is a fraction of its own cache: 0.6 and 0.8 read as 1.4.
+    metrics = (
+        'vllm:num_requests_running{engine="0",model_name="served-32b"} 3.0\n'
+        'vllm:num_requests_running{engine="1",model_name="served-32b"} 4.0\n'
+        'vllm:num_requests_waiting{engine="0",model_name="served-32b"} 1.0\n'
+        'vllm:num_requests_waiting{engine="1",model_name="served-32b"} 0.0\n'
+        'vllm:kv_cache_usage_perc{engine="0",model_name="served-32b"} 0.6\n'
+        'vllm:kv_cache_usage_perc{engine="1",model_name="served-32b"} 0.8\n'
+    )
+    routes = {"/v1/models": VLLM_MODELS, "/metrics": (200, metrics, "text/plain")}
+    async with serving(routes) as url, httpx.AsyncClient(timeout=5) as c:
+        sample = await probe_server(c, url, "openai")
+    back = through_the_log(tmp_path, sample)
+    assert (back.running, back.waiting) == (7, 1)
+    assert back.kv_cache_usage == pytest.approx(0.7)
