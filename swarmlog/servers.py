@@ -101,8 +101,32 @@ def _what(data: Any) -> str:
     )
 
 
+def _deadline_s(client: httpx.AsyncClient) -> float:
+    """How long one probe request may take in all: twice the client's longest phase timeout.
+
+    httpx bounds each read, not the whole answer, so a server that drips a byte at a time
+    would otherwise hold a probe (and the monitor's sampling) forever.
+    """
+    t = client.timeout
+    phases = [x for x in (t.connect, t.read, t.write, t.pool) if x]
+    return 2.0 * max(phases) if phases else 60.0
+
+
+async def _request(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> httpx.Response:
+    """One request under the probe's overall deadline (``httpx.ReadTimeout`` past it)."""
+    deadline = _deadline_s(client)
+    try:
+        async with asyncio.timeout(deadline):
+            return await client.request(method, url, **kw)
+    except TimeoutError:
+        path = httpx.URL(url).path
+        raise httpx.ReadTimeout(
+            f"{method} {path}: no complete answer within {deadline:g}s"
+        ) from None
+
+
 async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    resp = await client.get(url)
+    resp = await _request(client, "GET", url)
     resp.raise_for_status()
     return _json_object(resp, f"GET {httpx.URL(url).path}")
 
@@ -186,7 +210,7 @@ async def show_model(client: httpx.AsyncClient, endpoint: str, model: str) -> di
     Raises ``httpx.HTTPError`` when the call fails and ``ValueError`` when the reply is not a
     JSON object.
     """
-    resp = await client.post(f"{base_url(endpoint)}/api/show", json={"model": model})
+    resp = await _request(client, "POST", f"{base_url(endpoint)}/api/show", json={"model": model})
     resp.raise_for_status()
     return _json_object(resp, f"POST /api/show for {model}")
 
@@ -202,7 +226,7 @@ async def probe_openai(client: httpx.AsyncClient, endpoint: str) -> ModelServerS
     running = waiting = None
     kv = None
     try:
-        resp = await client.get(f"{base}/metrics")
+        resp = await _request(client, "GET", f"{base}/metrics")
         if resp.status_code == 200:
             series = parse_prometheus(resp.text)
             r = _gauge(series, "vllm:num_requests_running")

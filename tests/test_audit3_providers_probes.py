@@ -7,7 +7,9 @@ stop the monitor. Each reading must also survive a round trip through a real log
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -189,3 +191,66 @@ async def test_vllm_kv_cache_use_of_several_engines_is_their_mean_not_their_sum(
     back = through_the_log(tmp_path, sample)
     assert (back.running, back.waiting) == (7, 1)
     assert back.kv_cache_usage == pytest.approx(0.7)
+
+
+# A server that answers a byte at a time
+
+
+@asynccontextmanager
+async def dripping(routes: dict[str, Route], slow: str) -> AsyncIterator[str]:
+    """Serve ``routes``; ``slow`` sends its body one byte every 50 ms (each read is quick)."""
+
+    async def handler(req: Request, resp: Response) -> None:
+        status, body, ctype = routes.get(req.path, (404, "404 page not found", "text/plain"))
+        if req.path != slow:
+            await resp.send(status, body, content_type=ctype)
+            return
+        await resp.start(status, content_type=ctype)
+        for byte in body.encode() * 50:
+            await resp.write(bytes([byte]))
+            await asyncio.sleep(0.05)
+        await resp.end()
+
+    server = HttpServer(handler)
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("api", "routes", "slow"),
+    [
+        ("ollama", OLLAMA_OK, "/api/tags"),
+        ("openai", {"/v1/models": VLLM_MODELS}, "/v1/models"),
+    ],
+)
+async def test_a_probe_of_a_dripping_server_ends_within_its_deadline(
+    tmp_path: Path, api: str, routes: dict[str, Route], slow: str
+) -> None:
+    # httpx's timeout bounds each read; a byte every 50 ms never trips a 0.3 s read timeout,
+    # so the probe (and the monitor's sampling loop awaiting it) never ended.
+    async with dripping(routes, slow) as url, httpx.AsyncClient(timeout=0.3) as c:
+        t0 = time.perf_counter()
+        sample = await asyncio.wait_for(probe_server(c, url, api), timeout=10)
+        elapsed = time.perf_counter() - t0
+    back = through_the_log(tmp_path, sample)
+    assert not back.reachable and elapsed < 3.0
+    assert back.error == f"ReadTimeout: GET {slow}: no complete answer within 0.6s"
+
+
+async def test_dripping_metrics_are_no_reading_and_show_model_times_out() -> None:
+    metrics = 'vllm:num_requests_running{model_name="served-32b"} 3.0\n'
+    routes = {
+        "/v1/models": VLLM_MODELS,
+        "/metrics": (200, metrics, "text/plain"),
+        "/api/show": js({"model_info": {}}),
+    }
+    async with dripping(routes, "/metrics") as url, httpx.AsyncClient(timeout=0.3) as c:
+        sample = await asyncio.wait_for(probe_server(c, url, "openai"), timeout=10)
+        assert sample.reachable and sample.available == ("served-32b",)
+        assert sample.running is None
+    async with dripping(routes, "/api/show") as url, httpx.AsyncClient(timeout=0.3) as c:
+        with pytest.raises(httpx.ReadTimeout, match="POST /api/show: no complete answer"):
+            await asyncio.wait_for(show_model(c, url, "qwen3:32b"), timeout=10)
