@@ -4,11 +4,13 @@ return, which ``model_call_finished`` events they leave in a real log, and the o
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import re
 import shutil
 import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -681,3 +683,23 @@ async def test_a_redirect_names_where_it_points_and_is_not_retried(
     assert (event.outcome, event.http_status) == ("error", 301) and one_line(outcome.error)
     assert "redirects to https://models.lan/" in outcome.error
     assert "set the endpoint to the address it redirects to" in outcome.error
+
+
+async def test_a_retry_after_beyond_the_limit_names_both_values(tmp_path: Path) -> None:
+    when = email.utils.formatdate(time.time() + 40.4, usegmt=True)  # an HTTP date: 39-40 s
+
+    async def handler(req: Request, resp: Response) -> None:
+        await resp.send(429, json.dumps({"error": "slow down"}), headers={"Retry-After": when})
+
+    calls = ModelCalls("builder-1", seed=3, policy=RetryPolicy(max_retry_after_s=10))
+    try:
+        async with serve(handler) as url:
+            profile = {"endpoint": url, "model": "qwen3:32b", "api": "ollama", "timeout_s": 5}
+            outcome = await calls("worker", profile, TASK, "do it")
+    finally:
+        await calls.aclose()
+    (event,) = through_the_log(tmp_path, outcome)
+    assert event.outcome == "rejected" and 38 < event.retry_after_s <= 40.4
+    assert re.search(
+        r"\(Retry-After (39|40)(\.\d)?s exceeds max_retry_after_s=10s\)$", outcome.error
+    )

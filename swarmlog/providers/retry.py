@@ -150,7 +150,8 @@ async def call_with_retries(
                 raise
             if is_last or too_long:
                 why = (
-                    f"Retry-After {exc.retry_after:g}s exceeds max_retry_after_s"
+                    f"Retry-After {round(exc.retry_after, 1):g}s exceeds "
+                    f"max_retry_after_s={policy.max_retry_after_s:g}s"
                     if too_long
                     else f"gave up after {attempt} attempts"
                 )
