@@ -276,7 +276,13 @@ async def test_calls_to_model_servers_ignore_proxy_variables_as_doctor_does(
 
     async def proxy(req: Request, resp: Response) -> None:
         seen.append(req.path)
-        body = {"model": "claude-x", "content": [{"type": "text", "text": "via proxy"}]}
+        if req.path == "/v1/messages":
+            body: dict[str, object] = {
+                "model": "claude-x",
+                "content": [{"type": "text", "text": "via proxy"}],
+            }
+        else:  # an OpenAI-compatible API on the internet, answered as one completion
+            body = {"choices": [{"message": {"content": "hosted via proxy"}}]}
         await resp.send(200, json.dumps(body))
 
     seen: list[str] = []
@@ -289,10 +295,16 @@ async def test_calls_to_model_servers_ignore_proxy_variables_as_doctor_does(
         outcome = await agent_call(url)
         # the Director's hosted API still goes through the proxy the environment names
         director = await agent_call("http://api.anthropic.invalid", api="anthropic")
+        # so does a hosted OpenAI-compatible API: only local and private addresses skip it
+        hosted = await agent_call("http://models.example.invalid/v1", api="openai")
+        for host in ("localhost", "gpu-box", "ollama.lan", "10.1.2.3", "100.100.1.2", "[fd00::7]"):
+            local = await agent_call(f"http://{host}:9", api="openai", timeout_s=1)
+            assert local.error, host  # nothing serves it; what matters: not via the proxy
     (event,) = through_the_log(tmp_path, outcome)
     assert outcome.error == "" and outcome.text == "{}" and event.outcome == "ok"
     assert director.error == "" and director.text == "via proxy"
-    assert seen == ["/v1/messages"]
+    assert hosted.error == "" and hosted.text == "hosted via proxy"
+    assert seen == ["/v1/messages", "/v1/chat/completions"]
 
 
 # A stream with a line that does not decode

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import random
 import ssl
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -19,7 +21,7 @@ from swarmlog.providers.retry import AttemptRecord, RetryPolicy, call_with_retri
 from swarmlog.runtime.agent import CallOutcome
 from swarmlog.runtime.board import TaskView
 
-__all__ = ["ModelCalls", "call_cost", "tls_verify"]
+__all__ = ["ModelCalls", "call_cost", "is_local", "tls_verify"]
 
 
 class ModelCalls:
@@ -39,12 +41,14 @@ class ModelCalls:
     def _client(self, endpoint: str, api: str = "ollama") -> httpx.AsyncClient:
         """The shared client for an endpoint.
 
-        Model servers are reached directly, as ``swarmlog doctor`` and ``init`` probe them
-        (``trust_env=False``): an ``HTTP_PROXY`` meant for the internet must not turn a healthy
-        local Ollama into 'cannot connect'. Anthropic's hosted API keeps the environment's proxy.
-        ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (a private CA) still apply to every client.
+        A model server on this machine or the local network is reached directly, as
+        ``swarmlog doctor`` and ``init`` probe it (``trust_env=False``): an ``HTTP_PROXY`` meant
+        for the internet must not turn a healthy local Ollama into 'cannot connect'. Any other
+        host (Anthropic's API, a hosted OpenAI-compatible one) keeps the environment's proxy.
+        ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (a private CA) apply to every client. ``api`` is
+        kept for callers that pass it.
         """
-        trust_env = api == "anthropic"
+        trust_env = not is_local(endpoint)
         key = f"{'proxied' if trust_env else 'direct'} {endpoint}"
         if key not in self._clients:
             self._clients[key] = httpx.AsyncClient(trust_env=trust_env, verify=tls_verify())
@@ -94,6 +98,29 @@ class ModelCalls:
             )
             for r in records
         ]
+
+
+_LOCAL_SUFFIXES = (".localhost", ".local", ".lan", ".internal", ".home.arpa")
+
+
+def is_local(endpoint: str) -> bool:
+    """Tell whether an endpoint's host is this machine or the local network (no proxy there):
+    localhost, a loopback, private, link-local or shared (100.64/10) address, a single-label
+    name or a local-only domain (.local, .lan, .internal, .home.arpa)."""
+    try:
+        host = (urlsplit(endpoint).hostname or "").lower().rstrip(".")
+    except ValueError:  # a malformed IPv6 literal; the config refuses it before a run
+        return False
+    if not host or host == "localhost" or host.endswith(_LOCAL_SUFFIXES):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # 'gpu-box': a name only the local resolver knows
+    return ip.is_loopback or ip.is_private or ip.is_link_local or ip in _SHARED
+
+
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, Tailscale's addresses
 
 
 def tls_verify() -> ssl.SSLContext | bool:
