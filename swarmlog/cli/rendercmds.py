@@ -93,11 +93,15 @@ def cmd_render(args: argparse.Namespace) -> int:
         _print_rendered(args, state, changed)
         return 0
     stop = threading.Event()
+    stopped_by: list[int] = []
 
-    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
+        stopped_by.append(sig)
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    # Both stop the loop at its next wake, so the last render and snapshot are written (Ctrl-C
+    # raised KeyboardInterrupt inside the file watcher, which printed a line of its own).
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     if os.environ.get(SUPERVISOR_ENV):  # started by 'swarmlog run': stop when it is gone
         threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
     try:
@@ -110,8 +114,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             on_render=lambda state, changed: _print_rendered(args, state, changed),
         )
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 130 if signal.SIGINT in stopped_by else 0  # Ctrl-C: 130 as 'log --follow'
 
 
 def _stop_when_orphaned(stop: threading.Event, every_s: float = 0.5) -> None:
