@@ -715,3 +715,24 @@ async def test_a_retry_after_beyond_the_limit_names_both_values(tmp_path: Path) 
     assert re.search(
         r"\(Retry-After (39|40)(\.\d)?s exceeds max_retry_after_s=10s\)$", outcome.error
     )
+
+
+async def test_an_anthropic_endpoint_written_with_v1_is_not_doubled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 'https://api.anthropic.com/v1' (as the OpenAI-style endpoints are written) posted to
+    # /v1/v1/messages, and Anthropic's 404 body read as 'model ... not found'.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-KEY-42")
+    paths: list[str] = []
+
+    async def handler(req: Request, resp: Response) -> None:
+        paths.append(req.path)
+        if req.path != "/v1/messages":
+            error = {"type": "not_found_error", "message": "Not Found"}
+            await resp.send(404, json.dumps({"type": "error", "error": error}))
+            return
+        await resp.send(200, json.dumps({"content": [{"type": "text", "text": "{}"}]}))
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url + "/v1/", api="anthropic")
+    assert outcome.error == "" and outcome.text == "{}" and paths == ["/v1/messages"]

@@ -106,7 +106,8 @@ class AnthropicProvider:
     ) -> None:
         self.endpoint = (endpoint or DEFAULT_ANTHROPIC_ENDPOINT).rstrip("/")
         self._client = client
-        self._url = f"{self.endpoint}/v1/messages"
+        base = self.endpoint[:-3] if self.endpoint.endswith("/v1") else self.endpoint
+        self._url = f"{base}/v1/messages"  # the endpoint may be written with or without /v1
         self._key = _Secret(anthropic_api_key(api_key))
         self._version = version
 
