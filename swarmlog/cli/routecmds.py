@@ -142,6 +142,11 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     if args.lines < 0:
         raise UsageError(f"--lines must be 0 or more (lines of code involved), got {args.lines}")
+    if args.prompt and args.prompt_file is not None:
+        raise UsageError(
+            f"give --prompt or --prompt-file, not both (got --prompt {args.prompt[:40]!r} and "
+            f"--prompt-file {args.prompt_file})"
+        )
     cfg, _ = _config(args)
     if args.role and args.role not in _roles(cfg):
         raise UsageError(_not_one_of("--role", args.role, "role", _roles(cfg)))
