@@ -322,7 +322,15 @@ def cmd_log(args: argparse.Namespace) -> int:
     if args.after < 0:
         raise UsageError(f"--after must be a seq, 0 or more, got {args.after}; e.g. --after 120")
     log = open_log(args)
-    kinds = {k for group in args.kind for k in group.split(",") if k}
+    kinds: set[str] = set()
+    for group in args.kind:
+        named = {k.strip() for k in group.split(",") if k.strip()}
+        if not named:  # e.g. an empty variable in a script: not "every kind"
+            raise UsageError(
+                f"--kind {group!r} names no kind; give one such as --kind note, or leave --kind "
+                "out for every kind"
+            )
+        kinds |= named
     unknown = kinds - set(ALL_KINDS)
     if unknown:
         raise UsageError(f"unknown kind(s) {', '.join(sorted(unknown))}; see 'swarmlog append -h'")
