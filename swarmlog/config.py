@@ -525,7 +525,15 @@ def load_config(path: Path, *, missing_ok: bool = False) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config ({exc.strerror}); check it") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); save it as "
+            "UTF-8 (TOML files must be)"
+        ) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
     return parse_config(data, where=str(path))

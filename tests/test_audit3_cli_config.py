@@ -85,3 +85,13 @@ def test_large_finite_numbers_within_64_bits_still_load(ws: Path) -> None:
         fh.write("\n[routing]\nseed = 9223372036854775807\n")
     done = _swarmlog(ws, "config", "check")
     assert done.returncode == 0, done
+
+
+def test_a_config_that_is_not_utf8_says_so(ws: Path) -> None:
+    text = (ws / "swarmlog.toml").read_bytes()
+    (ws / "swarmlog.toml").write_bytes(text.replace(b"# swarmlog.toml", b"# swarml\xe9g.toml", 1))
+    done = _swarmlog(ws, "config", "check")
+    assert done.returncode == 1, done
+    err = one_error_line(done.stderr)
+    assert "not UTF-8" in err and "0xe9" in err and "line 1" in err, err
+    assert "codec" not in err and "fix the syntax" not in err, err
