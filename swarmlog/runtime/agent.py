@@ -46,6 +46,7 @@ from swarmlog.routing.complexity import TaskFeatures, estimate_tokens
 from swarmlog.routing.profile import router_config
 from swarmlog.runtime.board import (
     EMPTY_BOARD,
+    FINISHED,
     SUBMITTED,
     Board,
     TaskView,
@@ -301,7 +302,7 @@ class AgentProcess:
             for beat in beats:
                 beat.cancel()
         self.catch_up()
-        mine = {t.task_id for t in self.board.tasks.values() if t.agent == self.agent}
+        mine = {t.task_id for t in tasks if self._holds(t)}
         kept = [
             e
             for e in events
@@ -383,8 +384,7 @@ class AgentProcess:
         finally:
             beat.cancel()
         self.catch_up()
-        current = self.board.tasks.get(task.task_id)
-        if current is None or current.agent != self.agent or current.attempt != task.attempt:
+        if not self._holds(task):
             # The lease ran out and the task moved on: our result would be stale, but the calls
             # it cost were made and stay on record.
             calls = [e for e in events if isinstance(e, ModelCallFinished)]
@@ -392,6 +392,17 @@ class AgentProcess:
                 self.append(calls, durable=False)
             return
         self.append([*events, AgentStatusChanged(agent=self.agent, status="idle")])
+
+    def _holds(self, task: TaskView) -> bool:
+        """Whether this attempt still holds ``task`` on the board as folded so far: its claim
+        was not timed out, taken over by another claim, or overtaken by another result."""
+        current = self.board.tasks.get(task.task_id)
+        return (
+            current is not None
+            and current.agent == self.agent
+            and current.attempt == task.attempt
+            and current.status not in FINISHED
+        )
 
     async def _heartbeats(self, task: TaskView) -> None:
         while True:
@@ -467,7 +478,16 @@ class AgentProcess:
         self, task: TaskView, data: dict[str, Any], calls: Sequence[EventBase] = ()
     ) -> list[EventBase]:
         """Turn a validated reply into the events that record it (an emergency it raises first,
-        whatever became of the task)."""
+        whatever became of the task).
+
+        A reply that comes in after this attempt lost the task (its lease ran out while the
+        process was frozen or slow, and the task was timed out or done by another agent) records
+        nothing and touches nothing: its files would overwrite those of the result the log
+        records, and its tests would run on them.
+        """
+        self.catch_up()
+        if not self._holds(task):
+            return []
         out = self._outcome(task, data, calls)
         what = str(data.get("emergency") or "").strip()
         return [self._emergency(task, what), *out] if what else out
