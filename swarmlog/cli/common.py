@@ -26,7 +26,10 @@ __all__ = [
     "emit_json",
     "iso",
     "log_target",
+    "non_negative_number",
     "open_log",
+    "positive_int",
+    "positive_seconds",
     "wants_json",
     "workspace",
 ]
@@ -147,4 +150,26 @@ def positive_seconds(text: str) -> float:
         value = math.nan
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """An argparse ``type``: a finite number, 0 or more (a usage error otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number, 0 or more")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number, 1 or more (a usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 1 or more")
     return value

@@ -10,6 +10,7 @@ from swarmlog.cli.common import (
     add_command,
     emit_json,
     log_target,
+    non_negative_number,
     open_log,
     positive_seconds,
     wants_json,
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--min-disk-gb",
-        type=float,
+        type=non_negative_number,
         default=MIN_DISK_GB,
         help=f"free disk space required (default {MIN_DISK_GB:g} GB)",
     )
