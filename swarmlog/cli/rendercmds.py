@@ -13,7 +13,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from swarmlog.cli.common import add_command, emit_json, open_log, wants_json, workspace
+from swarmlog.cli.common import (
+    add_command,
+    emit_json,
+    open_log,
+    positive_int,
+    wants_json,
+    workspace,
+)
 from swarmlog.errors import SwarmlogError, UsageError
 from swarmlog.workspace import Workspace
 
@@ -38,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--follow", "-f", action="store_true", help="keep the files current")
     p.add_argument(
         "--snapshot-every",
-        type=int,
+        type=positive_int,
         default=10_000,
         metavar="N",
         help="with --follow: write a snapshot every N events (default 10000)",
