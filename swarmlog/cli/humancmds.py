@@ -218,10 +218,20 @@ def cmd_ack(args: argparse.Namespace) -> int:
         log.close()
 
 
+def _canonical_id(typed: str) -> str:
+    """An id as the log writes it: 'a3 ' -> 'A3', 'e2' -> 'E2', 'ALL' -> 'all'."""
+    text = typed.strip()
+    if text.lower() == "all":
+        return "all"
+    if len(text) > 1 and text[0] in "aAeE" and text[1:].isdigit():
+        return text.upper()
+    return text
+
+
 def _ack(log: EventLog, args: argparse.Namespace) -> int:
     now = _read(log)
     state = now.state
-    target = args.id
+    target = _canonical_id(args.id)
     known = (
         target == "all"
         or target in state.alerts

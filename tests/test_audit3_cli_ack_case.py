@@ -1,0 +1,69 @@
+"""`swarmlog ack a1` (or 'ALL', or ' A1 ') at 3 a.m.: the ids are printed as A1/E2 and 'all', and
+ack refused anything typed otherwise with 'no alert or escalation 'a1' in the log (open: A1, …)'.
+Now the id is read case-insensitively and trimmed, and the command is recorded with its
+canonical id."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swarmlog.events import AlertRaised, EscalationRaised, HumanCommand, RunStarted
+from swarmlog.log import FileLog
+from tests.cli_helpers import REPO
+
+
+def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("SWARMLOG_HOME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    ws = tmp_path / "night"
+    assert _swarmlog(ws, "init", "--no-detect").returncode == 0
+    with FileLog(ws / "memory" / "events") as log:
+        log.append(
+            [
+                RunStarted(goal="night", run="night-1"),
+                EscalationRaised(escalation_id="E1", level=3, rule="memory", run="night-1"),
+                AlertRaised(
+                    alert_id="A1",
+                    level=3,
+                    rule="memory",
+                    title="EMERGENCY level 3: memory",
+                    escalation_id="E1",
+                    run="night-1",
+                ),
+            ]
+        )
+    return ws
+
+
+def _acks(ws: Path) -> list[str]:
+    with FileLog(ws / "memory" / "events", create=False) as log:
+        return [e.target for e in log.read() if isinstance(e, HumanCommand)]
+
+
+@pytest.mark.parametrize(("typed", "recorded"), [("a1", "A1"), (" A1 ", "A1"), ("e1", "E1")])
+def test_ack_reads_an_id_in_any_case(ws: Path, typed: str, recorded: str) -> None:
+    done = _swarmlog(ws, "ack", typed)
+    assert done.returncode == 0, done
+    assert _acks(ws) == [recorded]
+
+
+def test_ack_all_in_capitals(ws: Path) -> None:
+    done = _swarmlog(ws, "ack", "ALL")
+    assert done.returncode == 0, done
+    assert _acks(ws) == ["all"]
