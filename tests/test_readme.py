@@ -98,3 +98,23 @@ def test_the_files_the_readme_names_exist() -> None:
     assert named
     for path in sorted(named):
         assert (root / path).exists(), path
+
+
+def test_the_toml_examples_load_and_agree_with_the_ollama_command() -> None:
+    import tomllib
+
+    from swarmlog.config import parse_config
+
+    text = README.read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) >= 4
+    for block in blocks:
+        parse_config(tomllib.loads(block), where="README.md")
+    # "keep `parallel` in the profile equal to OLLAMA_NUM_PARALLEL": the example must do so.
+    slots = re.search(r"OLLAMA_NUM_PARALLEL=(\d+) \S+ \S+ ollama serve", text)
+    assert slots
+    ollama = [b for b in blocks if "11434" in b]
+    assert ollama
+    for block in ollama:
+        for name, profile in tomllib.loads(block)["models"].items():
+            assert profile.get("parallel", int(slots.group(1))) == int(slots.group(1)), name
