@@ -118,3 +118,23 @@ def test_the_toml_examples_load_and_agree_with_the_ollama_command() -> None:
     for block in ollama:
         for name, profile in tomllib.loads(block)["models"].items():
             assert profile.get("parallel", int(slots.group(1))) == int(slots.group(1)), name
+
+
+def test_every_option_the_readme_mentions_is_in_some_help() -> None:
+    import argparse
+
+    from swarmlog.cli import build_parser
+
+    known: set[str] = set()
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            known.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    walk(child)
+
+    walk(build_parser())
+    mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", README.read_text()))
+    assert len(mentioned) > 10
+    assert sorted(mentioned - known) == []
