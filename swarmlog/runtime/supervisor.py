@@ -41,6 +41,9 @@ from swarmlog.workspace import Workspace
 __all__ = ["ROLES", "Child", "Supervisor", "new_run_id"]
 
 LOG_ROTATE_BYTES = 8 << 20  # a child's log past this at a run's start moves to <name>.log.1
+# A child that ran this long before it died is restarted without the back-off its earlier deaths
+# built up: the back-off is for a process that dies as it starts, not for one crash an hour.
+STABLE_S = 60.0
 
 
 def new_run_id(now: float, pid: int) -> str:
@@ -59,6 +62,7 @@ class Child:
     restarts: int = 0
     stopping: bool = False  # terminated on purpose, not yet started again
     next_start: float = 0.0
+    started_at: float = 0.0  # time.monotonic() of the latest start
     log_path: Path | None = None
     _log_fh: Any = field(default=None, repr=False)
 
@@ -67,6 +71,7 @@ class Child:
         if self._log_fh is None:
             self._log_fh = open(self.log_path, "ab")
         self.stopping = False
+        self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv, env=dict(env), stdout=self._log_fh, stderr=subprocess.STDOUT
         )
@@ -311,6 +316,8 @@ class Supervisor:
             if child.alive() or child.proc is None:
                 continue
             if child.next_start == 0.0:
+                if now - child.started_at >= STABLE_S:
+                    child.restarts = 0  # it ran well before it died: start again at once
                 delay = min(30.0, 0.5 * 2**child.restarts)
                 child.next_start = now + delay
                 code = child.proc.returncode
