@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -32,6 +33,8 @@ from swarmlog.events import (
 )
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from swarmlog.team.messaging import AppendableLog
 
 __all__ = ["format_event", "parse_event", "register"]
@@ -335,10 +338,34 @@ def cmd_log(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown kind(s) {', '.join(sorted(unknown))}; see 'swarmlog append -h'")
     if args.alerts:
-        from swarmlog.escalation.levels import alert_line
-
         kinds = kinds or _ALERT_KINDS
-    source = log.subscribe(after=args.after) if args.follow else log.read(after=args.after)
+    if not args.follow:
+        _print_events(args, log.read(after=args.after), kinds)
+        return 0
+    # Following ends by Ctrl-C (the KeyboardInterrupt reaches cli.main, which exits 130) or by
+    # SIGTERM, which stops it the same way and exits 143 (README, Commands). The file watcher
+    # turns any exception a signal handler raises into KeyboardInterrupt, hence the flag.
+    terminated: list[int] = []
+
+    def on_term(sig: int, _frame: FrameType | None) -> None:
+        terminated.append(sig)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        _print_events(args, log.subscribe(after=args.after), kinds)
+    except KeyboardInterrupt:
+        if not terminated:
+            raise
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _print_events(args: argparse.Namespace, source: Iterable[Event], kinds: set[str]) -> None:
+    if args.alerts:
+        from swarmlog.escalation.levels import alert_line
     for event in source:
         if kinds and kind_of(event) not in kinds:
             continue
@@ -352,8 +379,6 @@ def cmd_log(args: argparse.Namespace) -> int:
             emit_json(event)
         else:
             print(format_event(event), flush=args.follow)
-    # Following ends only by Ctrl-C: the KeyboardInterrupt reaches cli.main, which exits 130.
-    return 0
 
 
 def _alert_object(event: Event, line: str) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""`swarmlog log --follow` stopped with SIGTERM (systemd, a supervisor, `kill`): README promises
+exit 143 after stopping cleanly, as Ctrl-C gives 130. It died of the signal (no exit status; a
+shell shows 143, a supervising program sees 'killed by SIGTERM')."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli_helpers import REPO
+
+
+def test_sigterm_ends_log_follow_with_143(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("SWARMLOG_HOME", None)
+    base = [sys.executable, "-m", "swarmlog"]
+    ws = tmp_path / "night"
+    for argv in (["init", "--no-detect"], ["note", "backlog"]):
+        assert subprocess.run([*base, *argv, "--dir", str(ws)], env=env).returncode == 0
+    follow = subprocess.Popen(
+        [*base, "log", "--follow", "--dir", str(ws)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert follow.stdout is not None
+        assert "backlog" in follow.stdout.readline()
+        live = subprocess.run([*base, "note", "live", "--dir", str(ws)], env=env)
+        assert live.returncode == 0
+        assert "live" in follow.stdout.readline()  # following: waiting in the file watch
+        follow.send_signal(signal.SIGTERM)
+        out, err = follow.communicate(timeout=60)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 143
+    assert (out, err) == ("", "")
