@@ -736,3 +736,53 @@ async def test_an_anthropic_endpoint_written_with_v1_is_not_doubled(
     async with serve(handler) as url:
         outcome = await agent_call(url + "/v1/", api="anthropic")
     assert outcome.error == "" and outcome.text == "{}" and paths == ["/v1/messages"]
+
+
+# JSON mode a server does not offer
+
+
+async def test_an_openai_server_refusing_json_object_mode_is_asked_again_without_it(
+    tmp_path: Path,
+) -> None:
+    # LM Studio answers response_format {"type": "json_object"} with HTTP 400
+    # "'response_format.type' must be 'json_schema' or 'text'": every call failed, not retried,
+    # 'fix the request or the configuration', and no setting changes the request.
+    bodies: list[dict[str, Any]] = []
+
+    async def handler(req: Request, resp: Response) -> None:
+        body = req.json()
+        bodies.append(body)
+        if body.get("response_format", {}).get("type") == "json_object":
+            error = "'response_format.type' must be 'json_schema' or 'text'"
+            await resp.send(400, json.dumps({"error": error}))
+            return
+        await resp.start(200, content_type="text/event-stream")
+        chunk = {"model": "lmstudio-model", "choices": [{"delta": {"content": '{"a": 1}'}}]}
+        await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n")
+        await resp.end()
+
+    calls = ModelCalls("builder-1", seed=3, policy=FAST)
+    try:
+        async with serve(handler) as url:
+            profile = {"endpoint": url + "/v1", "model": "m", "api": "openai", "timeout_s": 5}
+            first = await calls("worker", profile, TASK, "do it")
+            second = await calls("worker", profile, TASK, "do it again")
+    finally:
+        await calls.aclose()
+    assert (first.error, first.text, second.error, second.text) == ("", '{"a": 1}', "", '{"a": 1}')
+    events = through_the_log(tmp_path, CallOutcome(text="", events=first.events + second.events))
+    assert [e.outcome for e in events] == ["ok", "ok"]  # the refused request is no attempt
+    # asked once with json_object, then without; the endpoint's answer is remembered
+    assert [b.get("response_format") for b in bodies] == [{"type": "json_object"}, None, None]
+
+
+async def test_other_400s_are_still_reported_at_once(tmp_path: Path) -> None:
+    async def handler(req: Request, resp: Response) -> None:
+        error = {"message": "This model's maximum context length is 8192 tokens", "code": 400}
+        await resp.send(400, json.dumps({"object": "error", **error}))
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api="openai")
+    (event,) = through_the_log(tmp_path, outcome)
+    assert (event.outcome, event.http_status) == ("error", 400)
+    assert "maximum context length is 8192 tokens" in outcome.error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import weakref
 from typing import Any
 
 import httpx
@@ -71,6 +72,17 @@ _COMPLETION = msgspec.json.Decoder(_Completion)
 _SSE_FIELD = re.compile(r"^(?:data|event|id|retry)(?::|$)|^:")
 
 
+# Per shared client, the chat URLs whose server refused response_format {"type": "json_object"}
+# (HTTP 400 naming response_format): later calls through that client leave it out.
+_JSON_MODE_REFUSED: weakref.WeakKeyDictionary[httpx.AsyncClient, set[str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _JsonModeRefused(Exception):
+    """The server answered 400 to a request only because of its JSON-mode response_format."""
+
+
 def openai_body(req: ChatRequest, *, stream: bool = True) -> dict[str, Any]:
     """Build the ``/v1/chat/completions`` JSON body for a request."""
     body: dict[str, Any] = {
@@ -121,6 +133,18 @@ class OpenAIProvider:
         )
 
     async def _chat(self, req: ChatRequest, t0: float) -> ChatResult:
+        refused = _JSON_MODE_REFUSED.setdefault(self._client, set())
+        if req.json_mode and self._url in refused:
+            req = msgspec.structs.replace(req, json_mode=False)
+        try:
+            return await self._send(req, t0)
+        except _JsonModeRefused:
+            # LM Studio accepts only json_schema or text: ask again without a response_format
+            # (the prompt asks for JSON and the reply is validated either way), and remember.
+            refused.add(self._url)
+            return await self._send(msgspec.structs.replace(req, json_mode=False), t0)
+
+    async def _send(self, req: ChatRequest, t0: float) -> ChatResult:
         async with self._client.stream(
             "POST",
             self._url,
@@ -130,6 +154,12 @@ class OpenAIProvider:
         ) as resp:
             if resp.status_code != 200:
                 raw = await resp.aread()
+                if (
+                    resp.status_code == 400
+                    and req.json_mode
+                    and "response_format" in raw.decode("utf-8", "replace")
+                ):
+                    raise _JsonModeRefused
                 raise status_error(
                     api=self.api,
                     endpoint=self.endpoint,
