@@ -19,10 +19,15 @@ from typing import Any
 import httpx
 import msgspec
 
-from swarmlog.escalation.delivery import announce, deliver
+from swarmlog.escalation.delivery import _post, announce, deliver
 from swarmlog.escalation.pipeline import EMPTY as EMERGENCY_EMPTY
 from swarmlog.escalation.pipeline import EmergencyState, react
-from swarmlog.escalation.settings import alert_settings, escalation_settings, night_settings
+from swarmlog.escalation.settings import (
+    Webhook,
+    alert_settings,
+    escalation_settings,
+    night_settings,
+)
 from swarmlog.events import (
     AlertDelivered,
     AlertRaised,
@@ -67,6 +72,10 @@ class Monitor:
         self.ctx: RunContext = EMPTY_CONTEXT
         self.emergency: EmergencyState = EMERGENCY_EMPTY
         self.delivered: set[str] = set()
+        # Alerts of the run as stored, and the webhook channels each has finished (answered ok,
+        # or given up after the hook's max_attempts): what a monitor that died left undone.
+        self._alerts: dict[str, AlertRaised] = {}
+        self._hook_tries: dict[tuple[str, str], tuple[bool, int]] = {}
         self._reader = log.reader(0)
         self._stop = asyncio.Event()
         self._deliveries: set[asyncio.Task[Any]] = set()
@@ -95,10 +104,16 @@ class Monitor:
                 self.emergency, out = react(self.emergency, event, self._settings)
                 if out:
                     self.append(out)
-                if isinstance(event, AlertDelivered) and event.channel == "file":
-                    self.delivered.add(event.alert_id)
+                if isinstance(event, AlertDelivered):
+                    if event.channel == "file":
+                        self.delivered.add(event.alert_id)
+                    elif event.channel.startswith("webhook:"):
+                        key = (event.alert_id, event.channel)
+                        ok, _ = self._hook_tries.get(key, (False, 0))
+                        self._hook_tries[key] = (ok or event.ok, event.attempt)
                 if isinstance(event, AlertRaised):
                     alerts.append(event)
+                    self._alerts[event.alert_id] = event
                 elif isinstance(event, EscalationRaised | RunEnded) and event.seq > self._announced:
                     announce(event, run_log=self.ws.memory / "logs" / "run.log")
                     self._announced = event.seq
@@ -134,18 +149,72 @@ class Monitor:
             rng=random.Random(alert.seq),
         )
 
+    def unfinished_webhooks(self) -> list[tuple[AlertRaised, list[Webhook]]]:
+        """The run's alerts whose file was delivered but some webhook not: the monitor delivering
+        them died (killed, or its supervisor was) between the file and the webhook's answer.
+        A webhook is finished once it answered ok or used up its ``max_attempts``."""
+        hooks = alert_settings(self.ctx.config.get("alerts", {})).webhooks
+        out = []
+        for alert_id, alert in self._alerts.items():
+            if alert_id not in self.delivered or alert.run != self.ctx.run:
+                continue
+            left = []
+            for hook in hooks:
+                ok, tried = self._hook_tries.get((alert_id, f"webhook:{hook.name}"), (False, 0))
+                if hook.min_level <= alert.level and not ok and tried < hook.max_attempts:
+                    left.append(hook)
+            if left:
+                out.append((alert, left))
+        return out
+
+    async def _deliver_webhooks(
+        self, alert: AlertRaised, hooks: Sequence[Webhook], client: httpx.AsyncClient
+    ) -> None:
+        """Post ``alert`` to ``hooks`` only (its file and line were delivered), each recorded
+        as ``deliver`` records it; a hook's attempts start again."""
+
+        def record(
+            channel: str, ok: bool, attempt: int = 1, status: int = 0, error: str = ""
+        ) -> None:
+            rec = AlertDelivered(
+                alert_id=alert.alert_id,
+                channel=channel,
+                ok=ok,
+                attempt=attempt,
+                status=status,
+                error=error[:300],
+                run=alert.run,
+                actor="monitor",
+            )
+            with contextlib.suppress(Exception):  # the log failing must not stop delivery
+                self.append([rec])
+
+        rng = random.Random(alert.seq)
+        await asyncio.gather(
+            *(_post(alert, h, client, record, rng, asyncio.sleep, 1.0, 30.0) for h in hooks)
+        )
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
     async def run(self) -> None:
         """Monitor until the run ends or ``stop()`` is called."""
         client = self.client or httpx.AsyncClient(timeout=5.0)
         next_sample = 0.0
+        first = True
         try:
             async with Doorbell(self.log) as bell:
                 while not self._stop.is_set():
-                    for alert in self.step():
+                    fresh = self.step()
+                    if first:  # what an earlier monitor of this run left half delivered
+                        first = False
+                        for alert, hooks in self.unfinished_webhooks():
+                            self._spawn(self._deliver_webhooks(alert, hooks, client))
+                    for alert in fresh:
                         self.delivered.add(alert.alert_id)
-                        task = asyncio.create_task(self._deliver(alert, client))
-                        self._deliveries.add(task)
-                        task.add_done_callback(self._deliveries.discard)
+                        self._spawn(self._deliver(alert, client))
                     if self.ctx.ended:
                         break
                     if self.sampling and self.ctx.run and time.monotonic() >= next_sample:

@@ -1,0 +1,136 @@
+"""Crash audit: a monitor killed while it was still posting an alert to a webhook (between the
+alert file, recorded first, and the webhook's answer; with retries and back-off that is seconds to
+minutes) must not lose the webhook. The monitor that starts after it (a restart by the supervisor,
+or ``run --resume``) posts the alert to every webhook the log does not show as finished, and only
+to those: the alert file and the greppable line are not delivered twice.
+
+A real ``swarmlog monitor`` process over a file log in tmp_path, and a webhook on loopback.
+"""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from swarmlog.events import (
+    AlertDelivered,
+    AlertRaised,
+    ConfigLoaded,
+    RunEnded,
+    RunStarted,
+)
+from swarmlog.log import FileLog
+
+RUN = "night-hook"
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.received.append(body)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[str, list[bytes]]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    _Hook.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Hook.received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _alert(alert_id: str) -> AlertRaised:
+    return AlertRaised(
+        alert_id=alert_id,
+        level=3,
+        rule="model_outage",
+        title=f"{alert_id}: every model is down",
+        run=RUN,
+        actor="monitor",
+    )
+
+
+def test_a_webhook_the_dead_monitor_had_not_finished_is_posted_by_the_next_one(
+    tmp_path: Path, hook: tuple[str, list[bytes]]
+) -> None:
+    url, received = hook
+    ws = tmp_path / "ws"
+    (ws / "memory").mkdir(parents=True)
+    log = FileLog(ws / "memory" / "events", create=True)
+    config = {"alerts": {"webhooks": [{"name": "phone", "url": url, "kind": "json"}]}}
+    log.append([RunStarted(goal="g", run=RUN, actor="supervisor")])
+    log.append([ConfigLoaded(config=config, run=RUN, actor="supervisor")])
+    a1, a2, a3 = _alert("A1"), _alert("A2"), _alert("A3")
+
+    def delivered(alert_id: str, channel: str, ok: bool, attempt: int = 1) -> AlertDelivered:
+        return AlertDelivered(
+            alert_id=alert_id, channel=channel, ok=ok, attempt=attempt, run=RUN, actor="monitor"
+        )
+
+    log.append(
+        [
+            # A1: the earlier monitor died after the file and the line, before the webhook.
+            a1,
+            delivered("A1", "file", True),
+            delivered("A1", "log", True),
+            # A2: delivered everywhere; A3: the webhook gave up after its 3 attempts.
+            a2,
+            delivered("A2", "file", True),
+            delivered("A2", "log", True),
+            delivered("A2", "webhook:phone", True),
+            a3,
+            delivered("A3", "file", True),
+            delivered("A3", "log", True),
+            *(delivered("A3", "webhook:phone", False, n) for n in (1, 2, 3)),
+        ]
+    )
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "swarmlog", "--dir", str(ws), "monitor", "--interval", "60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # room for a wrong second post
+        log.append([RunEnded(outcome="completed", run=RUN, actor="scheduler")])
+        assert monitor.wait(15) == 0
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
+    assert len(received) == 1 and b'"alert_id":"A1"' in received[0].replace(b" ", b"")
+    records = [e for e in log.read() if isinstance(e, AlertDelivered)]
+    hooks = [(r.alert_id, r.ok) for r in records if r.channel == "webhook:phone"]
+    assert hooks == [("A2", True), ("A3", False), ("A3", False), ("A3", False), ("A1", True)]
+    # Nothing but the unfinished webhook was delivered again.
+    assert sorted((r.alert_id, r.channel) for r in records if r.channel != "webhook:phone") == [
+        ("A1", "file"),
+        ("A1", "log"),
+        ("A2", "file"),
+        ("A2", "log"),
+        ("A3", "file"),
+        ("A3", "log"),
+    ]
+    assert not list(ws.glob("alerts/*.md"))  # the file was written before: not again
