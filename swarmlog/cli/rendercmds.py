@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from swarmlog.cli.common import (
     add_command,
     emit_json,
+    iso,
     open_log,
     positive_int,
     wants_json,
@@ -192,9 +193,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return 0
         folder = ws.snapshots if args.from_snapshot else None
         state, reasons = state_until(log, seq=seq, ts=ts, snapshot_folder=folder)
+        first = next(iter(log.read()), None) if ts is not None and state.seq == 0 else None
     finally:
         log.close()
     _warn(reasons)
+    if first is not None:  # a time before the night: say so, or it reads as an empty night
+        print(
+            f"swarmlog: warning: --until {args.until} is before the log's first event (seq "
+            f"{first.seq} at {iso(first.ts)}): the state rendered is the empty one",
+            file=sys.stderr,
+        )
     out = out or Path(tempfile.mkdtemp(prefix="swarmlog-replay-"))
     files = render_all(state, make_environment(ws))
     try:
