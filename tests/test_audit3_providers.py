@@ -786,3 +786,31 @@ async def test_other_400s_are_still_reported_at_once(tmp_path: Path) -> None:
     (event,) = through_the_log(tmp_path, outcome)
     assert (event.outcome, event.http_status) == ("error", 400)
     assert "maximum context length is 8192 tokens" in outcome.error
+
+
+async def test_an_openai_server_refusing_stream_options_is_asked_again_without_them(
+    tmp_path: Path,
+) -> None:
+    # Mistral's API (422) and older vLLM (400) refuse stream_options: 'Extra inputs are not
+    # permitted'. Without them the reply streams as before, only without token counts.
+    bodies: list[dict[str, Any]] = []
+
+    async def handler(req: Request, resp: Response) -> None:
+        body = req.json()
+        bodies.append(body)
+        if "stream_options" in body:
+            detail = [{"type": "extra_forbidden", "loc": ["body", "stream_options"]}]
+            msg = {"object": "error", "message": {"detail": detail}, "type": "invalid_request"}
+            await resp.send(422, json.dumps(msg))
+            return
+        await resp.start(200, content_type="text/event-stream")
+        chunk = {"choices": [{"delta": {"content": '{"a": 1}'}, "finish_reason": "stop"}]}
+        await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n")
+        await resp.end()
+
+    async with serve(handler) as url:
+        outcome = await agent_call(url, api="openai")
+    (event,) = through_the_log(tmp_path, outcome)
+    assert outcome.error == "" and outcome.text == '{"a": 1}' and event.outcome == "ok"
+    assert ["stream_options" in b for b in bodies] == [True, False]
+    assert all(b["response_format"] == {"type": "json_object"} for b in bodies)

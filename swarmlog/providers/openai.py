@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import weakref
+from collections.abc import Collection
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from swarmlog.providers._http import (
 )
 from swarmlog.providers.base import ChatRequest, ChatResult
 
-__all__ = ["OpenAIProvider", "openai_body"]
+__all__ = ["OPTIONAL_FIELDS", "OpenAIProvider", "openai_body"]
 
 
 class _Delta(msgspec.Struct):
@@ -72,19 +73,31 @@ _COMPLETION = msgspec.json.Decoder(_Completion)
 _SSE_FIELD = re.compile(r"^(?:data|event|id|retry)(?::|$)|^:")
 
 
-# Per shared client, the chat URLs whose server refused response_format {"type": "json_object"}
-# (HTTP 400 naming response_format): later calls through that client leave it out.
-_JSON_MODE_REFUSED: weakref.WeakKeyDictionary[httpx.AsyncClient, set[str]] = (
+# Request fields a server may refuse (HTTP 400/422 naming them) that a call can do without:
+# response_format (LM Studio takes only json_schema or text; the reply is validated anyway) and
+# stream_options (Mistral's API, older vLLM: only the token counts are lost).
+OPTIONAL_FIELDS = ("response_format", "stream_options")
+
+# Per shared client, per chat URL, the optional fields its server refused: later calls leave
+# them out.
+_REFUSED: weakref.WeakKeyDictionary[httpx.AsyncClient, dict[str, set[str]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-class _JsonModeRefused(Exception):
-    """The server answered 400 to a request only because of its JSON-mode response_format."""
+class _FieldRefused(Exception):
+    """The server answered 400/422 to a request because of one optional field."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
-def openai_body(req: ChatRequest, *, stream: bool = True) -> dict[str, Any]:
-    """Build the ``/v1/chat/completions`` JSON body for a request."""
+def openai_body(
+    req: ChatRequest, *, stream: bool = True, omit: Collection[str] = ()
+) -> dict[str, Any]:
+    """Build the ``/v1/chat/completions`` JSON body for a request, without the ``omit`` fields
+    (a server refused them)."""
     body: dict[str, Any] = {
         "model": req.model,
         "messages": [{"role": m.role, "content": m.content} for m in req.messages],
@@ -98,6 +111,8 @@ def openai_body(req: ChatRequest, *, stream: bool = True) -> dict[str, Any]:
         body["seed"] = req.seed
     if req.json_mode:
         body["response_format"] = {"type": "json_object"}
+    for name in omit:
+        body.pop(name, None)
     return body
 
 
@@ -133,33 +148,29 @@ class OpenAIProvider:
         )
 
     async def _chat(self, req: ChatRequest, t0: float) -> ChatResult:
-        refused = _JSON_MODE_REFUSED.setdefault(self._client, set())
-        if req.json_mode and self._url in refused:
-            req = msgspec.structs.replace(req, json_mode=False)
-        try:
-            return await self._send(req, t0)
-        except _JsonModeRefused:
-            # LM Studio accepts only json_schema or text: ask again without a response_format
-            # (the prompt asks for JSON and the reply is validated either way), and remember.
-            refused.add(self._url)
-            return await self._send(msgspec.structs.replace(req, json_mode=False), t0)
+        refused = _REFUSED.setdefault(self._client, {}).setdefault(self._url, set())
+        while True:
+            try:
+                return await self._send(req, t0, omit=frozenset(refused))
+            except _FieldRefused as exc:
+                refused.add(exc.field)  # ask again without it, and remember for later calls
 
-    async def _send(self, req: ChatRequest, t0: float) -> ChatResult:
+    async def _send(self, req: ChatRequest, t0: float, *, omit: frozenset[str]) -> ChatResult:
+        body = openai_body(req, omit=omit)
         async with self._client.stream(
             "POST",
             self._url,
-            json=openai_body(req),
+            json=body,
             headers=self._headers,
             timeout=request_timeout(req),
         ) as resp:
             if resp.status_code != 200:
                 raw = await resp.aread()
-                if (
-                    resp.status_code == 400
-                    and req.json_mode
-                    and "response_format" in raw.decode("utf-8", "replace")
-                ):
-                    raise _JsonModeRefused
+                if resp.status_code in (400, 422):
+                    said = raw.decode("utf-8", "replace")
+                    for name in OPTIONAL_FIELDS:
+                        if name in body and name in said:
+                            raise _FieldRefused(name)
                 raise status_error(
                     api=self.api,
                     endpoint=self.endpoint,
