@@ -116,14 +116,14 @@ def cmd_archive(args: argparse.Namespace) -> int:
     if wants_json(args):
         emit_json(done)
         return 0
-    run = done.run or "(no run)"
     if done.sealed:
         print(f"sealed {done.sealed} (read-only; it never changes again)")
     else:
         print("nothing to seal: every segment already is")
+    what = f"run {done.run} ({done.outcome or 'no outcome'})" if done.run else "no run in the log"
     print(
-        f"run {run} ({done.outcome or 'no outcome'}): {done.segments} segment(s), "
-        f"last seq {done.last_seq}; rendered {len(done.rendered)} changed file(s)"
+        f"{what}: {done.segments} segment(s), last seq {done.last_seq}; "
+        f"rendered {len(done.rendered)} changed file(s)"
     )
     print(f"commit the night: {done.hint}")
     return 0

@@ -330,7 +330,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     ended = f", {t.outcome}" if t.outcome else ""
     paused = ", PAUSED" if t.paused else ""
-    print(f"run {t.run or '-'} at seq {s.seq}: phase {t.phase or '-'}{ended}{paused}")
+    if t.run:
+        print(f"run {t.run} at seq {s.seq}: phase {t.phase or '-'}{ended}{paused}")
+    else:
+        print(f"no run in the log yet (seq {s.seq}); start one with 'swarmlog run GOAL'")
     level = s.alerts.level
     emergency = ", EMERGENCY open: see memory/emergency.md" if s.alerts.emergency_since else ""
     print(f"escalation level {level} ({LEVEL_NAMES.get(level, 'escalated')}){emergency}")

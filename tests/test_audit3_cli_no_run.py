@@ -1,0 +1,40 @@
+"""`status` and `archive` on a workspace whose log has no run yet (a fresh init, a few notes)
+printed 'run - at seq 0: phase -' and 'run (no run) (no outcome): …'. They now say there is no
+run yet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli_helpers import REPO
+
+
+def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("SWARMLOG_HOME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_status_and_archive_say_there_is_no_run_yet(tmp_path: Path) -> None:
+    ws = tmp_path / "night"
+    assert _swarmlog(ws, "init", "--no-detect").returncode == 0
+    assert _swarmlog(ws, "note", "before the night").returncode == 0
+
+    status = _swarmlog(ws, "status")
+    assert status.returncode == 0, status
+    first = status.stdout.splitlines()[0]
+    assert first == "no run in the log yet (seq 1); start one with 'swarmlog run GOAL'", first
+
+    archive = _swarmlog(ws, "archive")
+    assert archive.returncode == 0, archive
+    assert "(no run)" not in archive.stdout and "no outcome" not in archive.stdout, archive.stdout
+    assert "no run in the log: 1 segment(s), last seq 1" in archive.stdout, archive.stdout
