@@ -63,3 +63,46 @@ def test_a_child_that_ran_well_restarts_at_once_and_one_dying_at_start_backs_off
     finally:
         for child in s.children:
             child.stop(5)
+
+
+def test_a_level_one_restart_of_a_frozen_agent_kills_it_after_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent frozen by SIGSTOP (or hung in a call) never acts on the SIGTERM of a level-1
+    restart: the supervisor kills it once the grace is over and starts it again."""
+    from swarmlog.events import DetectorFired, RunStarted
+
+    monkeypatch.setattr(sup, "KILL_GRACE_S", 0.5, raising=False)
+    out = io.StringIO()
+    s = sup.Supervisor(
+        Workspace(tmp_path / "ws"),
+        goal="g",
+        config={},
+        include_monitor=False,
+        include_renderer=False,
+        out=out,
+    )
+    s.log.append([RunStarted(goal="g", run="r1")])
+    s._announced = s.log.last_seq()  # as run() does when it has started its children
+    child = _child(tmp_path, "builder")
+    s.children = [child]
+    env = dict(os.environ)
+    try:
+        child.start(env)
+        assert child.proc is not None
+        frozen = child.proc
+        os.kill(frozen.pid, signal.SIGSTOP)
+        (fired,) = s.log.append(
+            [DetectorFired(detector="long_call", level=1, agent="builder", run="r1", message="m")]
+        )
+        s._recover(fired)
+        assert child.stopping
+        deadline = time.monotonic() + 8
+        while child.proc is frozen and time.monotonic() < deadline:
+            s._restart_dead(env)
+            time.sleep(0.1)
+        assert frozen.poll() == -signal.SIGKILL
+        assert child.proc is not frozen and child.alive() and not child.stopping
+        assert "builder did not stop within 0.5s; killing it" in out.getvalue()
+    finally:
+        child.stop(5)

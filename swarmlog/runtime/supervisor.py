@@ -8,6 +8,7 @@ the scheduler, one process per agent role, the monitor and the renderer, restart
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
@@ -44,6 +45,9 @@ LOG_ROTATE_BYTES = 8 << 20  # a child's log past this at a run's start moves to 
 # A child that ran this long before it died is restarted without the back-off its earlier deaths
 # built up: the back-off is for a process that dies as it starts, not for one crash an hour.
 STABLE_S = 60.0
+# A child stopped for a level-1 restart that has not exited this long after SIGTERM (hung in a
+# call, frozen by SIGSTOP, ignoring the signal) is killed: a restart must not wait on the agent.
+KILL_GRACE_S = 10.0
 
 
 def new_run_id(now: float, pid: int) -> str:
@@ -61,6 +65,7 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     stopping: bool = False  # terminated on purpose, not yet started again
+    stopping_since: float = 0.0  # time.monotonic() of that SIGTERM
     next_start: float = 0.0
     started_at: float = 0.0  # time.monotonic() of the latest start
     log_path: Path | None = None
@@ -313,6 +318,14 @@ class Supervisor:
     def _restart_dead(self, env: Mapping[str, str]) -> None:
         now = time.monotonic()
         for child in self.children:
+            if child.alive() and child.proc is not None and child.stopping:
+                if now - child.stopping_since >= KILL_GRACE_S:
+                    self._say(f"{child.name} did not stop within {KILL_GRACE_S:g}s; killing it")
+                    child.proc.kill()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.proc.wait(5)
+                else:
+                    continue
             if child.alive() or child.proc is None:
                 continue
             if child.next_start == 0.0:
@@ -340,6 +353,7 @@ class Supervisor:
             return  # another detector caught the same moment: one restart answers both
         self._say(f"level 1 ({event.detector}): restarting {child.name}")
         child.stopping = True
+        child.stopping_since = time.monotonic()
         child.proc.terminate()
         self.log.append(
             [
