@@ -116,7 +116,26 @@ def open_log(
     target = log_target(args)
     if is_nats_url(target):
         return open_target(target, create=create)
+    if not create and not os.path.isdir(target):
+        _named_no_log(args)
     return FileLog(target, sync=sync or "always", create=create)  # type: ignore[arg-type]
+
+
+def _named_no_log(args: argparse.Namespace) -> None:
+    """Refuse a ``--log`` or ``$SWARMLOG_LOG`` that names no log, naming which one; the
+    workspace's own log (missing before ``init``) is FileLog's to explain."""
+    given = getattr(args, "log", None)
+    source, value = ("--log", given) if given else ("SWARMLOG_LOG", os.environ.get("SWARMLOG_LOG"))
+    if not value:
+        return
+    what = "a URL but not nats://" if "://" in value else "not an events folder"
+    text = (
+        f"{source} {value!r} names no event log ({what}); give a workspace's memory/events "
+        "folder or nats://HOST:PORT/STREAM"
+    )
+    if given:
+        raise UsageError(text)
+    raise SwarmlogError(text.replace("SWARMLOG_LOG ", "SWARMLOG_LOG=", 1))
 
 
 def actor_identity() -> str:
