@@ -43,3 +43,10 @@ def test_hw_says_a_hosted_model_needs_no_local_memory(tmp_path: Path) -> None:
     assert text.returncode == 0, text
     line = next(x for x in text.stdout.splitlines() if x.startswith("model director"))
     assert "hosted" in line and "vram_gb" not in line, line
+
+
+def test_hw_without_a_config_says_which_file_is_missing(tmp_path: Path) -> None:
+    done = _swarmlog(tmp_path, "hw")
+    assert done.returncode == 0, done
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith(f"no {tmp_path / 'swarmlog.toml'}: run 'swarmlog init'"), last

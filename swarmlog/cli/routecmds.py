@@ -98,7 +98,7 @@ def cmd_hw(args: argparse.Namespace) -> int:
     from swarmlog.hardware import Probe, place
     from swarmlog.routing import project
 
-    cfg, _ = _config(args)
+    cfg, config_path = _config(args)
     ws = workspace(args)
     sample = Probe(disk_path=str(ws.root if ws.root.exists() else Path.cwd())).sample()
     # The config in force, with the sizes servers reported in the log for models it leaves unsized.
@@ -125,8 +125,10 @@ def cmd_hw(args: argparse.Namespace) -> int:
         f"{sample.cpu_count} CPUs, load {', '.join(f'{x:.2f}' for x in sample.load_avg)}, "
         f"disk {sample.disk_free / _GB:.1f} GB free"
     )
-    if not placements:
-        print("no model profiles configured ([models.*] in swarmlog.toml)")
+    if not placements and not config_path.exists():
+        print(f"no {config_path}: run 'swarmlog init' to describe your models, then 'swarmlog hw'")
+    elif not placements:
+        print(f"no model profiles configured ([models.*] in {config_path})")
     for pl in placements:
         if pl.need_gb is None:
             print(f"model {pl.model}: {pl.reason}")  # "size unknown …" or "hosted …"
