@@ -11,8 +11,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from swarmlog.errors import LogCorrupt, SeqConflict
-from swarmlog.events import Note, TaskSubmitted
+from swarmlog.errors import LogCorrupt, LogError, SeqConflict
+from swarmlog.events import ModelCallFinished, Note, TaskSubmitted
 from swarmlog.log import FileLog, FileReader, MemoryLog, list_segments
 
 Store = MemoryLog | FileLog
@@ -47,6 +47,18 @@ def test_read_after_and_reader_return_each_event_once(store: Store):
     store.append(notes("f"))
     assert [e.seq for e in reader.poll()] == [6]
     assert reader.position == 6
+
+
+def test_a_float_json_cannot_carry_is_refused_and_nothing_is_written(store: Store):
+    store.append(notes("a"))
+    bad = ModelCallFinished(model="m", retry_after_s=float("inf"), actor="test")
+    with pytest.raises(LogError, match=r"model_call_finished: retry_after_s = inf is not a finite"):
+        store.append([Note(text="null", actor="test"), bad])
+    with pytest.raises(LogError, match=r"total_ms = nan"):
+        store.append([ModelCallFinished(model="m", total_ms=float("nan"), actor="test")])
+    assert store.last_seq() == 1
+    stored = store.append([Note(text="null", actor="test")])  # the word alone is fine
+    assert [e.text for e in store.read(after=1)] == ["null"] == [stored[0].text]  # type: ignore[union-attr]
 
 
 def test_expected_seq_conflict_writes_nothing(store: Store):

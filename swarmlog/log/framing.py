@@ -12,18 +12,20 @@ decoder that knows nothing of ``crc`` ignores it.
 from __future__ import annotations
 
 import gc
+import math
 import zlib
 from collections.abc import Iterable, Sequence
 from operator import attrgetter, itemgetter
 
 import msgspec
 
-from swarmlog.errors import LogCorrupt
-from swarmlog.events import DECODER, ENCODER, Event, EventBase, decode, decode_many
+from swarmlog.errors import LogCorrupt, LogError
+from swarmlog.events import DECODER, ENCODER, Event, EventBase, decode, decode_many, kind_of
 
 __all__ = [
     "SUFFIX_LEN",
     "check_line",
+    "check_storable",
     "decode_lines",
     "first_bad_line",
     "frame",
@@ -50,8 +52,52 @@ _SEQ_DECODER = msgspec.json.Decoder(_SeqOnly)
 
 def frame(event: EventBase) -> bytes:
     """Return the record for one event, newline included."""
-    body = ENCODER.encode(event)[:-1]  # drop the closing brace; the crc field closes it
+    raw = ENCODER.encode(event)
+    if b"null" in raw:
+        check_storable([event], [raw])
+    body = raw[:-1]  # drop the closing brace; the crc field closes it
     return b'%s,"crc":"%08x"}\n' % (body, zlib.crc32(body))
+
+
+def check_storable(events: Sequence[EventBase], encoded: Sequence[bytes]) -> None:
+    """Raise LogError for an event holding a float JSON cannot carry (inf, nan).
+
+    msgspec writes such a float as ``null``: the record would then fail to decode (LogCorrupt
+    for every later reader) or come back as None. Only records holding ``null`` are checked, by
+    decoding them again; the caller writes nothing when one differs.
+    """
+    for ev, raw in zip(events, encoded, strict=True):
+        if b"null" not in raw:
+            continue
+        try:
+            same = DECODER.decode(raw) == ev
+        except msgspec.DecodeError:
+            same = False
+        if not same:
+            where = _non_finite(msgspec.structs.asdict(ev), "") or "a field"
+            raise LogError(
+                f"cannot append {kind_of(ev)}: {where} is not a finite number (inf and nan "
+                f"cannot be stored in the log); nothing was written"
+            )
+
+
+def _non_finite(value: object, path: str) -> str:
+    """The path of the first inf or nan inside ``value``, or ""."""
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"{path or 'the value'} = {value!r}"
+    if isinstance(value, msgspec.Struct):
+        value = msgspec.structs.asdict(value)
+    if isinstance(value, dict):
+        items: Iterable[tuple[object, object]] = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return ""
+    for k, v in items:
+        found = _non_finite(v, f"{path}.{k}" if path else str(k))
+        if found:
+            return found
+    return ""
 
 
 def frame_many(events: Iterable[EventBase]) -> bytes:
@@ -60,8 +106,12 @@ def frame_many(events: Iterable[EventBase]) -> bytes:
     Same bytes as ``frame`` per event, but encoded in one call and checksummed inside ``map``:
     the append path's CPU cost per event is mostly here.
     """
-    raw = ENCODER.encode_lines(events if isinstance(events, list) else list(events))
-    bodies = list(map(_OPEN_BODY_OF, raw.split(b"\n")[:-1]))  # each record minus its "}"
+    batch = events if isinstance(events, list) else list(events)
+    raw = ENCODER.encode_lines(batch)
+    lines = raw.split(b"\n")[:-1]
+    if b"null" in raw:
+        check_storable(batch, lines)
+    bodies = list(map(_OPEN_BODY_OF, lines))  # each record minus its "}"
     return b"".join(map(_LINE_FMT.__mod__, zip(bodies, map(zlib.crc32, bodies), strict=True)))
 
 

@@ -11,7 +11,8 @@ from typing import Protocol
 import msgspec
 
 from swarmlog.errors import SeqConflict
-from swarmlog.events import Event, EventBase
+from swarmlog.events import ENCODER, Event, EventBase
+from swarmlog.log.framing import check_storable
 from swarmlog.log.protocol import RepairReport, VerifyReport
 
 __all__ = ["MemoryLog", "MemoryReader"]
@@ -38,6 +39,7 @@ class MemoryLog:
             last = len(self._events)
             if expected_seq is not None and expected_seq != last:
                 raise SeqConflict(expected_seq, last)
+            check_storable(events, [ENCODER.encode(ev) for ev in events])  # as the file log
             now = self._clock()
             out: list[Event] = []
             for ev in events:
