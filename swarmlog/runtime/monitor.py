@@ -72,10 +72,10 @@ class Monitor:
         self.ctx: RunContext = EMPTY_CONTEXT
         self.emergency: EmergencyState = EMERGENCY_EMPTY
         self.delivered: set[str] = set()
-        # Alerts of the run as stored, and the webhook channels each has finished (answered ok,
-        # or given up after the hook's max_attempts): what a monitor that died left undone.
+        # Alerts of the run as stored, and for each (alert, channel) but the file whether it
+        # was delivered and the last attempt made: what a monitor that died left undone.
         self._alerts: dict[str, AlertRaised] = {}
-        self._hook_tries: dict[tuple[str, str], tuple[bool, int]] = {}
+        self._tries: dict[tuple[str, str], tuple[bool, int]] = {}
         self._reader = log.reader(0)
         self._stop = asyncio.Event()
         self._deliveries: set[asyncio.Task[Any]] = set()
@@ -107,10 +107,10 @@ class Monitor:
                 if isinstance(event, AlertDelivered):
                     if event.channel == "file":
                         self.delivered.add(event.alert_id)
-                    elif event.channel.startswith("webhook:"):
+                    else:
                         key = (event.alert_id, event.channel)
-                        ok, _ = self._hook_tries.get(key, (False, 0))
-                        self._hook_tries[key] = (ok or event.ok, event.attempt)
+                        ok, _ = self._tries.get(key, (False, 0))
+                        self._tries[key] = (ok or event.ok, event.attempt)
                 if isinstance(event, AlertRaised):
                     alerts.append(event)
                     self._alerts[event.alert_id] = event
@@ -149,29 +149,32 @@ class Monitor:
             rng=random.Random(alert.seq),
         )
 
-    def unfinished_webhooks(self) -> list[tuple[AlertRaised, list[Webhook]]]:
-        """The run's alerts whose file was delivered but some webhook not: the monitor delivering
-        them died (killed, or its supervisor was) between the file and the webhook's answer.
-        A webhook is finished once it answered ok or used up its ``max_attempts``."""
+    def unfinished(self) -> list[tuple[AlertRaised, bool, list[Webhook]]]:
+        """The run's alerts whose file was delivered but not every other channel: the monitor
+        delivering them died (killed, or its supervisor was) after the file. For each: whether
+        the greppable line is still to be written (no attempt recorded) and the webhooks still to
+        post to (neither answered ok nor used up their ``max_attempts``)."""
         hooks = alert_settings(self.ctx.config.get("alerts", {})).webhooks
         out = []
         for alert_id, alert in self._alerts.items():
             if alert_id not in self.delivered or alert.run != self.ctx.run:
                 continue
+            line = (alert_id, "log") not in self._tries
             left = []
             for hook in hooks:
-                ok, tried = self._hook_tries.get((alert_id, f"webhook:{hook.name}"), (False, 0))
+                ok, tried = self._tries.get((alert_id, f"webhook:{hook.name}"), (False, 0))
                 if hook.min_level <= alert.level and not ok and tried < hook.max_attempts:
                     left.append(hook)
-            if left:
-                out.append((alert, left))
+            if line or left:
+                out.append((alert, line, left))
         return out
 
-    async def _deliver_webhooks(
-        self, alert: AlertRaised, hooks: Sequence[Webhook], client: httpx.AsyncClient
+    async def _deliver_rest(
+        self, alert: AlertRaised, line: bool, hooks: Sequence[Webhook], client: httpx.AsyncClient
     ) -> None:
-        """Post ``alert`` to ``hooks`` only (its file and line were delivered), each recorded
-        as ``deliver`` records it; a hook's attempts start again."""
+        """Deliver ``alert`` to the channels an earlier monitor left undone (its file was
+        delivered): the greppable line if ``line``, then ``hooks``, each recorded as ``deliver``
+        records it; a hook's attempts start again."""
 
         def record(
             channel: str, ok: bool, attempt: int = 1, status: int = 0, error: str = ""
@@ -189,6 +192,12 @@ class Monitor:
             with contextlib.suppress(Exception):  # the log failing must not stop delivery
                 self.append([rec])
 
+        if line:
+            try:
+                announce(alert, run_log=self.ws.memory / "logs" / "run.log")
+                record("log", True)
+            except Exception as exc:
+                record("log", False, error=f"{type(exc).__name__}: {exc}")
         rng = random.Random(alert.seq)
         await asyncio.gather(
             *(_post(alert, h, client, record, rng, asyncio.sleep, 1.0, 30.0) for h in hooks)
@@ -210,8 +219,8 @@ class Monitor:
                     fresh = self.step()
                     if first:  # what an earlier monitor of this run left half delivered
                         first = False
-                        for alert, hooks in self.unfinished_webhooks():
-                            self._spawn(self._deliver_webhooks(alert, hooks, client))
+                        for alert, line, hooks in self.unfinished():
+                            self._spawn(self._deliver_rest(alert, line, hooks, client))
                     for alert in fresh:
                         self.delivered.add(alert.alert_id)
                         self._spawn(self._deliver(alert, client))
