@@ -18,7 +18,7 @@ from swarmlog.workspace import Workspace
 
 __all__ = ["GIT_HINT", "ArchiveRefused", "Archived", "archive"]
 
-GIT_HINT = "git add swarmlog.toml .gitattributes memory alerts && git commit -m 'night of {run}'"
+GIT_HINT = "git add swarmlog.toml .gitattributes memory alerts && git commit -m '{subject}'"
 
 
 class ArchiveRefused(SwarmlogError):
@@ -70,5 +70,5 @@ def archive(ws: Workspace, *, force: bool = False) -> Archived:
         sealed=sealed,
         rendered=tuple(changed),
         segments=after.segments,
-        hint=GIT_HINT.format(run=team.run or "swarmlog"),
+        hint=GIT_HINT.format(subject=f"night of {team.run}" if team.run else "swarmlog event log"),
     )
