@@ -45,7 +45,7 @@ __all__ = [
     "write_snapshot",
 ]
 
-SCHEMA = 9  # bump whenever SwarmState's shape or any fold's meaning changes
+SCHEMA = 10  # bump whenever SwarmState's shape or any fold's meaning changes
 KEEP = 3  # snapshots kept after a new one is written
 _NAME = re.compile(r"^snapshot-(\d{12})\.msgpack$")
 

@@ -210,3 +210,47 @@ async def test_both_boards_agree_at_every_prefix_of_a_simulated_night(
         _assert_agree(board, state)
     board, state = steps[-1]
     assert board.tasks and not board.claims.held  # the night ended with nothing held
+
+
+def test_a_task_held_when_the_team_restarts_gets_that_attempt_back_on_every_board() -> None:
+    """Two supervisor restarts while the planner held its task must not fail the task: its
+    holder died with the team, not of the task (seed: kill anything, nothing is lost)."""
+    from swarmlog.escalation.detectors import observe_all
+
+    def held_then_timed_out(attempt: int, resume: bool) -> list[EventBase]:
+        restart = [RunStarted(goal="g", run="r", resumed=True)] if resume else []
+        return [
+            TaskRouted(task_id="a", model="m"),
+            TaskClaimed(task_id="a", agent="director", lease_until=9e9, attempt=attempt),
+            *restart,
+            TaskTimedOut(task_id="a", agent="director"),
+        ]
+
+    events = _stamp(
+        [
+            RunStarted(goal="g", run="r"),
+            TaskSubmitted(task_id="a", title="plan", role="director", max_attempts=2),
+            *held_then_timed_out(1, resume=True),
+            *held_then_timed_out(2, resume=False),
+        ]
+    )
+    steps = _fold_both(events)
+    for board, state in steps:
+        _assert_agree(board, state)
+    board, state = steps[-1]
+    task = state.board.tasks.get("a")
+    assert task is not None and (task.state, task.max_attempts) == ("submitted", 3)
+    assert board.tasks["a"].max_attempts == 3
+    detectors, _ = observe_all(events)
+    assert detectors.tasks.get("a") == board_claim(board, "a")
+    # Without a restart the attempts run out as before.
+    steps = _fold_both(_stamp([*events, *held_then_timed_out(3, resume=False)]))
+    _, state = steps[-1]
+    task = state.board.tasks.get("a")
+    assert task is not None and task.state == "failed"
+
+
+def board_claim(board: Board, task_id: str) -> object:
+    from swarmlog.runtime.board import _claim_of
+
+    return _claim_of(board.tasks[task_id])

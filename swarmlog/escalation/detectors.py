@@ -251,7 +251,14 @@ def _fold(state: DetectorState, event: Event, out: _Out) -> DetectorState:
     match event:
         case RunStarted():
             if state.run_start_seq and event.continues(state.run):
-                return replace(state, ended=False) if state.ended else state
+                tasks = state.tasks
+                for task_id in state.claims.held:  # the restart gives them an attempt back
+                    claim = tasks.get(task_id)
+                    if claim is not None:
+                        tasks = tasks.set(task_id, rule.resumed(claim))
+                if tasks is state.tasks and not state.ended:
+                    return state
+                return replace(state, ended=False, tasks=tasks)
             out.clear("queue_depth")
             return replace(
                 state,

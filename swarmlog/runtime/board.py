@@ -148,6 +148,18 @@ def _with_claim(task: TaskView, claim: Claim, claims: Claims) -> TaskView:
     )
 
 
+def _resumed(board: Board) -> Board:
+    """Every task held when the team restarted gets its attempt back (``claims.resumed``)."""
+    tasks = dict(board.tasks)
+    for task_id in board.claims.held:
+        current = tasks.get(task_id)
+        if current is not None:
+            tasks[task_id] = replace(
+                current, max_attempts=rule.resumed(_claim_of(current)).max_attempts
+            )
+    return replace(board, tasks=tasks) if board.claims.held else board
+
+
 def _put(board: Board, task: TaskView, seq: int, claims: Claims) -> Board:
     return replace(board, seq=seq, tasks={**board.tasks, task.task_id: task}, claims=claims)
 
@@ -158,7 +170,7 @@ def apply_board(board: Board, event: Event) -> Board:
     match event:
         case RunStarted():
             if event.continues(board.run):
-                return replace(board, seq=seq)
+                return _resumed(replace(board, seq=seq))
             return Board(seq=seq, run=event.run, claims=rule.new_run(board.claims))
         case ConfigLoaded():
             return replace(board, seq=seq, claims=rule.configure(board.claims, event.config))

@@ -13,7 +13,10 @@ The rule, in event time (``ts``), at each event's place in the log:
 - otherwise the claimer holds the task until its lease runs out; a heartbeat from the holder
   extends the lease (never shortens it); an expired lease can be claimed by anyone;
 - a failure or a time-out puts the task back in the pool until ``max_attempts`` claims were used (a
-  non-retryable failure ends it at once); done, failed and cancelled tasks never change again.
+  non-retryable failure ends it at once); done, failed and cancelled tasks never change again;
+- a resumed run (the supervisor restarted the whole team) gives every task held at that moment one
+  more attempt: its holder died with the team, not of the task, so the time-out that follows
+  costs the task nothing.
 
 A task is ready (``ready``) when it waits in the pool (submitted, or back there) and every task it
 depends on is done in this run; the router routes only ready tasks, and the queue-depth detector
@@ -72,6 +75,7 @@ __all__ = [
     "lease_of",
     "new_run",
     "ready",
+    "resumed",
     "route",
     "start",
     "step",
@@ -142,6 +146,11 @@ def configure(claims: Claims, config: Mapping[str, Any]) -> Claims:
     }
     cap = _int(limits.get("max_concurrent"), 0) if isinstance(limits, Mapping) else 0
     return replace(claims, slots=slots, max_concurrent=cap)
+
+
+def resumed(task: Claim) -> Claim:
+    """A task held when the run was resumed gets back the attempt the restart costs it."""
+    return replace(task, max_attempts=task.max_attempts + 1)
 
 
 def new_run(claims: Claims) -> Claims:

@@ -144,12 +144,22 @@ def _run_started(s: SwarmState, e: RunStarted) -> SwarmState:
         budget_cost=e.budget_cost,
     )
     if goes_on:
-        return _escalate(replace(s, team=team), e)
+        return _escalate(replace(s, team=team, board=_resumed(s.board)), e)
     board = Board(seq=e.seq, claims=claims.new_run(s.board.claims))  # a new run's own board
     # The morning report is the night's: its trust changes, messages, phases and timeline start
     # afresh with the run (the decision log and the notes stay the workspace's).
     s = replace(s, trust=TrustHistory(), messages=Messages(), phases=Phases(), timeline=Timeline())
     return _escalate(replace(s, team=team, board=board), e)  # a new run starts at level 0
+
+
+def _resumed(board: Board) -> Board:
+    """Every task held when the team restarted gets its attempt back (``claims.resumed``)."""
+    tasks = board.tasks
+    for task_id in board.claims.held:
+        task = tasks.get(task_id)
+        if task is not None:
+            tasks = tasks.set(task_id, replace(task, claim=claims.resumed(task.claim)))
+    return board if tasks is board.tasks else replace(board, tasks=tasks)
 
 
 def _run_ended(s: SwarmState, e: RunEnded) -> SwarmState:
