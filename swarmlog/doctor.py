@@ -16,7 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-import httpx
 import msgspec
 
 from swarmlog.config import Config, ModelProfile, load_config, night_problems
@@ -25,7 +24,7 @@ from swarmlog.errors import ConfigError, ProviderError, SwarmlogError
 from swarmlog.escalation.settings import alert_settings, escalation_settings, redact_url
 from swarmlog.events import HardwareSampled, ModelServerSampled
 from swarmlog.hardware import Probe, place
-from swarmlog.initconfig import why_unreachable
+from swarmlog.initconfig import ProbeClients, why_unreachable
 from swarmlog.log import EventLog, FileLog
 from swarmlog.providers.anthropic import anthropic_api_key
 from swarmlog.routing.profile import parse_duration, router_config
@@ -263,13 +262,26 @@ def _servers(cfg: Config) -> list[tuple[str, str]]:
 async def _probe_all(
     servers: Sequence[tuple[str, str]], timeout_s: float
 ) -> dict[str, ModelServerSampled]:
-    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as client:
-        samples = await asyncio.gather(*(probe_server(client, e, a) for e, a in servers))
+    """Probe each server through the client the night's calls would use for it (direct or by
+    proxy, TLS trust from SSL_CERT_FILE / SSL_CERT_DIR); ``ConfigError`` when those cannot be
+    read."""
+    async with ProbeClients(timeout_s) as clients:
+        samples = await asyncio.gather(*(probe_server(clients(e), e, a) for e, a in servers))
     return {s.endpoint: s for s in samples}
 
 
+def _tls_check(error: ConfigError) -> Check:
+    detail, _, fix = str(error).partition("; ")
+    return Check(
+        check="TLS trust",
+        status="fail",
+        detail=f"{detail}: every model call of the night would fail on it",
+        fix=fix,
+    )
+
+
 def _server_checks(
-    cfg: Config, samples: dict[str, ModelServerSampled], timeout_s: float
+    cfg: Config, samples: dict[str, ModelServerSampled], timeout_s: float, not_probed: str
 ) -> list[Check]:
     out = []
     for endpoint, api in _servers(cfg):
@@ -286,8 +298,11 @@ def _server_checks(
             )
             continue
         s = samples.get(endpoint)
-        if s is None or not s.reachable:
-            why = why_unreachable(s.error, timeout_s) if s is not None else "not probed"
+        if s is None:
+            out.append(Check(check=name, status="fail", detail=not_probed))
+            continue
+        if not s.reachable:
+            why = why_unreachable(s.error, timeout_s)
             start = (
                 "start Ollama: 'OLLAMA_NUM_PARALLEL=2 OLLAMA_KEEP_ALIVE=60m ollama serve'"
                 if api == "ollama"
@@ -484,9 +499,15 @@ def run_checks(
         )
     if cfg is not None:
         servers = [(e, a) for e, a in _servers(cfg) if a in ("ollama", "openai")]
-        samples = asyncio.run(_probe_all(servers, timeout_s)) if servers else {}
+        samples: dict[str, ModelServerSampled] = {}
+        not_probed = "not probed"
+        try:
+            samples = asyncio.run(_probe_all(servers, timeout_s)) if servers else {}
+        except ConfigError as exc:  # SSL_CERT_FILE / SSL_CERT_DIR cannot be read
+            checks.append(_tls_check(exc))
+            not_probed = "not probed: the TLS trust check failed"
         hardware = (probe or Probe(disk_path=str(ws.root))).sample()
-        checks += _server_checks(cfg, samples, timeout_s)
+        checks += _server_checks(cfg, samples, timeout_s, not_probed)
         checks += _model_checks(cfg, samples, hardware)
         checks.append(_keep_alive_check(cfg))
         checks.append(_slots_check(cfg, os.environ.get("OLLAMA_NUM_PARALLEL")))

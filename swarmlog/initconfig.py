@@ -14,7 +14,8 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,6 +26,7 @@ from swarmlog.defaults import DEFAULT_OLLAMA_URL, DETECT_TIMEOUT_S
 from swarmlog.escalation.settings import DEFAULT_ESCALATION
 from swarmlog.events import HardwareSampled, ModelServerSampled
 from swarmlog.hardware import KV_BYTES_PER_TOKEN, Probe
+from swarmlog.runtime.calls import is_local, tls_verify
 from swarmlog.servers import base_url, probe_ollama, probe_openai, show_model
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "DETECT_TIMEOUT_S",
     "FAST_CAPABILITIES",
     "Detection",
+    "ProbeClients",
     "ServerModel",
     "ServerSeen",
     "adetect",
@@ -93,6 +96,46 @@ class Detection(msgspec.Struct, frozen=True, kw_only=True):
 # Detection (I/O)
 
 
+class ProbeClients:
+    """The HTTP clients that probe model servers, picked per endpoint as the night's calls pick
+    theirs (``swarmlog.runtime.calls``), so ``init``, ``doctor`` and the night agree.
+
+    A local or private address is reached directly and any other host through the environment's
+    proxy (``is_local``); TLS trust comes from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` for both
+    (``tls_verify``: a ``ConfigError`` on one line when they cannot be read).
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._verify = tls_verify()
+        self._clients: dict[bool, httpx.AsyncClient] = {}
+
+    def __call__(self, endpoint: str) -> httpx.AsyncClient:
+        """The client for ``endpoint``."""
+        trust_env = not is_local(endpoint)
+        if trust_env not in self._clients:
+            self._clients[trust_env] = httpx.AsyncClient(
+                timeout=self._timeout_s, trust_env=trust_env, verify=self._verify
+            )
+        return self._clients[trust_env]
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
 def _host(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc or url
@@ -105,6 +148,8 @@ def why_unreachable(error: str, timeout_s: float) -> str:
         return "connection refused"
     if "timeout" in low or "timed out" in low:
         return f"no answer within {timeout_s:g}s"
+    if "certificate_verify_failed" in low:
+        return "its TLS certificate is not trusted (name its CA in SSL_CERT_FILE)"
     return error or "unreachable"
 
 
@@ -212,7 +257,7 @@ async def _openai(
 
 
 async def adetect(
-    client: httpx.AsyncClient,
+    clients: ProbeClients,
     *,
     ollama_url: str | None = DEFAULT_OLLAMA_URL,
     openai_urls: Sequence[str] = (),
@@ -222,8 +267,8 @@ async def adetect(
     """Detect servers concurrently (``ollama_url=None`` skips Ollama) and sample the hardware."""
     jobs = []
     if ollama_url:
-        jobs.append(_ollama(client, ollama_url, timeout_s))
-    jobs.extend(_openai(client, u, timeout_s) for u in openai_urls)
+        jobs.append(_ollama(clients(ollama_url), ollama_url, timeout_s))
+    jobs.extend(_openai(clients(u), u, timeout_s) for u in openai_urls)
     results = await asyncio.gather(*jobs)
     servers = tuple(s for s, _ in results if s is not None)
     missing = [m for _, ms in results for m in ms]
@@ -241,13 +286,16 @@ def detect(
     probe: Probe | None = None,
     timeout_s: float = DETECT_TIMEOUT_S,
 ) -> Detection:
-    """Run ``adetect`` with its own short-timeout HTTP client."""
+    """Run ``adetect`` with its own short-timeout HTTP clients.
+
+    Raises ``ConfigError`` when ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` cannot be read: the night's
+    calls would fail the same way, and a config written without the servers would be kept.
+    """
 
     async def go() -> Detection:
-        # Loopback servers must not be sent through a proxy from the environment.
-        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as client:
+        async with ProbeClients(timeout_s) as clients:
             return await adetect(
-                client,
+                clients,
                 ollama_url=ollama_url,
                 openai_urls=openai_urls,
                 probe=probe,
