@@ -5,28 +5,13 @@ canonical id."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from swarmlog.events import AlertRaised, EscalationRaised, HumanCommand, RunStarted
 from swarmlog.log import FileLog
-from tests.cli_helpers import REPO
-
-
-def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
 @pytest.fixture

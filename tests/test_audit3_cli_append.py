@@ -4,27 +4,12 @@ gave a baffling error). It is refused on one line naming the key, and nothing is
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO, last_seq, one_error_line
-
-
-def _swarmlog(ws: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from tests.cli_helpers import last_seq, one_error_line
+from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
 @pytest.fixture

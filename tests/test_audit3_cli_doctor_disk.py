@@ -3,26 +3,12 @@ GB'), inf too. Now a usage error on one line unless it is a finite number, 0 or 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO, one_error_line
-
-
-def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+from tests.cli_helpers import one_error_line
+from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "1e400", "lots"])

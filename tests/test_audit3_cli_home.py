@@ -4,30 +4,17 @@ log and to run 'swarmlog init', which cannot work there."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO, one_error_line
+from tests.cli_helpers import one_error_line, swarmlog_process
 
 
 def _swarmlog(cwd: Path, *args: str, home: Path | None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    env.pop("SWARMLOG_LOG", None)
-    if home is not None:
-        env["SWARMLOG_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=cwd,
-    )
+    env = {"SWARMLOG_HOME": str(home)} if home is not None else {}
+    return swarmlog_process(*args, cwd=cwd, env=env, timeout=60)
 
 
 COMMANDS = [

@@ -5,24 +5,9 @@ on its server (Ollama /api/ps), which cannot apply to it."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.cli_helpers import REPO
-
-
-def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
 def test_hw_says_a_hosted_model_needs_no_local_memory(tmp_path: Path) -> None:

@@ -3,14 +3,12 @@ later `init` (which never overwrites) would keep, and says so on one line."""
 
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.cli_helpers import REPO, one_error_line
+from tests.cli_helpers import one_error_line, swarmlog_process
 
 
 def _swarmlog(*args: str, max_file_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -19,16 +17,8 @@ def _swarmlog(*args: str, max_file_bytes: int | None = None) -> subprocess.Compl
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
             resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        preexec_fn=limit,
-    )
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    return swarmlog_process(*args, env=env, timeout=60, preexec_fn=limit)
 
 
 def test_init_that_cannot_finish_the_config_leaves_none_behind(tmp_path: Path) -> None:

@@ -3,26 +3,12 @@ filter had been asked for. Now a usage error naming the empty value."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO, one_error_line
-
-
-def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from tests.cli_helpers import one_error_line
+from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
 @pytest.mark.parametrize("value", ["", ",", " "])

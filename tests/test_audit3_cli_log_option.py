@@ -5,29 +5,17 @@ and the value, and what a log address looks like."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO, one_error_line
+from tests.cli_helpers import one_error_line, swarmlog_process
 
 
 def _swarmlog(ws: Path, *args: str, env_log: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    env.pop("SWARMLOG_LOG", None)
-    if env_log is not None:
-        env["SWARMLOG_LOG"] = env_log
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    env = {"SWARMLOG_LOG": env_log} if env_log is not None else {}
+    return swarmlog_process(*args, "--dir", str(ws), env=env, timeout=60)
 
 
 @pytest.fixture

@@ -4,24 +4,9 @@ run yet."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.cli_helpers import REPO
-
-
-def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
 def test_status_and_archive_say_there_is_no_run_yet(tmp_path: Path) -> None:

@@ -5,24 +5,10 @@ and says nothing more otherwise."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.cli_helpers import REPO, copy_example_night
-
-
-def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+from tests.cli_helpers import copy_example_night
+from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
 def test_replay_until_before_the_first_event_says_so(tmp_path: Path) -> None:

@@ -3,24 +3,10 @@ and dropped the prompt the user typed. Now a usage error on one line, before any
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.cli_helpers import REPO, one_error_line
-
-
-def _swarmlog(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from tests.cli_helpers import one_error_line
+from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
 def test_route_refuses_both_prompt_and_prompt_file(tmp_path: Path) -> None:

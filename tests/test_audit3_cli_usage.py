@@ -4,27 +4,16 @@ where the help is; it printed the whole usage block first (three to six lines)."
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO, one_error_line
+from tests.cli_helpers import one_error_line, swarmlog_process
 
 
 def _swarmlog(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=cwd,
-    )
+    return swarmlog_process(*args, cwd=cwd, timeout=60)
 
 
 @pytest.mark.parametrize(
