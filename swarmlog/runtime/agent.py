@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,14 @@ from swarmlog.runtime.tools import ToolError, run_tests, write_files
 from swarmlog.team.messaging import judge
 from swarmlog.team.settings import DEFAULT_SETTINGS, TeamSettings, team_settings
 
-__all__ = ["AgentProcess", "CallOutcome", "ModelCaller", "exec_caller"]
+__all__ = [
+    "AgentProcess",
+    "CallOutcome",
+    "ModelCaller",
+    "cut_short_error",
+    "exec_caller",
+    "record_cut_call",
+]
 
 
 @dataclass
@@ -76,6 +84,24 @@ class CallOutcome:
 
 # (profile name, profile config, task, prompt, json mode) -> outcome
 ModelCaller = Callable[[str, dict[str, Any], TaskView, str], Awaitable[CallOutcome]]
+
+# The records of the model call the agent's time limit for a task cancelled (see ``_work``).
+_cut_calls: ContextVar[list[EventBase] | None] = ContextVar("cut_calls", default=None)
+
+
+def record_cut_call(events: Sequence[EventBase]) -> None:
+    """Hand the agent the records of a model call that is being cancelled: a ``ModelCaller``
+    calls this, before it lets the ``CancelledError`` go on, with one ``model_call_finished`` per
+    attempt made, the one cut short included (outcome ``timeout``).
+
+    A cancelled call returns no ``CallOutcome``; when it was the agent's time limit for the task
+    that cut it, the agent appends these records with the task's ``task_timed_out``, so the
+    breaker and the latency statistics see the hung server. Any other cancellation (the process
+    stopping) drops them, as it drops the task.
+    """
+    sink = _cut_calls.get()
+    if sink is not None:
+        sink.extend(events)
 
 
 class AgentProcess:
@@ -370,11 +396,18 @@ class AgentProcess:
         )
         beat = asyncio.create_task(self._heartbeats(task))
         limit = float(self.ctx.config.get("agents", {}).get(self.role, {}).get("timeout_s") or 0)
+        # The role's limit (the Director's 120 s) is often shorter than the model's own timeout_s
+        # (600 s): a call it cancels hands its records over (record_cut_call) to be kept.
+        cut: list[EventBase] = []
+        token = _cut_calls.set(cut)
         try:
             async with asyncio.timeout(limit or None):  # the seed's agent table: every wait ends
                 events = await self._attempt(task, profile_name, profile)
         except TimeoutError:
-            events = [TaskTimedOut(task_id=task.task_id, agent=self.agent, attempt=task.attempt)]
+            events = [
+                *cut,
+                TaskTimedOut(task_id=task.task_id, agent=self.agent, attempt=task.attempt),
+            ]
         except SwarmlogError as exc:
             events = [
                 TaskFailed(
@@ -382,6 +415,7 @@ class AgentProcess:
                 )
             ]
         finally:
+            _cut_calls.reset(token)
             beat.cancel()
         self.catch_up()
         if not self._holds(task):
@@ -661,6 +695,10 @@ def exec_caller(command: str, timeout_s: float) -> ModelCaller:
             return CallOutcome(
                 text="", error=f"exec agent {command!r} timed out after {timeout_s}s"
             )
+        except asyncio.CancelledError:
+            ms = (time.monotonic() - start) * 1000
+            record_cut_call([_cut_record(f"exec:{task.role}", task.task_id, ms)])
+            raise
         ms = (time.monotonic() - start) * 1000
         ok = proc.returncode == 0
         record = ModelCallFinished(
@@ -675,3 +713,15 @@ def exec_caller(command: str, timeout_s: float) -> ModelCaller:
         return CallOutcome(text=proc.stdout, events=[record], error=error)
 
     return call
+
+
+def cut_short_error(ms: float) -> str:
+    """The ``error`` of a call cancelled after ``ms`` milliseconds without a reply."""
+    return f"no reply after {ms / 1000:.1f}s: cut short by the agent's time limit for the task"
+
+
+def _cut_record(model: str, task_id: str, ms: float) -> ModelCallFinished:
+    """The record of a call cancelled after ``ms`` milliseconds without a reply."""
+    return ModelCallFinished(
+        model=model, task_id=task_id, total_ms=ms, outcome="timeout", error=cut_short_error(ms)
+    )

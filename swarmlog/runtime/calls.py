@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import random
 import ssl
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,10 +17,10 @@ import msgspec
 
 from swarmlog.errors import ConfigError, ProviderError, SwarmlogError
 from swarmlog.events import EventBase
-from swarmlog.providers.base import ChatRequest, Message
+from swarmlog.providers.base import ChatRequest, ChatResult, Message, Provider
 from swarmlog.providers.factory import make_provider
 from swarmlog.providers.retry import AttemptRecord, RetryPolicy, call_with_retries
-from swarmlog.runtime.agent import CallOutcome
+from swarmlog.runtime.agent import CallOutcome, cut_short_error, record_cut_call
 from swarmlog.runtime.board import TaskView
 
 __all__ = ["ModelCalls", "call_cost", "is_local", "tls_verify"]
@@ -78,10 +80,28 @@ class ModelCalls:
         )
         rate = profile.get("cost_per_1k_tokens")
         records: list[AttemptRecord] = []
+        watched = _Watched(provider)
         try:
             result = await call_with_retries(
-                provider, request, policy=self.policy, rng=self.rng, on_attempt=records.append
+                watched, request, policy=self.policy, rng=self.rng, on_attempt=records.append
             )
+        except asyncio.CancelledError:
+            # Cut short (the agent's time limit for the task): the attempts made stay on record,
+            # the one in flight as a time-out after the time it had.
+            if watched.cut_ms is not None:
+                records.append(
+                    AttemptRecord(
+                        attempt=len(records) + 1,
+                        model=request.model,
+                        endpoint=provider.endpoint,
+                        outcome="timeout",
+                        total_ms=watched.cut_ms,
+                        error=cut_short_error(watched.cut_ms),
+                        retryable=True,
+                    )
+                )
+            record_cut_call(self._events(records, name, task, rate))
+            raise
         except ProviderError as exc:
             return CallOutcome(
                 text="", events=self._events(records, name, task, rate), error=str(exc)
@@ -98,6 +118,24 @@ class ModelCalls:
             )
             for r in records
         ]
+
+
+class _Watched:
+    """A provider that knows how long its attempt was in flight when it was cancelled."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.api = provider.api
+        self.endpoint = provider.endpoint
+        self.cut_ms: float | None = None  # set when an attempt is cancelled
+
+    async def chat(self, req: ChatRequest) -> ChatResult:
+        started = time.perf_counter()
+        try:
+            return await self.provider.chat(req)
+        except asyncio.CancelledError:
+            self.cut_ms = (time.perf_counter() - started) * 1000.0
+            raise
 
 
 _LOCAL_SUFFIXES = (".localhost", ".local", ".lan", ".internal", ".home.arpa")
