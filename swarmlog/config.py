@@ -162,7 +162,7 @@ class AgentConfig(_Strict):
     # Its tasks routed, claimed or running at once (further ones wait); None: no cap.
     max_concurrent: int | None = Field(default=None, ge=1)
     command: str | None = None
-    count: int = Field(default=1, ge=0)
+    count: int = Field(default=1, ge=1, strict=True)  # processes for the role (run --workers wins)
 
 
 class Batching(_Strict):

@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         metavar="ROLE=N",
-        help="run N processes for a role (repeatable), e.g. builder=2",
+        help="run N processes for a role (repeatable), e.g. builder=2; overrides the role's "
+        "[agents.ROLE] count in swarmlog.toml (default: that count, else 1)",
     )
     p.add_argument(
         "--child-dirs",
@@ -134,10 +135,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         scenario = get_scenario(args.sim)
         scenario_name = scenario.name
+        # The workspace's own config is read (and refused) before any server starts.
+        own, counts = _own_sections(Path(args.config) if args.config else ws.config)
         fleet = start_fleet(scenario, time_scale=args.time_scale)
-        own = _own_sections(Path(args.config) if args.config else ws.config)
+        agents = {
+            role: {**table, **({"count": counts[role]} if role in counts else {})}
+            for role, table in fleet.config.get("agents", {}).items()
+        }
         config_dict = parse_config(
-            {**fleet.config, **own}, where=f"scenario {scenario.name}"
+            {**fleet.config, "agents": agents, **own}, where=f"scenario {scenario.name}"
         ).to_event_dict()
         goal = args.goal or scenario.goal
         config_path = f"(simulated: {scenario.name})"
@@ -186,17 +192,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # Sections of the workspace's own swarmlog.toml that a simulated run keeps (the models and agents
-# come from the scenario): where alerts go, when to escalate, the team's rules, the budget.
+# come from the scenario): where alerts go, when to escalate, the team's rules, the budget. Of
+# [agents.ROLE] it keeps 'count', how many processes run the role.
 _KEPT_IN_SIM = ("alerts", "escalation", "team")
 
 
-def _own_sections(path: Path) -> dict[str, Any]:
+def _own_sections(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """The sections a simulated run keeps, and each role's ``count`` where it is not 1."""
     from swarmlog.config import load_config
 
     if not path.exists():
-        return {}
+        return {}, {}
     cfg = load_config(path)
-    return {name: cfg.section(name) for name in _KEPT_IN_SIM if cfg.section(name)}
+    kept = {name: cfg.section(name) for name in _KEPT_IN_SIM if cfg.section(name)}
+    return kept, {role: agent.count for role, agent in cfg.agents.items() if agent.count != 1}
 
 
 def _final_render(ws: Any, log_at: str) -> None:

@@ -215,12 +215,21 @@ class Supervisor:
         root = self.child_root / name if self.child_root is not None and name else self.ws.root
         return [sys.executable, "-m", "swarmlog", "--dir", str(root), *words]
 
+    def count(self, role: str) -> int:
+        """How many processes run ``role``: ``run --workers ROLE=N`` where given, else the
+        config's ``[agents.ROLE] count`` (validated as a whole number >= 1), else 1."""
+        if role in self.workers:
+            return max(1, self.workers[role])
+        table = (self.config.get("agents") or {}).get(role)
+        count = table.get("count", 1) if isinstance(table, dict) else 1
+        return count if isinstance(count, int) and count >= 1 else 1
+
     def plan_children(self) -> list[Child]:
         logs = self.ws.memory / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         children = [Child("scheduler", self._argv("scheduler", name="scheduler"))]
         for role in ROLES:
-            for n in range(max(1, self.workers.get(role, 1))):
+            for n in range(self.count(role)):
                 agent = role if n == 0 else f"{role}-{n + 1}"
                 argv = self._argv("agent", "--role", role, "--id", agent, name=agent)
                 children.append(Child(agent, argv))
