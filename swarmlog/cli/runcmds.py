@@ -26,19 +26,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "renderer, and supervise them until the run ends. Progress is printed as it happens; "
         "the Markdown state is in memory/ and alerts/.",
     )
-    p.add_argument("goal", nargs="?", help="what the team should achieve tonight")
+    p.add_argument(
+        "goal",
+        nargs="?",
+        help="what the team should achieve tonight (default: with --sim, the scenario's goal; "
+        "with --resume, the open run's)",
+    )
     p.add_argument(
         "--sim",
         metavar="SCENARIO",
         help="run on the built-in simulated model servers (demo, outage, stuck, conflict, "
-        "emergency)",
+        "emergency; default: the servers in swarmlog.toml, or with --resume the open run's "
+        "scenario)",
     )
     p.add_argument("--resume", action="store_true", help="continue the open run from the log")
-    p.add_argument("--config", help="config file (default: swarmlog.toml in the workspace)")
+    p.add_argument(
+        "--config", metavar="FILE", help="config file (default: swarmlog.toml in the workspace)"
+    )
     p.add_argument(
         "--time-scale",
         type=positive_seconds,
         default=0.05,
+        metavar="SECONDS",
         help="with --sim: real seconds per simulated second (default 0.05)",
     )
     p.add_argument(
@@ -53,7 +62,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--child-dirs",
         metavar="DIR",
         help="start the scheduler, each agent and the monitor in its own workspace DIR/NAME, "
-        "sharing nothing but the log (a rehearsal of a team spread over hosts; use a nats:// log)",
+        "sharing nothing but the log (a rehearsal of a team spread over hosts; use a nats:// log; "
+        "default: every process in the workspace)",
     )
     p.set_defaults(func=cmd_run)
 
@@ -81,7 +91,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run the monitor: hardware and server samples, detectors, escalation, alert delivery",
         "swarmlog monitor",
     )
-    p.add_argument("--interval", type=positive_seconds, default=5.0, help="seconds between samples")
+    p.add_argument(
+        "--interval",
+        type=positive_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between samples (default 5)",
+    )
     p.set_defaults(func=cmd_monitor)
 
 
