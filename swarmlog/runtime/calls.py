@@ -23,7 +23,7 @@ from swarmlog.providers.retry import AttemptRecord, RetryPolicy, call_with_retri
 from swarmlog.runtime.agent import CallOutcome, cut_short_error, record_cut_call
 from swarmlog.runtime.board import TaskView
 
-__all__ = ["ModelCalls", "call_cost", "is_local", "tls_verify"]
+__all__ = ["ModelCalls", "call_cost", "endpoint_client", "is_local", "tls_verify"]
 
 
 class ModelCalls:
@@ -50,10 +50,9 @@ class ModelCalls:
         ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (a private CA) apply to every client. ``api`` is
         kept for callers that pass it.
         """
-        trust_env = not is_local(endpoint)
-        key = f"{'proxied' if trust_env else 'direct'} {endpoint}"
+        key = f"{'direct' if is_local(endpoint) else 'proxied'} {endpoint}"
         if key not in self._clients:
-            self._clients[key] = httpx.AsyncClient(trust_env=trust_env, verify=tls_verify())
+            self._clients[key] = endpoint_client(endpoint)
         return self._clients[key]
 
     async def __call__(
@@ -136,6 +135,15 @@ class _Watched:
         except asyncio.CancelledError:
             self.cut_ms = (time.perf_counter() - started) * 1000.0
             raise
+
+
+def endpoint_client(endpoint: str, *, timeout_s: float = 5.0) -> httpx.AsyncClient:
+    """A new client that reaches ``endpoint``'s model server as the night's calls do: directly
+    if it is local (``is_local``), else through the environment's proxy; TLS trust from
+    ``tls_verify`` (a ``ConfigError`` on one line when ``SSL_CERT_FILE`` cannot be read).
+    ``timeout_s`` is httpx's default, which a provider's request overrides."""
+    trust_env = not is_local(endpoint)
+    return httpx.AsyncClient(timeout=timeout_s, trust_env=trust_env, verify=tls_verify())
 
 
 _LOCAL_SUFFIXES = (".localhost", ".local", ".lan", ".internal", ".home.arpa")

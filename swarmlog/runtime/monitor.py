@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from swarmlog.errors import ConfigError
 from swarmlog.escalation.delivery import _post, announce, deliver
 from swarmlog.escalation.pipeline import EMPTY as EMERGENCY_EMPTY
 from swarmlog.escalation.pipeline import EmergencyState, react
@@ -35,11 +36,13 @@ from swarmlog.events import (
     EscalationRaised,
     Event,
     EventBase,
+    ModelServerSampled,
     RunEnded,
 )
 from swarmlog.hardware import Probe
 from swarmlog.log import EventLog
 from swarmlog.render import make_environment, render_alert_event
+from swarmlog.runtime.calls import endpoint_client
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.doorbell import Doorbell
 from swarmlog.servers import probe_server
@@ -79,6 +82,7 @@ class Monitor:
         self._reader = log.reader(0)
         self._stop = asyncio.Event()
         self._deliveries: set[asyncio.Task[Any]] = set()
+        self._probes: dict[str, httpx.AsyncClient] = {}  # per model server, see _probe_client
         self._env = make_environment(ws)
         self._settings = escalation_settings({})
         self._announced = log.last_seq()  # lines for older escalations were printed already
@@ -119,7 +123,7 @@ class Monitor:
                     self._announced = event.seq
         return [a for a in alerts if a.alert_id not in self.delivered]
 
-    async def sample(self, client: httpx.AsyncClient) -> None:
+    async def sample(self) -> None:
         """Append one hardware sample and one sample per configured model server."""
         events: list[EventBase] = [self.probe.sample()]
         seen: set[str] = set()
@@ -128,8 +132,28 @@ class Monitor:
             if not endpoint or endpoint in seen or api == "anthropic":
                 continue
             seen.add(endpoint)
-            events.append(await probe_server(client, endpoint, "ollama" if api == "sim" else api))
+            api = "ollama" if api == "sim" else api
+            try:
+                client = self._probe_client(endpoint)
+            except ConfigError as exc:  # SSL_CERT_FILE unreadable: the calls fail alike
+                events.append(
+                    ModelServerSampled(
+                        endpoint=endpoint, api=api, reachable=False, error=str(exc)[:300]
+                    )
+                )
+                continue
+            events.append(await probe_server(client, endpoint, api))
         self.append(events)
+
+    def _probe_client(self, endpoint: str) -> httpx.AsyncClient:
+        """The client that probes ``endpoint``: the one given, else one that reaches the server
+        as the night's calls do (``runtime.calls.endpoint_client``): a local Ollama directly,
+        not through an ``HTTP_PROXY`` meant for the internet, which read it unreachable."""
+        if self.client is not None:
+            return self.client
+        if endpoint not in self._probes:
+            self._probes[endpoint] = endpoint_client(endpoint, timeout_s=5.0)
+        return self._probes[endpoint]
 
     def _write_alert(self, alert: AlertRaised) -> Path:
         rel, text = render_alert_event(alert, self._env)
@@ -228,7 +252,7 @@ class Monitor:
                         break
                     if self.sampling and self.ctx.run and time.monotonic() >= next_sample:
                         next_sample = time.monotonic() + self.interval_s
-                        await self.sample(client)
+                        await self.sample()
                     await bell.wait(min(self.interval_s, 1.0))
             if self._deliveries:  # let alerts raised at the very end reach the human
                 await asyncio.wait(self._deliveries, timeout=10.0)
@@ -236,8 +260,10 @@ class Monitor:
             for task in self._deliveries:
                 task.cancel()
             if self.client is None:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+                for each in [client, *self._probes.values()]:
+                    with contextlib.suppress(Exception):
+                        await each.aclose()
+                self._probes.clear()
 
 
 def serve_monitor(ws: Workspace, *, interval_s: float = 5.0, log_at: str | None = None) -> None:
