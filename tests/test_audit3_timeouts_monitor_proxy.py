@@ -106,27 +106,14 @@ async def test_a_local_server_is_probed_directly_whatever_the_proxy(
 
 
 async def test_an_unreadable_ca_file_reads_unreachable_with_the_calls_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "no-such-ca.pem"
     monkeypatch.setenv("SSL_CERT_FILE", str(missing))
-    ws = Workspace(tmp_path / "ws")
-    log = FileLog(ws.events)
-    try:
-        async with serve(ollama) as ollama_url:
-            models = {"local": {"endpoint": ollama_url, "model": "qwen3:32b", "api": "ollama"}}
-            log.append(
-                [
-                    RunStarted(goal="g", run="r", actor="supervisor"),
-                    ConfigLoaded(config={"models": models}, run="r", actor="supervisor"),
-                ]
-            )
-            monitor = Monitor(ws, log)
-            monitor.step()
-            await monitor.sample()  # raised, and the monitor died with it
-        (sample,) = [e for e in log.read() if isinstance(e, ModelServerSampled)]
-    finally:
-        log.close()
+    async with serve(ollama) as ollama_url:
+        (sample,) = await monitor_samples(tmp_path, {"local": ollama_url})  # it died at start
     # The night's calls cannot be made with this trust either: the sample says why, on one line.
     assert not sample.reachable and sample.endpoint == ollama_url
     assert f"SSL_CERT_FILE={missing}" in sample.error and "\n" not in sample.error
+    said = capfd.readouterr().err.splitlines()
+    assert any(line.startswith("monitor: cannot load the CA") for line in said), said

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,7 +44,7 @@ from swarmlog.events import (
 from swarmlog.hardware import Probe
 from swarmlog.log import EventLog
 from swarmlog.render import make_environment, render_alert_event
-from swarmlog.runtime.calls import endpoint_client
+from swarmlog.runtime.calls import endpoint_client, tls_verify
 from swarmlog.runtime.context import EMPTY_CONTEXT, RunContext, apply_context
 from swarmlog.runtime.doorbell import Doorbell
 from swarmlog.servers import probe_server
@@ -234,7 +236,7 @@ class Monitor:
 
     async def run(self) -> None:
         """Monitor until the run ends or ``stop()`` is called."""
-        client = self.client or httpx.AsyncClient(timeout=5.0)
+        client = self.client or _webhook_client()
         next_sample = 0.0
         first = True
         try:
@@ -264,6 +266,23 @@ class Monitor:
                     with contextlib.suppress(Exception):
                         await each.aclose()
                 self._probes.clear()
+
+
+def _webhook_client() -> httpx.AsyncClient:
+    """The client that posts alerts to webhooks: the environment's proxy and CA certificates.
+
+    An ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` that cannot be read (``doctor`` fails its 'TLS trust'
+    check) made httpx raise here and the monitor die at its start, taking every alert with it;
+    the hooks are posted with httpx's default CA certificates instead, and it says so.
+    """
+    try:
+        return httpx.AsyncClient(timeout=5.0, verify=tls_verify())
+    except ConfigError as exc:
+        print(f"monitor: {exc}; webhooks use the default CA certificates", file=sys.stderr)
+        import certifi
+
+        default = ssl.create_default_context(cafile=certifi.where())
+        return httpx.AsyncClient(timeout=5.0, verify=default)
 
 
 def serve_monitor(ws: Workspace, *, interval_s: float = 5.0, log_at: str | None = None) -> None:
