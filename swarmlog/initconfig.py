@@ -27,7 +27,18 @@ from swarmlog.escalation.settings import DEFAULT_ESCALATION
 from swarmlog.events import HardwareSampled, ModelServerSampled
 from swarmlog.hardware import KV_BYTES_PER_TOKEN, Probe
 from swarmlog.runtime.calls import is_local, tls_verify
-from swarmlog.servers import base_url, probe_ollama, probe_openai, show_model
+from swarmlog.servers import (
+    _count,
+    _get_json,
+    _items,
+    _name,
+    _one_line,
+    _what,
+    base_url,
+    probe_ollama,
+    probe_openai,
+    show_model,
+)
 
 __all__ = [
     "DEEP_CAPABILITIES",
@@ -163,16 +174,20 @@ def _params_b(name: str, details: dict[str, Any], size: int) -> float | None:
     return None
 
 
+_MAX_COUNT = 2**53  # a byte or token count above this is not a reading (and overflows floats)
+
+
 def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+    """A count from a server's reply: a finite number (or its text) in 0 .. 2**53, else 0."""
+    n = _count(value)
+    return n if n < _MAX_COUNT else 0
 
 
 def _shape(show: dict[str, Any]) -> tuple[int | None, int, int]:
     """Return (KV bytes per token per slot, trained context, num_ctx from its parameters)."""
-    info = show.get("model_info") or {}
+    info = show.get("model_info")
+    if not isinstance(info, dict):
+        info = {}
     arch = str(info.get("general.architecture") or "")
 
     def get(key: str) -> int:
@@ -191,42 +206,84 @@ def _shape(show: dict[str, Any]) -> tuple[int | None, int, int]:
     return kv, get("context_length"), num_ctx
 
 
+def _failed(exc: Exception) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return (
+            f"{exc.request.method} {exc.request.url.path} answered HTTP {exc.response.status_code}"
+        )
+    return _one_line(str(exc) or type(exc).__name__)[:200]
+
+
+def _odd(value: Any) -> str:
+    """A value from a reply, short enough for a one-line message."""
+    return _one_line(repr(value))[:40]
+
+
+async def _tags(
+    client: httpx.AsyncClient, url: str, sample: ModelServerSampled
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The named entries of ``/api/tags`` (through the probes' guarded request, under their
+    overall deadline), and what could not be read of it, one line each. When it fails, the
+    names the probe listed, without sizes or details."""
+    host = _host(url)
+    try:
+        data = await _get_json(client, f"{base_url(url)}/api/tags")
+        entries = _items(data, "models", "/api/tags")
+    except (httpx.HTTPError, ValueError) as exc:
+        why = f"sizes and details of the models on the Ollama at {host} ({_failed(exc)})"
+        return [{"name": n} for n in sample.available], [why]
+    named = [m for m in entries if _name(m, "name", "model")]
+    odd = len(data.get("models") or []) - len(named)
+    if not odd:
+        return named, []
+    what = "entry" if odd == 1 else "entries"
+    return named, [f"{odd} {what} of /api/tags on {host} that name no model (skipped)"]
+
+
 async def _ollama(
     client: httpx.AsyncClient, url: str, timeout_s: float
 ) -> tuple[ServerSeen | None, list[str]]:
     sample: ModelServerSampled = await probe_ollama(client, url)
     if not sample.reachable:
         return None, [f"no Ollama at {_host(url)}: {why_unreachable(sample.error, timeout_s)}"]
-    missing: list[str] = []
-    try:
-        tags = (await client.get(f"{base_url(url)}/api/tags")).json().get("models") or []
-    except (httpx.HTTPError, ValueError) as exc:
-        return None, [f"Ollama at {_host(url)}: /api/tags failed: {type(exc).__name__}"]
+    tags, missing = await _tags(client, url, sample)
     resident = {r.name: r for r in sample.resident}
     models = []
     for tag in tags:
-        name = str(tag.get("name") or tag.get("model") or "")
-        if not name:
-            continue
-        details = tag.get("details") or {}
+        name = _name(tag, "name", "model")
+        details = tag.get("details")
+        if not isinstance(details, dict):
+            if details is not None:
+                missing.append(
+                    f"details of {name} (/api/tags gave {_what(details)}, not an object)"
+                )
+            details = {}
         caps = tag.get("capabilities")
         family = str(details.get("family") or "")
         is_embedding = (isinstance(caps, list) and "completion" not in caps) or (
             caps is None and ("embed" in name or family in ("bert", "nomic-bert"))
         )
         try:
-            kv, max_ctx, num_ctx = _shape(await show_model(client, url, name))
+            show = await show_model(client, url, name)
         except (httpx.HTTPError, ValueError) as exc:
-            kv, max_ctx, num_ctx = None, 0, 0
-            missing.append(f"shape of {name} (/api/show failed: {type(exc).__name__})")
+            show = {}
+            missing.append(f"shape of {name} (/api/show failed: {_failed(exc)})")
+        info = show.get("model_info")
+        if info is not None and not isinstance(info, dict):
+            missing.append(
+                f"shape of {name} (/api/show gave model_info as {_what(info)}, not an object)"
+            )
+        kv, max_ctx, num_ctx = _shape(show)
         size = _int(tag.get("size"))
+        if not size and tag.get("size") not in (None, 0):
+            missing.append(f"size of {name} (/api/tags gave {_odd(tag.get('size'))})")
         r = resident.get(name)
         models.append(
             ServerModel(
                 name=name,
                 size=size,
                 params_b=_params_b(name, details, size),
-                quantization=str(details.get("quantization_level") or ""),
+                quantization=_one_line(str(details.get("quantization_level") or "")),
                 loaded=r is not None,
                 size_vram=r.size_vram if r is not None else 0,
                 context_length=(r.context_length if r is not None else 0) or num_ctx,
@@ -276,7 +333,9 @@ async def adetect(
     if not hardware.gpus:
         why = hardware.nvml_error or "the driver reports none"
         missing.append(f"GPUs: {why}; slots follow the seed's default of {_SEED_PARALLEL}")
-    return Detection(servers=servers, hardware=hardware, missing=tuple(missing))
+    return Detection(
+        servers=servers, hardware=hardware, missing=tuple(_one_line(m) for m in missing)
+    )
 
 
 def detect(
@@ -425,7 +484,7 @@ def _header(det: Detection) -> list[str]:
     for s in det.servers:
         loaded = sum(m.loaded for m in s.models)
         what = "Ollama" if s.api == "ollama" else "OpenAI-compatible server"
-        ver = f" {s.version}" if s.version else ""
+        ver = f" {_one_line(s.version)}" if s.version else ""
         out.append(
             f"# Detected: {what}{ver} at {s.endpoint}: {len(s.models)} model(s), {loaded} loaded"
         )
@@ -436,9 +495,9 @@ def _header(det: Detection) -> list[str]:
         if hw.ram_total:
             out.append(f"# Detected: {hw.ram_total / 1e9:.1f} GB RAM, {hw.cpu_count} CPUs")
     for line in det.missing:
-        out.append(f"# Not detected: {line}")
+        out.append(f"# Not detected: {_one_line(line)}")
     for line in det.notes:
-        out.append(f"# Note: {line}")
+        out.append(f"# Note: {_one_line(line)}")
     return out
 
 
@@ -448,7 +507,8 @@ def _model_table(c: _Choice, slots: int, why: str) -> list[str]:
     lines = [f"[models.{c.profile}]"]
     size = f"{m.params_b:g}B" if m.params_b else "size unknown"
     state = "loaded now" if m.loaded else "not loaded now"
-    lines.append(f"# {m.name}: {size}{', ' + m.quantization if m.quantization else ''}, {state}")
+    quant = f", {m.quantization}" if m.quantization else ""
+    lines.append(f"# {_one_line(m.name)}: {size}{quant}, {state}")
     lines.append(f"endpoint = {_q(c.server.endpoint)}")
     lines.append(f"api = {_q(c.server.api)}")
     lines.append(f"model = {_q(m.name)}")
