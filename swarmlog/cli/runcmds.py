@@ -204,6 +204,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         # As a shell reports a command a signal ended: 130 for Ctrl-C, 143 for SIGTERM.
         return 128 + by if by else 1
     print(f"run {outcome}. {read}", flush=True)
+    if outcome == "aborted":
+        # Exit 1, not 0: a script running the night unattended must tell it from a completed one.
+        why = supervisor.end_reason or "aborted"
+        raise SwarmlogError(
+            f"run {supervisor.run_id} aborted ({why}); its state is kept: read 'swarmlog report' "
+            f"and {ws.alerts}/, then start a new night with 'swarmlog run GOAL' (an aborted run "
+            "cannot be resumed)"
+        )
     return 1 if outcome == "failed" else 0
 
 

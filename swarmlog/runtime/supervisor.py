@@ -28,9 +28,11 @@ from swarmlog.events import (
     AgentStatusChanged,
     ConfigLoaded,
     DetectorFired,
+    EscalationRaised,
     Event,
     HumanCommand,
     Note,
+    RunEnded,
     RunStarted,
 )
 from swarmlog.log.select import LOG_ENV, open_log
@@ -140,6 +142,9 @@ class Supervisor:
         self.child_root = child_root
         self.children: list[Child] = []
         self.stopped_by: int | None = None  # the signal that stopped the run, if one did
+        self.run_id = ""  # the run being supervised, once started or resumed
+        self.end_reason = ""  # why the run ended, once it has (see ``_note_end``)
+        self._abort_cause = False  # end_reason names what aborted the run
         self._last_progress = ""
         self._announced = 0
 
@@ -280,7 +285,7 @@ class Supervisor:
 
     def _supervise(self, poll_s: float, stop_after_s: float | None) -> str:
         self._announced = self.log.last_seq()  # a resumed run does not repeat old lines
-        run = self.start_run()
+        run = self.run_id = self.start_run()
         self._say(f"run {run}: {self.goal if not self.resume else 'resumed'}")
         self.children = self.plan_children()
         env = {
@@ -308,6 +313,8 @@ class Supervisor:
                     ctx = apply_context(ctx, event)
                     esc = levels.apply(esc, event)
                     self._recover(event)
+                    if ctx.run == run and event.run in ("", run):  # this run's (or no run's)
+                        self._note_end(event)
                     line = levels.alert_line(event)
                     if line and event.seq > self._announced:
                         print(line, file=sys.stderr, flush=True)  # the seed's grep target
@@ -375,6 +382,21 @@ class Supervisor:
                 )
             ]
         )
+
+    def _note_end(self, event: Event) -> None:
+        """Keep why the run ended, in the words an operator acts on: a level-4 escalation's
+        reason (a detector's, or the human's abort with its text) over the human's abort command
+        over ``run_ended``'s own reason ("escalation level 4"), which names neither."""
+        if isinstance(event, EscalationRaised) and event.level >= 4 and event.reason:
+            self.end_reason = f"{event.rule}: {event.reason}" if event.rule else event.reason
+            self._abort_cause = True
+        elif isinstance(event, HumanCommand) and event.command == "abort":
+            if not self._abort_cause:
+                said = f": {event.text}" if event.text else ""
+                self.end_reason = f"the human aborted it ('swarmlog abort'){said}"
+                self._abort_cause = True
+        elif isinstance(event, RunEnded) and event.reason and not self._abort_cause:
+            self.end_reason = event.reason
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopped_by = signum

@@ -1,0 +1,80 @@
+"""A night that ends ``aborted`` makes ``swarmlog run`` exit 1 with one stderr line saying why and
+what to do: it exited 0, as a completed night does, so an unattended script could not tell."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import run
+
+from swarmlog.events import PhaseEntered, RunEnded
+from swarmlog.log import FileLog
+
+
+def _events(ws: Path) -> list[object]:
+    events = ws / "memory" / "events"
+    if not events.exists():
+        return []
+    log = FileLog(events, create=False)
+    try:
+        return list(log.read())
+    finally:
+        log.close()
+
+
+# Two ways a night is aborted: the human's 'swarmlog abort', and a level-4 escalation (here
+# appended as a monitor would raise it), each with the reason the error line must give.
+ABORTS = [
+    (["abort", "wrong goal"], "wrong goal"),
+    (
+        [
+            "append",
+            "escalation_raised",
+            '{"escalation_id": "E9", "level": 4, "rule": "runaway", "reason": "burning tokens",'
+            ' "actor": "monitor"}',
+        ],
+        "runaway: burning tokens",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("command", "reason"), ABORTS)
+def test_an_aborted_night_exits_1_with_one_error_line(
+    tmp_path: Path, command: list[str], reason: str
+) -> None:
+    ws = tmp_path / "night"
+    night = subprocess.Popen(
+        [sys.executable, "-m", "swarmlog", "--dir", str(ws), "run", "--sim", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(isinstance(e, PhaseEntered) for e in _events(ws)):
+            assert night.poll() is None, night.communicate()
+            assert time.monotonic() < deadline, "the night never entered a phase"
+            time.sleep(0.1)
+        assert run(ws, *command) == 0
+        out, err = night.communicate(timeout=60)
+    finally:
+        if night.poll() is None:
+            night.kill()
+            night.wait()
+    (ended,) = [e for e in _events(ws) if isinstance(e, RunEnded)]
+    assert ended.outcome == "aborted"
+    assert night.returncode == 1, out[-2000:] + err[-2000:]
+    errors = [line for line in err.splitlines() if line.startswith("swarmlog: error: ")]
+    assert len(errors) == 1, err
+    assert "Traceback" not in err
+    (line,) = errors
+    assert f"run {ended.run} aborted" in line
+    assert reason in line
+    assert "swarmlog report" in line and "swarmlog run GOAL" in line  # what to do
+    assert "run aborted." in out  # the usual closing line is still printed
