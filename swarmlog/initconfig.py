@@ -26,7 +26,7 @@ from swarmlog.defaults import DEFAULT_OLLAMA_URL, DETECT_TIMEOUT_S
 from swarmlog.escalation.settings import DEFAULT_ESCALATION
 from swarmlog.events import HardwareSampled, ModelServerSampled
 from swarmlog.hardware import KV_BYTES_PER_TOKEN, Probe
-from swarmlog.runtime.calls import is_local, tls_verify
+from swarmlog.runtime.calls import endpoint_client, tls_verify
 from swarmlog.servers import (
     _count,
     _get_json,
@@ -108,27 +108,24 @@ class Detection(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProbeClients:
-    """The HTTP clients that probe model servers, picked per endpoint as the night's calls pick
-    theirs (``swarmlog.runtime.calls``), so ``init``, ``doctor`` and the night agree.
+    """The HTTP clients that probe model servers, one per endpoint, each made by the night's own
+    ``swarmlog.runtime.calls.endpoint_client``, so ``init``, ``doctor`` and the night agree.
 
     A local or private address is reached directly and any other host through the environment's
-    proxy (``is_local``); TLS trust comes from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` for both
-    (``tls_verify``: a ``ConfigError`` on one line when they cannot be read).
+    proxy; TLS trust comes from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``. When those cannot be read,
+    the constructor raises the calls' one-line ``ConfigError`` before anything is probed.
     """
 
     def __init__(self, timeout_s: float) -> None:
+        tls_verify()  # refuse an unreadable SSL_CERT_FILE / SSL_CERT_DIR up front
         self._timeout_s = timeout_s
-        self._verify = tls_verify()
-        self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._clients: dict[str, httpx.AsyncClient] = {}
 
     def __call__(self, endpoint: str) -> httpx.AsyncClient:
         """The client for ``endpoint``."""
-        trust_env = not is_local(endpoint)
-        if trust_env not in self._clients:
-            self._clients[trust_env] = httpx.AsyncClient(
-                timeout=self._timeout_s, trust_env=trust_env, verify=self._verify
-            )
-        return self._clients[trust_env]
+        if endpoint not in self._clients:
+            self._clients[endpoint] = endpoint_client(endpoint, timeout_s=self._timeout_s)
+        return self._clients[endpoint]
 
     async def aclose(self) -> None:
         for client in self._clients.values():
