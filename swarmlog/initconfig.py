@@ -28,15 +28,15 @@ from swarmlog.events import HardwareSampled, ModelServerSampled
 from swarmlog.hardware import KV_BYTES_PER_TOKEN, Probe
 from swarmlog.runtime.calls import endpoint_client, tls_verify
 from swarmlog.servers import (
-    _count,
-    _get_json,
-    _items,
-    _name,
-    _one_line,
-    _what,
     base_url,
+    get_json,
+    json_type,
+    one_line,
     probe_ollama,
     probe_openai,
+    reply_count,
+    reply_items,
+    reply_name,
     show_model,
 )
 
@@ -176,7 +176,7 @@ _MAX_COUNT = 2**53  # a byte or token count above this is not a reading (and ove
 
 def _int(value: Any) -> int:
     """A count from a server's reply: a finite number (or its text) in 0 .. 2**53, else 0."""
-    n = _count(value)
+    n = reply_count(value)
     return n if n < _MAX_COUNT else 0
 
 
@@ -208,12 +208,12 @@ def _failed(exc: Exception) -> str:
         return (
             f"{exc.request.method} {exc.request.url.path} answered HTTP {exc.response.status_code}"
         )
-    return _one_line(str(exc) or type(exc).__name__)[:200]
+    return one_line(str(exc) or type(exc).__name__)[:200]
 
 
 def _odd(value: Any) -> str:
     """A value from a reply, short enough for a one-line message."""
-    return _one_line(repr(value))[:40]
+    return one_line(repr(value))[:40]
 
 
 async def _tags(
@@ -224,12 +224,12 @@ async def _tags(
     names the probe listed, without sizes or details."""
     host = _host(url)
     try:
-        data = await _get_json(client, f"{base_url(url)}/api/tags")
-        entries = _items(data, "models", "/api/tags")
+        data = await get_json(client, f"{base_url(url)}/api/tags")
+        entries = reply_items(data, "models", "/api/tags")
     except (httpx.HTTPError, ValueError) as exc:
         why = f"sizes and details of the models on the Ollama at {host} ({_failed(exc)})"
         return [{"name": n} for n in sample.available], [why]
-    named = [m for m in entries if _name(m, "name", "model")]
+    named = [m for m in entries if reply_name(m, "name", "model")]
     odd = len(data.get("models") or []) - len(named)
     if not odd:
         return named, []
@@ -247,12 +247,12 @@ async def _ollama(
     resident = {r.name: r for r in sample.resident}
     models = []
     for tag in tags:
-        name = _name(tag, "name", "model")
+        name = reply_name(tag, "name", "model")
         details = tag.get("details")
         if not isinstance(details, dict):
             if details is not None:
                 missing.append(
-                    f"details of {name} (/api/tags gave {_what(details)}, not an object)"
+                    f"details of {name} (/api/tags gave {json_type(details)}, not an object)"
                 )
             details = {}
         caps = tag.get("capabilities")
@@ -268,7 +268,7 @@ async def _ollama(
         info = show.get("model_info")
         if info is not None and not isinstance(info, dict):
             missing.append(
-                f"shape of {name} (/api/show gave model_info as {_what(info)}, not an object)"
+                f"shape of {name} (/api/show gave model_info as {json_type(info)}, not an object)"
             )
         kv, max_ctx, num_ctx = _shape(show)
         size = _int(tag.get("size"))
@@ -280,7 +280,7 @@ async def _ollama(
                 name=name,
                 size=size,
                 params_b=_params_b(name, details, size),
-                quantization=_one_line(str(details.get("quantization_level") or "")),
+                quantization=one_line(str(details.get("quantization_level") or "")),
                 loaded=r is not None,
                 size_vram=r.size_vram if r is not None else 0,
                 context_length=(r.context_length if r is not None else 0) or num_ctx,
@@ -331,7 +331,7 @@ async def adetect(
         why = hardware.nvml_error or "the driver reports none"
         missing.append(f"GPUs: {why}; slots follow the seed's default of {_SEED_PARALLEL}")
     return Detection(
-        servers=servers, hardware=hardware, missing=tuple(_one_line(m) for m in missing)
+        servers=servers, hardware=hardware, missing=tuple(one_line(m) for m in missing)
     )
 
 
@@ -481,7 +481,7 @@ def _header(det: Detection) -> list[str]:
     for s in det.servers:
         loaded = sum(m.loaded for m in s.models)
         what = "Ollama" if s.api == "ollama" else "OpenAI-compatible server"
-        ver = f" {_one_line(s.version)}" if s.version else ""
+        ver = f" {one_line(s.version)}" if s.version else ""
         out.append(
             f"# Detected: {what}{ver} at {s.endpoint}: {len(s.models)} model(s), {loaded} loaded"
         )
@@ -492,9 +492,9 @@ def _header(det: Detection) -> list[str]:
         if hw.ram_total:
             out.append(f"# Detected: {hw.ram_total / 1e9:.1f} GB RAM, {hw.cpu_count} CPUs")
     for line in det.missing:
-        out.append(f"# Not detected: {_one_line(line)}")
+        out.append(f"# Not detected: {one_line(line)}")
     for line in det.notes:
-        out.append(f"# Note: {_one_line(line)}")
+        out.append(f"# Note: {one_line(line)}")
     return out
 
 
@@ -505,7 +505,7 @@ def _model_table(c: _Choice, slots: int, why: str) -> list[str]:
     size = f"{m.params_b:g}B" if m.params_b else "size unknown"
     state = "loaded now" if m.loaded else "not loaded now"
     quant = f", {m.quantization}" if m.quantization else ""
-    lines.append(f"# {_one_line(m.name)}: {size}{quant}, {state}")
+    lines.append(f"# {one_line(m.name)}: {size}{quant}, {state}")
     lines.append(f"endpoint = {_q(c.server.endpoint)}")
     lines.append(f"api = {_q(c.server.api)}")
     lines.append(f"model = {_q(m.name)}")

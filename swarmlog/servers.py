@@ -21,11 +21,17 @@ from swarmlog.events import ModelServerSampled, ResidentModel
 __all__ = [
     "BadReply",
     "base_url",
+    "get_json",
+    "json_type",
+    "one_line",
     "parse_prometheus",
     "probe_all",
     "probe_ollama",
     "probe_openai",
     "probe_server",
+    "reply_count",
+    "reply_items",
+    "reply_name",
     "show_model",
 ]
 
@@ -75,7 +81,7 @@ class BadReply(ValueError):
     """A server answered, but not with what its protocol promises (a reading, not a crash)."""
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
@@ -89,11 +95,11 @@ def _unreachable(endpoint: str, api: str, exc: Exception) -> ModelServerSampled:
         endpoint=endpoint,
         api=api,
         reachable=False,
-        error=_one_line(f"{type(exc).__name__}: {detail}")[:300],
+        error=one_line(f"{type(exc).__name__}: {detail}")[:300],
     )
 
 
-def _what(data: Any) -> str:
+def json_type(data: Any) -> str:
     if data is None:
         return "null"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
@@ -125,7 +131,7 @@ async def _request(client: httpx.AsyncClient, method: str, url: str, **kw: Any) 
         ) from None
 
 
-async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
+async def get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
     resp = await _request(client, "GET", url)
     resp.raise_for_status()
     return _json_object(resp, f"GET {httpx.URL(url).path}")
@@ -135,24 +141,24 @@ def _json_object(resp: httpx.Response, what: str) -> dict[str, Any]:
     try:
         data = resp.json()
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise BadReply(f"{what} answered malformed JSON ({_one_line(str(exc))})") from exc
+        raise BadReply(f"{what} answered malformed JSON ({one_line(str(exc))})") from exc
     if not isinstance(data, dict):
-        raise BadReply(f"{what} answered {_what(data)}, not a JSON object")
+        raise BadReply(f"{what} answered {json_type(data)}, not a JSON object")
     return data
 
 
-def _items(data: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+def reply_items(data: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
     """The objects listed under ``key`` (absent or null: none); entries that are not objects
     are skipped, a ``key`` that is not a list is a bad reply."""
     items = data.get(key)
     if items is None:
         return []
     if not isinstance(items, list):
-        raise BadReply(f"GET {path} answered {key!r} as {_what(items)}, not a list")
+        raise BadReply(f"GET {path} answered {key!r} as {json_type(items)}, not a list")
     return [m for m in items if isinstance(m, dict)]
 
 
-def _count(value: Any) -> int:
+def reply_count(value: Any) -> int:
     """A byte or token count from a reply: a finite number >= 0 (or its text), else 0."""
     if isinstance(value, bool):
         return 0
@@ -166,7 +172,7 @@ def _count(value: Any) -> int:
     return 0
 
 
-def _name(m: dict[str, Any], *keys: str) -> str:
+def reply_name(m: dict[str, Any], *keys: str) -> str:
     for key in keys:
         value = m.get(key)
         if isinstance(value, str) and value:
@@ -178,23 +184,23 @@ async def probe_ollama(client: httpx.AsyncClient, endpoint: str) -> ModelServerS
     """Sample an Ollama server: version, resident (``/api/ps``) and available (``/api/tags``)."""
     base = base_url(endpoint)
     try:
-        version = await _get_json(client, f"{base}/api/version")
-        ps = _items(await _get_json(client, f"{base}/api/ps"), "models", "/api/ps")
-        tags = _items(await _get_json(client, f"{base}/api/tags"), "models", "/api/tags")
+        version = await get_json(client, f"{base}/api/version")
+        ps = reply_items(await get_json(client, f"{base}/api/ps"), "models", "/api/ps")
+        tags = reply_items(await get_json(client, f"{base}/api/tags"), "models", "/api/tags")
     except (httpx.HTTPError, ValueError) as exc:
         return _unreachable(endpoint, "ollama", exc)
     resident = tuple(
         ResidentModel(
-            name=_name(m, "name", "model"),
-            size=_count(m.get("size")),
-            size_vram=_count(m.get("size_vram")),
+            name=reply_name(m, "name", "model"),
+            size=reply_count(m.get("size")),
+            size_vram=reply_count(m.get("size_vram")),
             expires_at=str(m.get("expires_at") or ""),
-            context_length=_count(m.get("context_length")),
+            context_length=reply_count(m.get("context_length")),
         )
         for m in ps
-        if _name(m, "name", "model")
+        if reply_name(m, "name", "model")
     )
-    available = tuple(n for n in (_name(m, "name", "model") for m in tags) if n)
+    available = tuple(n for n in (reply_name(m, "name", "model") for m in tags) if n)
     return ModelServerSampled(
         endpoint=endpoint,
         api="ollama",
@@ -219,10 +225,10 @@ async def probe_openai(client: httpx.AsyncClient, endpoint: str) -> ModelServerS
     """Sample an OpenAI-compatible server: ``/v1/models``, plus vLLM's ``/metrics`` when served."""
     base = base_url(endpoint)
     try:
-        models = _items(await _get_json(client, f"{base}/v1/models"), "data", "/v1/models")
+        models = reply_items(await get_json(client, f"{base}/v1/models"), "data", "/v1/models")
     except (httpx.HTTPError, ValueError) as exc:
         return _unreachable(endpoint, "openai", exc)
-    available = tuple(n for n in (_name(m, "id") for m in models) if n)
+    available = tuple(n for n in (reply_name(m, "id") for m in models) if n)
     running = waiting = None
     kv = None
     try:
