@@ -111,8 +111,9 @@ def announce(
 async def deliver(
     alert: AlertRaised,
     *,
-    write_file: Callable[[AlertRaised], Path],
+    write_file: Callable[[AlertRaised], Path] | None,
     webhooks: Sequence[Webhook],
+    line: bool = True,
     client: httpx.AsyncClient,
     append: Callable[[list[EventBase]], object],
     run_log: Path | None = None,
@@ -126,8 +127,10 @@ async def deliver(
 
     Args:
         alert: the alert as stored in the log (with its seq).
-        write_file: renders and writes ``alerts/ALERT-<time>-<seq>.md``; returns its path.
+        write_file: renders and writes ``alerts/ALERT-<time>-<seq>.md``; returns its path. None
+            when the file was already delivered (a monitor finishing what a killed one began).
         webhooks: the configured hooks; only those with ``min_level <= alert.level`` are used.
+        line: whether to write the greppable line (False when it was already written).
         client: the HTTP client (tests pass one bound to a loopback server).
         append: appends ``alert_delivered`` events to the log.
         run_log: the run's log file; the greppable line is appended to it.
@@ -154,18 +157,20 @@ async def deliver(
             print(f"swarmlog: cannot record delivery of {alert.alert_id}: {exc}", file=sys.stderr)
 
     # 1. The file, before anything that can hang.
-    try:
-        write_file(alert)
-        record("file", True)
-    except Exception as exc:
-        record("file", False, error=f"{type(exc).__name__}: {exc}")
+    if write_file is not None:
+        try:
+            write_file(alert)
+            record("file", True)
+        except Exception as exc:
+            record("file", False, error=f"{type(exc).__name__}: {exc}")
 
     # 2. The greppable line: stderr and the run's log file.
-    try:
-        announce(alert, run_log=run_log, stderr=stderr)
-        record("log", True)
-    except Exception as exc:
-        record("log", False, error=f"{type(exc).__name__}: {exc}")
+    if line:
+        try:
+            announce(alert, run_log=run_log, stderr=stderr)
+            record("log", True)
+        except Exception as exc:
+            record("log", False, error=f"{type(exc).__name__}: {exc}")
 
     # 3. Webhooks, concurrently, each bounded.
     rng = rng or random.Random(alert.seq)

@@ -22,7 +22,7 @@ import httpx
 import msgspec
 
 from swarmlog.errors import ConfigError
-from swarmlog.escalation.delivery import _post, announce, deliver
+from swarmlog.escalation.delivery import announce, deliver
 from swarmlog.escalation.pipeline import EMPTY as EMERGENCY_EMPTY
 from swarmlog.escalation.pipeline import EmergencyState, react
 from swarmlog.escalation.settings import (
@@ -163,16 +163,28 @@ class Monitor:
         write_atomic(path, text.encode("utf-8"))
         return path
 
-    async def _deliver(self, alert: AlertRaised, client: httpx.AsyncClient) -> None:
-        hooks = alert_settings(self.ctx.config.get("alerts", {})).webhooks
+    async def _deliver(
+        self,
+        alert: AlertRaised,
+        client: httpx.AsyncClient,
+        *,
+        done: tuple[bool, Sequence[Webhook]] | None = None,
+    ) -> None:
+        """Deliver ``alert`` to every channel, or with ``done`` = (line, hooks) finish what a
+        killed monitor left undone after the file: the greppable line if ``line``, then
+        ``hooks`` (their attempts start again)."""
+        settings = alert_settings(self.ctx.config.get("alerts", {}))
         await deliver(
             alert,
-            write_file=self._write_alert,
-            webhooks=hooks,
+            write_file=self._write_alert if done is None else None,
+            line=True if done is None else done[0],
+            webhooks=settings.webhooks if done is None else done[1],
             client=client,
             append=self.append,
             run_log=self.ws.memory / "logs" / "run.log",
             rng=random.Random(alert.seq),
+            backoff_s=settings.backoff_s,
+            backoff_max_s=settings.backoff_max_s,
         )
 
     def unfinished(self) -> list[tuple[AlertRaised, bool, list[Webhook]]]:
@@ -195,40 +207,6 @@ class Monitor:
                 out.append((alert, line, left))
         return out
 
-    async def _deliver_rest(
-        self, alert: AlertRaised, line: bool, hooks: Sequence[Webhook], client: httpx.AsyncClient
-    ) -> None:
-        """Deliver ``alert`` to the channels an earlier monitor left undone (its file was
-        delivered): the greppable line if ``line``, then ``hooks``, each recorded as ``deliver``
-        records it; a hook's attempts start again."""
-
-        def record(
-            channel: str, ok: bool, attempt: int = 1, status: int = 0, error: str = ""
-        ) -> None:
-            rec = AlertDelivered(
-                alert_id=alert.alert_id,
-                channel=channel,
-                ok=ok,
-                attempt=attempt,
-                status=status,
-                error=error[:300],
-                run=alert.run,
-                actor="monitor",
-            )
-            with contextlib.suppress(Exception):  # the log failing must not stop delivery
-                self.append([rec])
-
-        if line:
-            try:
-                announce(alert, run_log=self.ws.memory / "logs" / "run.log")
-                record("log", True)
-            except Exception as exc:
-                record("log", False, error=f"{type(exc).__name__}: {exc}")
-        rng = random.Random(alert.seq)
-        await asyncio.gather(
-            *(_post(alert, h, client, record, rng, asyncio.sleep, 1.0, 30.0) for h in hooks)
-        )
-
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
         self._deliveries.add(task)
@@ -246,7 +224,7 @@ class Monitor:
                     if first:  # what an earlier monitor of this run left half delivered
                         first = False
                         for alert, line, hooks in self.unfinished():
-                            self._spawn(self._deliver_rest(alert, line, hooks, client))
+                            self._spawn(self._deliver(alert, client, done=(line, hooks)))
                     for alert in fresh:
                         self.delivered.add(alert.alert_id)
                         self._spawn(self._deliver(alert, client))
