@@ -1,5 +1,6 @@
-"""A night that ends ``aborted`` makes ``swarmlog run`` exit 1 with one stderr line saying why and
-what to do: it exited 0, as a completed night does, so an unattended script could not tell."""
+"""A night that ends ``aborted`` or ``failed`` makes ``swarmlog run`` exit 1 with one stderr line
+saying why and what to do: an aborted one exited 0, as a completed night does, so an unattended
+script could not tell, and a failed one exited 1 without a word on stderr."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
-from swarmlog.events import PhaseEntered, RunEnded
+from swarmlog.events import PhaseEntered, RunEnded, RunStarted
 from swarmlog.log import FileLog
 
 
@@ -39,13 +40,21 @@ ABORTS = [
         ],
         "runaway: burning tokens",
     ),
+    (
+        [
+            "append",
+            "run_ended",
+            '{"outcome": "failed", "reason": "the Director could not plan", "actor": "scheduler"}',
+        ],
+        "the Director could not plan",
+    ),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("command", "reason"), ABORTS)
-def test_an_aborted_night_exits_1_with_one_error_line(
+def test_an_aborted_or_failed_night_exits_1_with_one_error_line(
     tmp_path: Path, command: list[str], reason: str
 ) -> None:
     ws = tmp_path / "night"
@@ -68,13 +77,15 @@ def test_an_aborted_night_exits_1_with_one_error_line(
             night.kill()
             night.wait()
     (ended,) = [e for e in _events(ws) if isinstance(e, RunEnded)]
-    assert ended.outcome == "aborted"
+    outcome = "failed" if "failed" in command[-1] else "aborted"
+    assert ended.outcome == outcome
     assert night.returncode == 1, out[-2000:] + err[-2000:]
     errors = [line for line in err.splitlines() if line.startswith("swarmlog: error: ")]
     assert len(errors) == 1, err
     assert "Traceback" not in err
     (line,) = errors
-    assert f"run {ended.run} aborted" in line
+    (started,) = [e for e in _events(ws) if isinstance(e, RunStarted)]
+    assert f"run {started.run} {outcome} (" in line
     assert reason in line
     assert "swarmlog report" in line and "swarmlog run GOAL" in line  # what to do
-    assert "run aborted." in out  # the usual closing line is still printed
+    assert f"run {outcome}." in out  # the usual closing line is still printed

@@ -212,7 +212,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"and {ws.alerts}/, then start a new night with 'swarmlog run GOAL' (an aborted run "
             "cannot be resumed)"
         )
-    return 1 if outcome == "failed" else 0
+    if outcome == "failed":
+        why = supervisor.end_reason or "failed"
+        raise SwarmlogError(
+            f"run {supervisor.run_id} failed ({why}); its state is kept: read 'swarmlog report' "
+            f"for the tasks that failed and their last errors, then start a new night with "
+            "'swarmlog run GOAL'"
+        )
+    return 0
 
 
 # Sections of the workspace's own swarmlog.toml that a simulated run keeps (the models and agents
