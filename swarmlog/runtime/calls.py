@@ -43,12 +43,12 @@ class ModelCalls:
     def _client(self, endpoint: str, api: str = "ollama") -> httpx.AsyncClient:
         """The shared client for an endpoint.
 
-        A model server on this machine or the local network is reached directly, as
-        ``swarmlog doctor`` and ``init`` probe it (``trust_env=False``): an ``HTTP_PROXY`` meant
-        for the internet must not turn a healthy local Ollama into 'cannot connect'. Any other
-        host (Anthropic's API, a hosted OpenAI-compatible one) keeps the environment's proxy.
-        ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (a private CA) apply to every client. ``api`` is
-        kept for callers that pass it.
+        Built by ``endpoint_client``, as ``swarmlog doctor``, ``init`` and the monitor build
+        theirs: a model server on this machine or the local network is reached directly (an
+        ``HTTP_PROXY`` meant for the internet must not turn a healthy local Ollama into 'cannot
+        connect'); any other host (Anthropic's API, a hosted OpenAI-compatible one) keeps the
+        environment's proxy; ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (a private CA) apply to every
+        client. ``api`` is kept for callers that pass it.
         """
         key = f"{'direct' if is_local(endpoint) else 'proxied'} {endpoint}"
         if key not in self._clients:
