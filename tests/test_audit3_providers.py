@@ -25,23 +25,13 @@ from swarmlog.runtime.agent import CallOutcome
 from swarmlog.runtime.board import TaskView
 from swarmlog.runtime.calls import ModelCalls
 from swarmlog.runtime.replies import parse_reply
-from swarmlog.sim.http import HttpServer, Request, Response
+from swarmlog.sim.http import Request, Response, serve
 
 pytestmark = pytest.mark.anyio
 
 Handler = Callable[[Request, Response], Awaitable[None]]
 TASK = TaskView(task_id="t1", title="Build it", task_kind="implement", role="builder")
 FAST = RetryPolicy(max_attempts=2, base_s=0.01, max_s=0.02)
-
-
-@asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[str]:
-    server = HttpServer(handler)
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
 
 
 async def agent_call(url: str, api: str = "ollama", **profile: Any) -> CallOutcome:

@@ -20,7 +20,7 @@ import pytest
 from swarmlog.events import ModelServerSampled
 from swarmlog.log import FileLog, FileReader
 from swarmlog.servers import BadReply, probe_server, show_model
-from swarmlog.sim.http import HttpServer, Request, Response
+from swarmlog.sim.http import Request, Response, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -45,12 +45,8 @@ async def serving(routes: dict[str, Route]) -> AsyncIterator[str]:
         status, body, ctype = routes.get(req.path, (404, "404 page not found", "text/plain"))
         await resp.send(status, body, content_type=ctype)
 
-    server = HttpServer(handler)
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+    async with serve(handler) as url:
+        yield url
 
 
 def through_the_log(tmp_path: Path, sample: ModelServerSampled) -> ModelServerSampled:
@@ -211,12 +207,8 @@ async def dripping(routes: dict[str, Route], slow: str) -> AsyncIterator[str]:
             await asyncio.sleep(0.05)
         await resp.end()
 
-    server = HttpServer(handler)
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+    async with serve(handler) as url:
+        yield url
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ import pytest
 from swarmlog.events import ConfigLoaded, ModelServerSampled, RunStarted
 from swarmlog.log import FileLog
 from swarmlog.runtime.monitor import Monitor
-from swarmlog.sim.http import Handler, HttpServer, Request, Response
+from swarmlog.sim.http import Request, Response, serve
 from swarmlog.workspace import Workspace
 
 pytestmark = pytest.mark.anyio
@@ -38,16 +36,6 @@ async def ollama(req: Request, resp: Response) -> None:
         await resp.send(200, json.dumps(ROUTES[req.path]), content_type="application/json")
     else:
         await resp.send(404, "404 page not found", content_type="text/plain")
-
-
-@asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[str]:
-    server = HttpServer(handler)
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
 
 
 async def monitor_samples(tmp_path: Path, endpoints: dict[str, str]) -> list[ModelServerSampled]:

@@ -8,7 +8,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -33,21 +33,11 @@ from swarmlog.providers import (
     make_provider,
 )
 from swarmlog.providers._http import parse_retry_after
-from swarmlog.sim.http import HttpServer, Request, Response
+from swarmlog.sim.http import Request, Response, serve
 
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-ant-test-SECRET-0123456789"
-
-
-@asynccontextmanager
-async def serve(handler: Callable[[Request, Response], Awaitable[None]]) -> AsyncIterator[str]:
-    server = HttpServer(handler)
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
 
 
 @asynccontextmanager

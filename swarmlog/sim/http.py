@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-__all__ = ["Handler", "HttpServer", "Request", "Response"]
+__all__ = ["Handler", "HttpServer", "Request", "Response", "serve"]
 
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 64 * 1024 * 1024
@@ -259,3 +259,14 @@ class HttpServer:
                 await response.send_json(500, {"error": f"internal error: {exc!r}"})
             else:
                 response.abort()
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[str]:
+    """Serve ``handler`` on a free loopback port for the ``async with`` block; yield its URL."""
+    server = HttpServer(handler)
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
