@@ -150,6 +150,8 @@ class Probe:
     def __init__(self, nvml: ModuleType | Any | None = None, *, disk_path: str = ".") -> None:
         self._nvml = nvml
         self._disk_path = disk_path
+        # What the last sample could not read besides the GPUs ("virtual_memory: OSError: ...").
+        self.errors: tuple[str, ...] = ()
 
     def _module(self) -> Any:
         if self._nvml is not None:
@@ -159,31 +161,36 @@ class Probe:
         return pynvml
 
     def sample(self) -> HardwareSampled:
-        """Take one reading."""
+        """Take one reading.
+
+        A psutil reading that fails (an unreadable /proc in a container, say) is left at 0, which
+        every reader takes as unknown, and named in ``errors``; it never fails the sample.
+        """
         gpus, nvml_error, driver = self._gpus()
-        vm = psutil.virtual_memory()
-        swap = psutil.swap_memory()
+        errors: list[str] = []
+        opt = self._opt
+        vm = opt(None, psutil.virtual_memory, errors, None, "virtual_memory")
+        swap = opt(None, psutil.swap_memory, errors, None, "swap_memory")
         try:
             load = tuple(round(x, 3) for x in os.getloadavg())
         except OSError:
             load = ()
-        try:
-            disk_free = psutil.disk_usage(self._disk_path).free
-        except OSError:
-            disk_free = 0
+        disk = opt(None, lambda: psutil.disk_usage(self._disk_path), errors, None, "disk_usage")
+        cpus = opt(None, psutil.cpu_count, errors, None, "cpu_count")
+        self.errors = tuple(errors)
         return HardwareSampled(
             host=socket.gethostname(),
             gpus=gpus,
             nvml_error=nvml_error,
             driver_version=driver,
-            cpu_count=psutil.cpu_count() or 0,
-            ram_total=vm.total,
-            ram_available=vm.available,
-            ram_percent=vm.percent,
-            swap_total=swap.total,
-            swap_used=swap.used,
+            cpu_count=cpus or 0,
+            ram_total=vm.total if vm is not None else 0,
+            ram_available=vm.available if vm is not None else 0,
+            ram_percent=vm.percent if vm is not None else 0.0,
+            swap_total=swap.total if swap is not None else 0,
+            swap_used=swap.used if swap is not None else 0,
             load_avg=load,
-            disk_free=disk_free,
+            disk_free=disk.free if disk is not None else 0,
         )
 
     def _gpus(self) -> tuple[tuple[GpuSample, ...], str, str]:

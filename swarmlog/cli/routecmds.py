@@ -100,13 +100,18 @@ def cmd_hw(args: argparse.Namespace) -> int:
 
     cfg, config_path = _config(args)
     ws = workspace(args)
-    sample = Probe(disk_path=str(ws.root if ws.root.exists() else Path.cwd())).sample()
+    probe = Probe(disk_path=str(ws.root if ws.root.exists() else Path.cwd()))
+    sample = probe.sample()
     # The config in force, with the sizes servers reported in the log for models it leaves unsized.
     profiles = project(_with_config(args, cfg.to_event_dict())).config.profiles
     placements = place(profiles, sample.gpus)
     if wants_json(args):
         emit_json(
-            {"hardware": sample, "placement": [msgspec.structs.asdict(p) for p in placements]}
+            {
+                "hardware": sample,
+                "placement": [msgspec.structs.asdict(p) for p in placements],
+                "not_read": list(probe.errors),
+            }
         )
         return 0
     if sample.gpus:
@@ -119,12 +124,25 @@ def cmd_hw(args: argparse.Namespace) -> int:
             )
     else:
         print(f"no GPU ({sample.nvml_error or 'NVML found no device'})")
-    print(
-        f"RAM {sample.ram_available / _GB:.1f}/{sample.ram_total / _GB:.1f} GB available, "
-        f"swap {sample.swap_used / _GB:.1f}/{sample.swap_total / _GB:.1f} GB used, "
-        f"{sample.cpu_count} CPUs, load {', '.join(f'{x:.2f}' for x in sample.load_avg)}, "
-        f"disk {sample.disk_free / _GB:.1f} GB free"
+    failed = {e.split(":", 1)[0] for e in probe.errors}
+    ram = (
+        "RAM unknown"
+        if "virtual_memory" in failed
+        else f"RAM {sample.ram_available / _GB:.1f}/{sample.ram_total / _GB:.1f} GB available"
     )
+    swap = (
+        "swap unknown"
+        if "swap_memory" in failed
+        else f"swap {sample.swap_used / _GB:.1f}/{sample.swap_total / _GB:.1f} GB used"
+    )
+    cpus = "CPUs unknown" if "cpu_count" in failed else f"{sample.cpu_count} CPUs"
+    load = ", ".join(f"{x:.2f}" for x in sample.load_avg) or "unknown"
+    disk = (
+        "disk unknown" if "disk_usage" in failed else f"disk {sample.disk_free / _GB:.1f} GB free"
+    )
+    print(f"{ram}, {swap}, {cpus}, load {load}, {disk}")
+    for problem in probe.errors:
+        print(f"not read: {problem}")
     if not placements and not config_path.exists():
         print(f"no {config_path}: run 'swarmlog init' to describe your models, then 'swarmlog hw'")
     elif not placements:
