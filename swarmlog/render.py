@@ -46,6 +46,7 @@ __all__ = [
     "md_inline",
     "md_mermaid",
     "packaged_templates",
+    "plain_line",
     "render_alert_event",
     "render_all",
     "render_team_state",
@@ -101,6 +102,18 @@ def _escape(value: object, limit: int) -> str:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text.translate(_INLINE_ESCAPES)
+
+
+def plain_line(value: object, limit: int = 0) -> str:
+    """Return ``value`` as one line of plain text for a terminal (``status``, ``replay
+    --explain``): every control character, ANSI escape sequence included, and every bidi
+    override becomes U+FFFD, so text from a model cannot colour, retitle or rewrite the
+    terminal; runs of whitespace, newlines too, become one space. At most ``limit`` characters
+    (0: any)."""
+    text = _SPACE.sub(" ", _clean(value)).strip()
+    if limit and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
 
 
 def md_inline(value: object, limit: int = 500) -> str:

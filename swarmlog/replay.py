@@ -28,7 +28,7 @@ from swarmlog.events import (
 )
 from swarmlog.log import EventLog, FileLog
 from swarmlog.log.protocol import Fingerprinted
-from swarmlog.render import fmt_ts, render_all, write_outputs
+from swarmlog.render import fmt_ts, plain_line, render_all, write_outputs
 from swarmlog.runtime.doorbell import wakeups
 from swarmlog.snapshot import (
     anchor_at,
@@ -276,9 +276,12 @@ def state_until(
 
 
 def explain(events: Iterable[Event], task_id: str) -> Iterator[str]:
-    """Yield one line per event in a task's story: seq, UTC time, kind, what happened."""
+    """Yield one line per event in a task's story: seq, UTC time, kind, what happened.
+
+    Each line is plain text for a terminal: what agents and models wrote (names, ids, errors)
+    loses its control characters and escape sequences (``plain_line``)."""
     for e, story in explain_events(events, task_id):
-        yield f"{e.seq:>7}  {_when(e.ts)}  {kind_of(e):<20} {story}"
+        yield f"{e.seq:>7}  {_when(e.ts)}  {kind_of(e):<20} {plain_line(story)}"
 
 
 def _when(ts: float) -> str:

@@ -301,7 +301,7 @@ def _current(args: argparse.Namespace) -> SwarmState:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from swarmlog.render import LEVEL_NAMES, trust_text
+    from swarmlog.render import LEVEL_NAMES, plain_line, trust_text
 
     s = _current(args)
     t = s.team
@@ -328,24 +328,29 @@ def cmd_status(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    ended = f", {t.outcome}" if t.outcome else ""
+    # Names, ids, titles and blockers come from agents and models: each printed as one line
+    # of plain text (an ANSI escape sequence in a title would colour or rewrite the terminal).
+    ended = f", {plain_line(t.outcome)}" if t.outcome else ""
     paused = ", PAUSED" if t.paused else ""
     if t.run:
-        print(f"run {t.run} at seq {s.seq}: phase {t.phase or '-'}{ended}{paused}")
+        phase = plain_line(t.phase) or "-"
+        print(f"run {plain_line(t.run)} at seq {s.seq}: phase {phase}{ended}{paused}")
     else:
         print(f"no run in the log yet (seq {s.seq}); start one with 'swarmlog run GOAL'")
     level = s.alerts.level
     emergency = ", EMERGENCY open: see memory/emergency.md" if s.alerts.emergency_since else ""
     print(f"escalation level {level} ({LEVEL_NAMES.get(level, 'escalated')}){emergency}")
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(s.board.counts.items())) or "none"
-    print(f"tasks: {counts}")
+    counts = ", ".join(f"{plain_line(k)} {v}" for k, v in sorted(s.board.counts.items()))
+    print(f"tasks: {counts or 'none'}")
     for a in sorted(t.agents.values(), key=lambda a: a.agent):
-        print(f"  {a.agent:<12} {a.status:<10} {a.task_id or '-':<16} trust {trust_text(a)}")
+        name, status, task = plain_line(a.agent), plain_line(a.status), plain_line(a.task_id)
+        print(f"  {name:<12} {status:<10} {task or '-':<16} trust {trust_text(a)}")
     unacked = [a for a in s.alerts.alerts.values() if not a.acked]
     for x in sorted(unacked, key=lambda x: x.seq):
-        print(f"alert {x.alert_id} level {x.level}: {x.title} (swarmlog ack {x.alert_id})")
+        alert_id = plain_line(x.alert_id)
+        print(f"alert {alert_id} level {x.level}: {plain_line(x.title)} (swarmlog ack {alert_id})")
     for key in sorted(t.blockers):
-        print(f"blocker: {t.blockers[key]}")
+        print(f"blocker: {plain_line(t.blockers[key])}")
     return 0
 
 
