@@ -112,6 +112,19 @@ def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placem
                 reason=f"no GPU: runs on the CPU{source}",
             )
             continue
+        if p.gpu is not None and p.gpu not in free:
+            have = ", ".join(str(i) for i in sorted(free))
+            out[p.name] = Placement(
+                model=p.name,
+                gpu=p.gpu,
+                need_gb=need,
+                fits=False,
+                reason=(
+                    f"pinned to GPU {p.gpu}, which this host lacks (it has GPU {have}); set "
+                    f"[models.{p.name}].gpu to one of them, or remove it"
+                ),
+            )
+            continue
         options = [p.gpu] if p.gpu is not None else sorted(free, key=lambda i: (-free[i], i))
         chosen = next((i for i in options if i in free and free[i] >= need), None)
         if chosen is not None:
