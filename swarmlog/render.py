@@ -148,12 +148,25 @@ def md_block(value: object, limit: int = 20_000) -> str:
 
 
 _MERMAID_BAD = re.compile(r"[^A-Za-z0-9 ._/\-]+")
+# A gantt line is lexed by the first rule that matches at its start (mermaid's gantt.jison,
+# case-insensitive), and these come before a task's text: a task ``title`` or ``excludes`` or
+# one named after a date would be read as the chart's title, its excluded days or a date, and
+# ``click``/``call``/``href`` start an interaction, so the chart fails to parse.
+_MERMAID_KEYWORD = re.compile(
+    r"(?:gantt|inclusiveenddates|topaxis|acc(?:title|descr)"
+    r"|(?:dateformat|axisformat|tickinterval|includes|excludes|todaymarker|weekday|weekend"
+    r"|title|accdescription|section|click|call|href)\s|\d{4}-\d\d-\d\d)",
+    re.IGNORECASE,
+)
 
 
 def md_mermaid(value: object, limit: int = 40) -> str:
-    """Return text safe as a Mermaid gantt label (no ``:``, ``#``, ``;`` or newlines)."""
-    text = _MERMAID_BAD.sub(" ", _clean(value))
-    return _SPACE.sub(" ", text).strip()[:limit].strip() or "task"
+    """Return text safe as a Mermaid gantt label (no ``:``, ``#``, ``;`` or newlines, and no
+    gantt keyword or date at its start: such a label gets ``task`` in front)."""
+    text = _SPACE.sub(" ", _MERMAID_BAD.sub(" ", _clean(value))).strip()
+    if _MERMAID_KEYWORD.match(text):
+        text = "task " + text
+    return text[:limit].strip() or "task"
 
 
 def fmt_ts(ts: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
