@@ -75,8 +75,12 @@ def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placem
     Pinned profiles (``gpu = N``) go to their GPU. A profile of unknown size is reported as such;
     a hosted one (``api = "anthropic"``) fits, on no GPU.
     """
-    free = {g.index: g.mem_free / _GB for g in gpus}
-    total = {g.index: g.mem_total / _GB for g in gpus}
+    # A GPU whose memory NVML could not read (mem_total 0) is of unknown size, not of 0 GB.
+    unknown = {
+        g.index: "; ".join(g.errors) or "no memory reading" for g in gpus if g.mem_total <= 0
+    }
+    free = {g.index: g.mem_free / _GB for g in gpus if g.mem_total > 0}
+    total = {g.index: g.mem_total / _GB for g in gpus if g.mem_total > 0}
     out: dict[str, Placement] = {}
     sized = sorted(profiles, key=lambda p: (p.gpu is None, -(need_gb(p) or 0.0), p.name))
     for p in sized:
@@ -112,8 +116,21 @@ def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placem
                 reason=f"no GPU: runs on the CPU{source}",
             )
             continue
+        if p.gpu in unknown or (p.gpu is None and not free and unknown):
+            where = p.gpu if p.gpu is not None else min(unknown)
+            out[p.name] = Placement(
+                model=p.name,
+                gpu=where,
+                need_gb=need,
+                fits=True,
+                reason=(
+                    f"GPU {where}'s memory could not be read ({unknown[where]}): cannot tell "
+                    f"whether it fits{source}"
+                ),
+            )
+            continue
         if p.gpu is not None and p.gpu not in free:
-            have = ", ".join(str(i) for i in sorted(free))
+            have = ", ".join(str(g.index) for g in gpus)
             out[p.name] = Placement(
                 model=p.name,
                 gpu=p.gpu,
@@ -135,6 +152,19 @@ def place(profiles: Sequence[Profile], gpus: Sequence[GpuSample]) -> list[Placem
                 need_gb=need,
                 fits=True,
                 reason=f"fits on GPU {chosen} ({free[chosen]:.1f} GB left){source}",
+            )
+            continue
+        if p.gpu is None and unknown:
+            where = min(unknown)
+            out[p.name] = Placement(
+                model=p.name,
+                gpu=where,
+                need_gb=need,
+                fits=True,
+                reason=(
+                    f"no GPU of known memory has {need:.1f} GB free; GPU {where}'s memory could "
+                    f"not be read ({unknown[where]}): cannot tell whether it fits{source}"
+                ),
             )
             continue
         best = max((total[i] for i in options if i in total), default=0.0)
@@ -237,9 +267,12 @@ class Probe:
             return default
 
     def _gpu(self, nv: Any, index: int) -> GpuSample:
-        h = nv.nvmlDeviceGetHandleByIndex(index)
         errors: list[str] = []
         opt = self._opt
+        # A GPU NVML cannot open (fallen off the bus, say) is one GPU's reading, not every GPU's.
+        h = opt(nv, lambda: nv.nvmlDeviceGetHandleByIndex(index), errors, None, "handle")
+        if h is None:
+            return GpuSample(index=index, errors=tuple(errors))
         mem = opt(nv, lambda: nv.nvmlDeviceGetMemoryInfo(h), errors, None, "memory")
         util = opt(nv, lambda: nv.nvmlDeviceGetUtilizationRates(h), errors, None, "utilization")
         temp = opt(

@@ -108,22 +108,29 @@ def _backlog_s(state: RouterState, name: str) -> tuple[int, float]:
 
 
 def _gpu_total_gb(state: RouterState, index: int) -> float | None:
+    """Return a GPU's memory, or None when the sample lacks the GPU or could not read it."""
     for g in state.gpus:
         if g.index == index:
-            return g.mem_total / _GIB
+            return g.mem_total / _GIB if g.mem_total > 0 else None
     return None
 
 
 def _vram_check(state: RouterState, p: Profile) -> tuple[bool, str, float]:
-    """Return (fits, reason, eviction wait) for a model that is not resident."""
+    """Return (fits, reason, eviction wait) for a model that is not resident.
+
+    A GPU whose memory NVML could not read (``mem_total`` 0, the query named in its ``errors``)
+    is of unknown size: it neither admits nor refuses a model, as with no sample at all.
+    """
     if p.vram_gb is None or not state.gpus:
         return True, "", 0.0
     if p.gpu is None:
-        if any(g.mem_total / _GIB >= p.vram_gb for g in state.gpus):
+        if any(g.mem_total <= 0 or g.mem_total / _GIB >= p.vram_gb for g in state.gpus):
             return True, "", 0.0
         return False, f"needs {p.vram_gb:g} GB VRAM; no GPU is that large", 0.0
     total = _gpu_total_gb(state, p.gpu)
     if total is None:
+        if any(g.index == p.gpu for g in state.gpus):
+            return True, "", 0.0  # its memory could not be read: no reason to refuse it
         return False, f"pinned to GPU {p.gpu}, which the last hardware sample lacks", 0.0
     if p.vram_gb > total:
         return False, f"needs {p.vram_gb:g} GB VRAM; GPU {p.gpu} has {total:.1f} GB", 0.0
