@@ -220,7 +220,7 @@ def _compare(recorded: dict[str, str], state: SwarmState) -> list[Mismatch]:
 def parse_until(text: str) -> tuple[int | None, float | None]:
     """Parse ``--until``: a seq (digits) or a UTC time (ISO 8601); returns (seq, ts)."""
     text = text.strip()
-    if text.isdigit():
+    if text.isdecimal():  # not isdigit: it takes "²" too, which int() refuses
         return int(text), None
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -152,6 +152,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from swarmlog.replay import explain, explain_events, parse_until, state_until
 
     ws = workspace(args)
+    if args.explain is not None and not args.explain.strip():
+        # An empty id ('--explain "$TASK"' with TASK unset) rendered the whole log instead.
+        raise UsageError(
+            "--explain needs a task id; list them with 'swarmlog log --kind task_submitted'"
+        )
     modes = sum(bool(x) for x in (args.explain, args.verify))
     if modes > 1:
         raise UsageError("give one of --explain and --verify")
@@ -163,7 +168,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     f"{option} renders the state at --until; {mode} prints its findings "
                     f"instead: drop {option} or {mode}"
                 )
-    seq, ts = parse_until(args.until) if args.until else (None, None)
+    # An empty --until ('--until "$WHEN"' with WHEN unset) is refused, not read as no limit.
+    seq, ts = parse_until(args.until) if args.until is not None else (None, None)
     out = _out_folder(args.out) if args.out else None
     log = open_log(args)
     try:
@@ -183,7 +189,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     found = True
                     print(line)
             if not found:
-                upto = f" up to --until {args.until}" if args.until else ""
+                upto = f" up to --until {args.until}" if args.until is not None else ""
                 print(
                     f"swarmlog: error: no event{upto} mentions task {args.explain!r}; "
                     "check the id with 'swarmlog log --kind task_submitted'",
