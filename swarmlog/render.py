@@ -72,6 +72,13 @@ UNFINISHED_ROWS = 200  # the most failed or cancelled tasks listed by name in th
 
 _BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None)
 _SPACE = re.compile(r"\s+")
+# Format characters that text needs and that cannot hide or reorder it: the zero-width joiner
+# and non-joiner (emoji sequences such as a family, Persian and Indic words), the left-to-right,
+# right-to-left and Arabic letter marks, the soft hyphen.
+_KEPT_FORMAT = frozenset("\u200c\u200d\u200e\u200f\u061c\u00ad")
+# Not "Cn" (unassigned): that is this Python's Unicode version, and emoji newer than it (U+1FAE8)
+# were shown as U+FFFD.
+_REPLACED = frozenset({"Cc", "Cf", "Cs", "Co"})
 
 
 def _clean(value: object) -> str:
@@ -84,7 +91,7 @@ def _clean(value: object) -> str:
         return text
     return "".join(
         ch
-        if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+        if ch in "\n\t" or ch in _KEPT_FORMAT or unicodedata.category(ch) not in _REPLACED
         else "\ufffd"
         for ch in text
     )
