@@ -12,6 +12,7 @@ import datetime as dt
 import importlib.resources
 import math
 import re
+import shlex
 import unicodedata
 import weakref
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "make_environment",
     "md_block",
     "md_cell",
+    "md_code",
     "md_inline",
     "md_mermaid",
     "packaged_templates",
@@ -154,6 +156,25 @@ def md_block(value: object, limit: int = 20_000) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
+def md_code(value: object, limit: int = 500) -> str:
+    """Return ``value`` as one Markdown code span, shown exactly (not for table cells).
+
+    Inside a code span neither backslash escapes nor entities are read, so what ``md_inline``
+    writes for a pipe or an ampersand would be shown as typed, and its escaped backtick ends the
+    span early; the span's fence is instead one backtick longer than the longest run inside.
+    """
+    text = plain_line(value, limit)
+    longest = max((len(m) for m in _TICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def shell_word(value: object) -> str:
+    """Return ``value`` as one shell word a person can paste (``A-3`` stays ``A-3``)."""
+    return shlex.quote(plain_line(value))
+
+
 _MERMAID_BAD = re.compile(r"[^A-Za-z0-9 ._/\-]+")
 # A gantt line is lexed by the first rule that matches at its start (mermaid's gantt.jison,
 # case-insensitive), and these come before a task's text: a task ``title`` or ``excludes`` or
@@ -257,6 +278,8 @@ def make_environment(workspace: Workspace | Path | None) -> jinja2.Environment:
         inline=md_inline,
         block=md_block,
         mermaid=md_mermaid,
+        code=md_code,
+        shell=shell_word,
         ts=fmt_ts,
         dur=fmt_duration,
         num=_num,
