@@ -100,9 +100,11 @@ def _clean(value: object) -> str:
 
 
 # Structure-breaking characters only: pipes end table cells, backticks open code spans, angle
-# brackets and ampersands start HTML or entities, and a backslash could un-escape the next one.
+# brackets and ampersands start HTML or entities, a backslash could un-escape the next one, and
+# an opening bracket starts a link or an image: a model's ``![x](https://host/?data)`` would be
+# fetched by whatever previews the morning's files.
 _INLINE_ESCAPES = str.maketrans(
-    {"\\": "\\\\", "|": "\\|", "`": "\\`", "<": "&lt;", ">": "&gt;", "&": "&amp;"}
+    {"\\": "\\\\", "|": "\\|", "`": "\\`", "<": "&lt;", ">": "&gt;", "&": "&amp;", "[": "\\["}
 )
 
 
