@@ -17,6 +17,8 @@ from swarmlog.events import ConfigLoaded, EventBase, TaskSubmitted
 
 if TYPE_CHECKING:
     from swarmlog.config import Config
+    from swarmlog.events import TaskRouted
+    from swarmlog.routing.stats import RouterState
 
 __all__ = ["SEED_MODELS", "register"]
 
@@ -253,16 +255,42 @@ def cmd_route(args: argparse.Namespace) -> int:
             f"prompt tokens {cx.prompt_tokens}, expected output {cx.output_tokens}, "
             f"needs {', '.join(cx.capabilities) or 'no particular capability'}"
         )
+        price = _price_notes(state, decision, task.interactive)
         for c in decision.candidates:
             mark = "*" if c.model == decision.model else " "
             if c.eligible:
                 print(
                     f" {mark} {c.model:<16} score {c.score:>10.3f}  expected {c.expected_s:.3f}s  "
-                    f"{c.in_flight}/{c.slots} busy  {c.reason}"
+                    f"{c.in_flight}/{c.slots} busy  {c.reason}{price.get(c.model, '')}"
                 )
             else:
                 print(f"   {c.model:<16} filtered: {c.reason}")
     return 0
+
+
+def _price_notes(state: RouterState, decision: TaskRouted, interactive: bool) -> dict[str, str]:
+    """Say how price multiplied each eligible candidate's score, as choose_route weighs it.
+
+    The recorded reason leaves the factor out; without it a score above the expected time
+    plus the tier penalty could not be explained from what route prints.
+    """
+    cfg = state.config
+    if interactive or not cfg.cost_weight:
+        return {}
+    cost = {pp.name: pp.cost for pp in cfg.prepared}
+    eligible = [c.model for c in decision.candidates if c.eligible and c.model in cost]
+    top = max((cost[m] for m in eligible), default=0.0)
+    if not 0 < top < float("inf"):
+        return {}
+    weight = cfg.cost_weight / top
+    return {
+        m: (
+            f"; price x{1.0 + weight * cost[m]:.3f} ([routing] cost_weight {cfg.cost_weight:g} "
+            f"x {cost[m]:g}/{top:g} per 1k tokens)"
+        )
+        for m in eligible
+        if cost[m] > 0
+    }
 
 
 # The task kinds the team's flow submits besides those the router scores (runtime/flow.py: a
