@@ -16,6 +16,7 @@ from swarmlog.events import (
     AgentRegistered,
     AgentStatusChanged,
     AlertRaised,
+    CheckpointWritten,
     MessageSent,
     PhaseEntered,
     RunStarted,
@@ -83,3 +84,23 @@ def test_explain_prints_no_control_characters(
     lines = out.splitlines()
     assert len(lines) == 5  # submitted, started, status, failed, the message naming it
     assert "boom\ufffd[31mRED" in out and "scout\ufffd[31mRED" in out
+
+
+def test_verify_findings_print_no_control_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = tmp_path / "ws"
+    log = FileLog(ws / "memory" / "events", sync="none")
+    log.append(
+        [
+            RunStarted(ts=100.0, run="r", goal="g"),
+            CheckpointWritten(
+                ts=101.0, run="r", checkpoint_id="C1" + ESC, trigger="t", summary="s",
+                state_digest="0" * 64,
+            ),
+        ]
+    )  # fmt: skip
+    log.close()
+    assert run(ws, "replay", "--verify") == 1
+    out = capsys.readouterr().out
+    assert "checkpoint C1\ufffd[31mRED" in out and not RAW.search(out), out

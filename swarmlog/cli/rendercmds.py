@@ -251,6 +251,7 @@ def _until(events: Iterable[Event], seq: int | None, ts: float | None) -> Iterat
 def _verify(
     args: argparse.Namespace, ws: Workspace, log: EventLog, seq: int | None, ts: float | None
 ) -> int:
+    from swarmlog.render import plain_line
     from swarmlog.replay import load_check_modules, verify
 
     load_check_modules()
@@ -280,7 +281,7 @@ def _verify(
         if wants_json(args):
             emit_json({"seq": p.seq, "mismatch": p.what})
         else:
-            print(p)
+            print(plain_line(str(p)))  # it quotes ids and names from the log
     last = log.last_seq()
     if wants_json(args):
         emit_json(
