@@ -305,8 +305,7 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
         detail = "; ".join(f"{c.model}: {c.reason}" for c in candidates) or "no models configured"
         raise NoRouteAvailable(
             f"no model can take task {task.task_id!r} (kind {task.task_kind}, needs "
-            f"{', '.join(cx.capabilities) or 'nothing'}): {detail}; add a capable [models.*] "
-            f"profile or wait for a circuit to close"
+            f"{', '.join(cx.capabilities) or 'nothing'}): {detail}; {_advice(candidates)}"
         )
     why = "lowest expected latency (interactive)" if interactive else "lowest score"
     if len(tied) == 1:
@@ -331,6 +330,25 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
         capabilities=cx.capabilities,
         candidates=tuple(candidates),
     )
+
+
+# What to do about each kind of filter, in the words of its reason (see choose_route).
+_ADVICE = (
+    ("lacks capability", "list the capability in a [models.*] profile's capabilities"),
+    ("exceed context", "shorten the prompt or raise a profile's context_length"),
+    ("GB VRAM", "lower vram_gb, free GPU memory or pin the model to a larger GPU (gpu = N)"),
+    ("pinned to GPU", "set [models.*].gpu to a GPU 'swarmlog hw' lists"),
+    ("is pinned to model", "change or remove [agents.ROLE].model"),
+    ("server unreachable", "start the model server ('swarmlog doctor' checks it)"),
+    ("circuit", "wait for the circuit to half-open"),
+)
+
+
+def _advice(candidates: list[CandidateScore]) -> str:
+    """Say what would let some model take the task, for the filters that stopped each."""
+    reasons = [c.reason for c in candidates]
+    todo = [what for key, what in _ADVICE if any(key in r for r in reasons)]
+    return "; ".join(todo) if todo else "add a capable [models.*] profile"
 
 
 def rederive_route(state: RouterState, event: TaskRouted) -> str | None:
