@@ -129,7 +129,7 @@ def plain_line(value: object, limit: int = 0) -> str:
 
 def md_inline(value: object, limit: int = 500) -> str:
     """Return ``value`` as one line of Markdown text: no newlines, pipes, HTML or code spans."""
-    text = _escape(value, limit)
+    text = _CLOSING.sub(r"\1\\\2", _escape(value, limit), count=1)
     # A line starting with these would turn into a heading, quote, list or rule after "- ".
     return _ORDERED.sub(r"\1\\\2", _LEADING.sub(r"\\\g<0>", text, count=1), count=1)
 
@@ -140,6 +140,8 @@ def md_cell(value: object, limit: int = 120) -> str:
 
 
 _LEADING = re.compile(r"^[#>+\-=*~]")
+# In a heading, a last word of only '#' is its closing sequence and is dropped ("fix issue #").
+_CLOSING = re.compile(r"(\s)(#+)$")
 _ORDERED = re.compile(r"^(\d+)([.)])")
 
 

@@ -161,3 +161,32 @@ def test_every_file_stays_well_formed(tmp_path: Path) -> None:
     for rel in written:
         _check(ws / rel)
     assert len((ws / "memory" / "decisions.md").read_bytes()) < 100_000  # the rationale is cut
+
+
+def _heading_text(line: str) -> str:
+    """An ATX heading's text as CommonMark reads it: the closing '#'s dropped, escapes read."""
+    content = re.sub(r"^#{1,6}[ \t]+", "", line)
+    content = re.sub(r"(^|[ \t]+)#+[ \t]*$", "", content)
+    return re.sub(r"\\(.)", r"\1", content)
+
+
+def test_a_heading_keeps_a_trailing_hash(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    log = FileLog(ws / "memory" / "events", sync="none")
+    log.append(
+        [
+            RunStarted(ts=T0, run="fix issue #", goal="g"),
+            DecisionMade(
+                ts=T0 + 1, run="fix issue #", decision_id="D1", subject="ship it ##",
+                outcome="o", rule="r",
+            ),
+        ]
+    )  # fmt: skip
+    log.close()
+    assert run(ws, "render") == 0
+    team = (ws / "memory" / "team-state.md").read_text().splitlines()
+    assert _heading_text(team[0]) == "Team State: fix issue #"
+    decisions = (ws / "memory" / "decisions.md").read_text().splitlines()
+    headings = [_heading_text(x) for x in decisions if x.startswith("#")]
+    assert "Night fix issue #" in headings
+    assert any(h.endswith(" · ship it ##") for h in headings), headings
