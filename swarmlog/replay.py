@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -296,14 +297,17 @@ def explain_events(events: Iterable[Event], task_id: str) -> Iterator[tuple[Even
     """Yield each event in a task's story with what happened, in words (``explain`` without
     the formatting; ``replay --explain --json`` prints these as objects)."""
     related_seqs: set[int] = set()
+    # A message names the task when the id stands as a word of its own: 'T1' is not in
+    # 'T10' or 'task-T1', and a one-letter id does not match every message with that letter.
+    named = re.compile(rf"(?<![\w-]){re.escape(task_id)}(?![\w-])")
     for e in events:
-        line = _story(e, task_id, related_seqs)
+        line = _story(e, task_id, named, related_seqs)
         if line is not None:
             related_seqs.add(e.seq)
             yield e, line
 
 
-def _story(e: Event, task_id: str, related: set[int]) -> str | None:
+def _story(e: Event, task_id: str, named: re.Pattern[str], related: set[int]) -> str | None:
     fields = msgspec.structs.asdict(e)
     mine = (
         fields.get("task_id") == task_id
@@ -312,7 +316,7 @@ def _story(e: Event, task_id: str, related: set[int]) -> str | None:
     )
     if isinstance(e, MessageSent | MessageRejected):
         text = f"{e.content} {getattr(e, 'context', '')}"
-        if task_id not in text:
+        if not named.search(text):
             return None
         verdict = f" REJECTED ({e.reason})" if isinstance(e, MessageRejected) else ""
         return f"{e.sender} -> {e.to} {e.type}/{e.priority}{verdict}: {_one_line(e.content)}"

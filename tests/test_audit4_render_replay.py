@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from swarmlog.events import RunEnded, RunStarted, TaskCompleted, TaskStarted, TaskSubmitted
+from swarmlog.events import (
+    MessageSent,
+    RunEnded,
+    RunStarted,
+    TaskCompleted,
+    TaskStarted,
+    TaskSubmitted,
+)
 from swarmlog.log import FileLog
 from tests.cli_helpers import run
 
@@ -84,3 +91,31 @@ def test_explain_odd_and_unknown_ids(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert run(ws, "replay", "--explain", task) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "\x1b" not in err
+
+
+def test_explain_matches_a_message_only_where_it_names_the_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A message mentioning 'T10' or 'task-T1' is not T1's story, and a one-letter id that no
+    task has is unknown (it matched every message holding that letter)."""
+    ws = tmp_path / "ws"
+    log = FileLog(ws / "memory" / "events", sync="none")
+    log.append(
+        [
+            RunStarted(ts=T0, run="r", goal="g"),
+            TaskSubmitted(ts=T0 + 1, run="r", task_id="T1", title="t"),
+            TaskSubmitted(ts=T0 + 2, run="r", task_id="T10", title="t"),
+            MessageSent(ts=T0 + 3, run="r", msg_id="m1", sender="scout", to="ALL",
+                        type="STATUS", content="T10 needs a review; see task-T1x"),
+            MessageSent(ts=T0 + 4, run="r", msg_id="m2", sender="scout", to="ALL",
+                        type="STATUS", content="T1, then the rest"),
+            MessageSent(ts=T0 + 5, run="r", msg_id="m3", sender="scout", to="ALL",
+                        type="STATUS", content="blocked on ../T1."),
+        ]
+    )  # fmt: skip
+    log.close()
+    assert run(ws, "replay", "--explain", "T1") == 0
+    seqs = [int(line.split()[0]) for line in capsys.readouterr().out.splitlines()]
+    assert seqs == [2, 5, 6]
+    assert run(ws, "replay", "--explain", "e") == 1
+    assert "no event mentions task 'e'" in capsys.readouterr().err
