@@ -175,6 +175,11 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     if args.lines < 0:
         raise UsageError(f"--lines must be 0 or more (lines of code involved), got {args.lines}")
+    if not args.task_id.strip():
+        raise UsageError(
+            f"--task-id must name the task (it seeds the tie-break), got {args.task_id!r}; "
+            "leave it out for 'cli-task'"
+        )
     if args.prompt and args.prompt_file is not None:
         raise UsageError(
             f"give --prompt or --prompt-file, not both (got --prompt {args.prompt[:40]!r} and "
