@@ -7,6 +7,7 @@ The router is pure, so it never touches the pydantic config: it reads the JSON-a
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import msgspec
@@ -147,7 +148,8 @@ def prepare(profile: Profile, profiles: tuple[Profile, ...] = ()) -> Prepared:
         name=profile.name,
         capabilities=frozenset(profile.capabilities),
         tier=tier,
-        cost=c.input + c.output,
+        # 1e308 + 1e308 is inf, and a dearest cost of inf made every price weight 0
+        cost=min(c.input + c.output, sys.float_info.max),
         slots=profile.slots,
         prefill_tps=profile.prefill_tps or DEFAULT_PREFILL_TPS,
         tpot_s=1.0 / (profile.decode_tps or DEFAULT_DECODE_TPS.get(tier, 30.0)),
