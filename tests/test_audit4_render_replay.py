@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from swarmlog.events import (
+    AlertRaised,
     MessageSent,
     RunEnded,
     RunStarted,
@@ -119,3 +120,27 @@ def test_explain_matches_a_message_only_where_it_names_the_task(
     assert seqs == [2, 5, 6]
     assert run(ws, "replay", "--explain", "e") == 1
     assert "no event mentions task 'e'" in capsys.readouterr().err
+
+
+def test_out_that_is_the_workspace_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'--out .' in the workspace rewound its memory/*.md and removed its alert files."""
+    ws = tmp_path / "ws"
+    log = FileLog(ws / "memory" / "events", sync="none")
+    log.append(
+        [
+            RunStarted(ts=T0, run="r", goal="g"),
+            AlertRaised(ts=T0 + 5, run="r", alert_id="A1", level=3, rule="r", title="t"),
+        ]
+    )
+    log.close()
+    assert run(ws, "render") == 0
+    before = {p: p.read_bytes() for p in ws.rglob("*.md")}
+    assert any(p.parent.name == "alerts" for p in before)
+    (tmp_path / "link").symlink_to(ws)
+    for out in (str(ws), f"{ws}/.", str(tmp_path / "link")):
+        capsys.readouterr()
+        assert run(ws, "replay", "--until", "1", "--out", out) == 2
+        assert "is the workspace" in capsys.readouterr().err
+        assert {p: p.read_bytes() for p in ws.rglob("*.md")} == before

@@ -170,7 +170,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 )
     # An empty --until ('--until "$WHEN"' with WHEN unset) is refused, not read as no limit.
     seq, ts = parse_until(args.until) if args.until is not None else (None, None)
-    out = _out_folder(args.out) if args.out else None
+    out = _out_folder(args.out, ws) if args.out else None
     log = open_log(args)
     try:
         if args.verify:
@@ -225,9 +225,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _out_folder(text: str) -> Path:
-    """``--out``, checked before the fold: a folder (made if missing) that can be written."""
+def _out_folder(text: str, ws: Workspace) -> Path:
+    """``--out``, checked before the fold: a folder (made if missing) that can be written, and
+    not the workspace itself, whose files the past state would overwrite."""
     out = Path(text)
+    if out.resolve() == ws.root.resolve():
+        # Rendering there rewound memory/*.md to the past state and removed every alert file and
+        # emergency.md raised since; a quiet or paused night would not render them back.
+        raise UsageError(
+            f"--out {out} is the workspace: the state at --until would replace its memory/*.md "
+            "and alerts/; give another folder (default: a fresh temporary one)"
+        )
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder; give a folder (made if missing)")
     try:
