@@ -16,6 +16,7 @@ from swarmlog.events import ConfigLoaded, HardwareSampled, TaskSubmitted
 from swarmlog.hardware import Probe, place
 from swarmlog.routing import choose_route, project
 from swarmlog.routing.profile import Profile
+from tests.cli_helpers import run
 from tests.fake_nvml import FIXTURE, NVMLError_NotSupported, make_fake_nvml
 
 
@@ -93,3 +94,22 @@ def test_one_gpu_host_whose_memory_cannot_be_read_still_routes(tmp_path: Path) -
     assert one.gpus[0].mem_total == 0
     sized = {"endpoint": "http://127.0.0.1:1", "model": "m", "vram_gb": 20}
     assert _route(one, {"m": sized}) == "m"
+
+
+def test_hw_says_which_gpu_reading_it_could_not_take(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = _two_gpus(tmp_path, "nvmlDeviceGetMemoryInfo")
+    monkeypatch.setattr(Probe, "_module", lambda self: fake)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "swarmlog.toml").write_text(
+        '[models.big]\nendpoint = "http://127.0.0.1:9/v1"\nmodel = "m"\nvram_gb = 40\ngpu = 1\n'
+    )
+    assert run(ws, "hw") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("GPU 0: NVIDIA H100 80GB HBM3 85.0/85.5 GB free"), out
+    assert out[1].startswith("GPU 1: NVIDIA H100 80GB HBM3 memory unknown, util"), out
+    assert out[2] == "GPU 1: not read: memory: NVMLError_NotSupported: Not Supported", out
+    assert "0.0/0.0 GB free" not in "\n".join(out)
+    assert out[-1].startswith("model big: 40.0 GB: GPU 1's memory could not be read"), out

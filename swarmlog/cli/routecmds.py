@@ -126,10 +126,17 @@ def cmd_hw(args: argparse.Namespace) -> int:
         for g in sample.gpus:
             util = f"{g.util_gpu}%" if g.util_gpu is not None else "?"
             temp = f"{g.temperature_c}°C" if g.temperature_c is not None else "?"
-            print(
-                f"GPU {g.index}: {g.name} {g.mem_free / _GB:.1f}/{g.mem_total / _GB:.1f} GB free, "
-                f"util {util}, {temp}, {len(g.processes)} process(es)"
+            mem = (
+                f"{g.mem_free / _GB:.1f}/{g.mem_total / _GB:.1f} GB free"
+                if g.mem_total > 0
+                else "memory unknown"
             )
+            print(
+                f"GPU {g.index}: {g.name or 'name unknown'} {mem}, util {util}, {temp}, "
+                f"{len(g.processes)} process(es)"
+            )
+            for problem in g.errors:
+                print(f"GPU {g.index}: not read: {problem}")
     else:
         print(f"no GPU ({sample.nvml_error or 'NVML found no device'})")
     failed = {e.split(":", 1)[0] for e in probe.errors}
