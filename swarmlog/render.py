@@ -108,9 +108,25 @@ _INLINE_ESCAPES = str.maketrans(
 )
 
 
+def _head(value: object, limit: int, strip: str | None = None) -> tuple[str, bool]:
+    """The start of ``value`` that can hold ``limit`` shown characters, and whether more was cut.
+
+    Cleaning and collapsing whitespace cost a pass over every character: each render cleaned a
+    1 MB rationale or error in full (about half a second, every batch of events while following
+    the log) to show its first few hundred. ``strip``: what is dropped from the start first.
+    """
+    text = value if isinstance(value, str) else str(value)
+    text = text.lstrip(strip)
+    bound = 2 * limit + 1024  # room for what cleaning removes: CRs, bidi overrides, spaces
+    if limit and len(text) > bound:
+        return text[:bound], True
+    return text, False
+
+
 def _escape(value: object, limit: int) -> str:
-    text = _SPACE.sub(" ", _clean(value)).strip()
-    if len(text) > limit:
+    raw, cut = _head(value, limit)
+    text = _SPACE.sub(" ", _clean(raw)).strip()
+    if len(text) > limit or cut:
         text = text[: limit - 1].rstrip() + "…"
     return text.translate(_INLINE_ESCAPES)
 
@@ -121,8 +137,9 @@ def plain_line(value: object, limit: int = 0) -> str:
     override becomes U+FFFD, so text from a model cannot colour, retitle or rewrite the
     terminal; runs of whitespace, newlines too, become one space. At most ``limit`` characters
     (0: any)."""
-    text = _SPACE.sub(" ", _clean(value)).strip()
-    if limit and len(text) > limit:
+    raw, cut = _head(value, limit)
+    text = _SPACE.sub(" ", _clean(raw)).strip()
+    if limit and (len(text) > limit or cut):
         text = text[: limit - 1].rstrip() + "…"
     return text
 
@@ -150,10 +167,11 @@ _TICKS = re.compile(r"`+")
 
 def md_block(value: object, limit: int = 20_000) -> str:
     """Return free text fenced so nothing inside it can end the fence or start a section."""
-    text = _clean(value).replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    raw, cut = _head(value, limit, "\r\n")
+    text = _clean(raw).replace("\r\n", "\n").replace("\r", "\n").strip("\n")
     if not text.strip():
         return "_(none)_"
-    if len(text) > limit:
+    if len(text) > limit or cut:
         text = text[: limit - 1] + "…"
     longest = max((len(m) for m in _TICKS.findall(text)), default=0)
     fence = "`" * max(3, longest + 1)

@@ -1,0 +1,52 @@
+"""A 1 MB field costs a render what it shows, not its whole length (audit 4, render).
+
+The filters cleaned every character of a value (one Unicode category look-up each) before
+cutting it to what a cell, a line or a fenced block shows: a 1 MB rationale or error cost about
+half a second on every render, and the renderer renders after every batch of events.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import pytest
+
+from swarmlog import render
+from swarmlog.render import md_block, md_cell, md_inline, plain_line
+
+BIG = "é|\x1b\n" * 250_000  # 1 MB, not printable: every character is looked up
+
+
+class _Counting:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def category(self, ch: str) -> str:
+        self.calls += 1
+        return unicodedata.category(ch)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(unicodedata, name)
+
+
+@pytest.mark.parametrize(
+    ("show", "limit"),
+    [(md_block, 20_000), (md_inline, 500), (md_cell, 120), (lambda v: plain_line(v, 300), 300)],
+)
+def test_a_long_value_is_cleaned_only_as_far_as_it_is_shown(
+    monkeypatch: pytest.MonkeyPatch, show: Any, limit: int
+) -> None:
+    counting = _Counting()
+    monkeypatch.setattr(render, "unicodedata", counting)
+    text = show(BIG)
+    assert counting.calls <= 3 * limit + 2048
+    assert "…" in text and "\x1b" not in text
+    assert "é" in text
+
+
+def test_short_values_are_shown_whole() -> None:
+    assert md_cell("a" * 120) == "a" * 120
+    assert md_cell("a" * 121) == "a" * 119 + "…"
+    assert md_block("\n\n  x\ny\n") == "```text\n  x\ny\n```"
+    assert md_inline(" " * 10_000 + "hi") == "hi"
