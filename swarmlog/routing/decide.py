@@ -229,6 +229,8 @@ def choose_route(state: RouterState, task: TaskFeatures | TaskSubmitted) -> Task
                 rows.append((pp, why, 0.0, 0.0, in_flight, False))
                 continue
             load = drain + expected_load_s(state, p)
+            if drain:  # the load term holds the eviction's wait: say how much, so it adds up
+                why = f"{why} ({drain:.3f}s of the load waits for its work to drain and reload)"
             note = f"{note}; cold load {why}".strip("; ")
         # Service time: the observed peak-EWMAs, else the priors (stats.service_estimate).
         if st is not None and st.ttft_s is not None:
