@@ -84,7 +84,8 @@ _REPLACED = frozenset({"Cc", "Cf", "Cs", "Co"})
 
 
 def _clean(value: object) -> str:
-    """Return text safe to embed: valid UTF-8, no control or bidi-override characters."""
+    """Return text safe to embed: valid UTF-8, no control or bidi-override characters (line
+    ends and tabs are kept for the callers to fold or fence)."""
     text = value if isinstance(value, str) else str(value)
     if not text.isascii():
         # Lone surrogates (undecodable bytes kept by surrogateescape) become U+FFFD.
@@ -93,7 +94,7 @@ def _clean(value: object) -> str:
         return text
     return "".join(
         ch
-        if ch in "\n\t" or ch in _KEPT_FORMAT or unicodedata.category(ch) not in _REPLACED
+        if ch in "\r\n\t" or ch in _KEPT_FORMAT or unicodedata.category(ch) not in _REPLACED
         else "\ufffd"
         for ch in text
     )
@@ -168,7 +169,8 @@ _TICKS = re.compile(r"`+")
 def md_block(value: object, limit: int = 20_000) -> str:
     """Return free text fenced so nothing inside it can end the fence or start a section."""
     raw, cut = _head(value, limit, "\r\n")
-    text = _clean(raw).replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    # Line ends first: _clean turns a CR into U+FFFD, which ended every line of a CRLF text.
+    text = _clean(raw.replace("\r\n", "\n").replace("\r", "\n")).strip("\n")
     if not text.strip():
         return "_(none)_"
     if len(text) > limit or cut:
