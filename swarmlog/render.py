@@ -52,6 +52,7 @@ __all__ = [
     "render_alert_event",
     "render_all",
     "render_team_state",
+    "shell_word",
     "write_outputs",
 ]
 

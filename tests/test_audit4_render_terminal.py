@@ -8,6 +8,7 @@ the operator's terminal, and a newline in a title splits one alert over several 
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,23 @@ def test_verify_findings_print_no_control_characters(
     assert run(ws, "replay", "--verify") == 1
     out = capsys.readouterr().out
     assert "checkpoint C1\ufffd[31mRED" in out and not RAW.search(out), out
+
+
+def test_status_cuts_long_text_and_quotes_the_ack_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = tmp_path / "ws"
+    log = FileLog(ws / "memory" / "events", sync="none")
+    log.append(
+        [
+            RunStarted(ts=100.0, run="r", goal="g"),
+            AlertRaised(ts=101.0, run="r", alert_id="two words", level=3, rule="r",
+                        title="x" * 1_000_000),
+        ]
+    )  # fmt: skip
+    log.close()
+    assert run(ws, "status") == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("alert ")]
+    assert len(line) < 400 and "…" in line
+    assert line.endswith("(swarmlog ack 'two words')")
+    assert run(ws, "ack", *shlex.split(line[line.index("(") + 1 : -1])[2:]) == 0

@@ -316,7 +316,7 @@ def _current(args: argparse.Namespace) -> SwarmState:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from swarmlog.render import LEVEL_NAMES, plain_line, trust_text
+    from swarmlog.render import LEVEL_NAMES, plain_line, shell_word, trust_text
 
     s = _current(args)
     t = s.team
@@ -344,28 +344,31 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         return 0
     # Names, ids, titles and blockers come from agents and models: each printed as one line
-    # of plain text (an ANSI escape sequence in a title would colour or rewrite the terminal).
-    ended = f", {plain_line(t.outcome)}" if t.outcome else ""
+    # of plain text (an ANSI escape sequence in a title would colour or rewrite the terminal),
+    # cut to a length a line can show (a 1 MB title was printed whole).
+    ended = f", {plain_line(t.outcome, 120)}" if t.outcome else ""
     paused = ", PAUSED" if t.paused else ""
     if t.run:
-        phase = plain_line(t.phase) or "-"
-        print(f"run {plain_line(t.run)} at seq {s.seq}: phase {phase}{ended}{paused}")
+        phase = plain_line(t.phase, 60) or "-"
+        print(f"run {plain_line(t.run, 120)} at seq {s.seq}: phase {phase}{ended}{paused}")
     else:
         print(f"no run in the log yet (seq {s.seq}); start one with 'swarmlog run GOAL'")
     level = s.alerts.level
     emergency = ", EMERGENCY open: see memory/emergency.md" if s.alerts.emergency_since else ""
     print(f"escalation level {level} ({LEVEL_NAMES.get(level, 'escalated')}){emergency}")
-    counts = ", ".join(f"{plain_line(k)} {v}" for k, v in sorted(s.board.counts.items()))
+    counts = ", ".join(f"{plain_line(k, 40)} {v}" for k, v in sorted(s.board.counts.items()))
     print(f"tasks: {counts or 'none'}")
     for a in sorted(t.agents.values(), key=lambda a: a.agent):
-        name, status, task = plain_line(a.agent), plain_line(a.status), plain_line(a.task_id)
+        name, status = plain_line(a.agent, 60), plain_line(a.status, 40)
+        task = plain_line(a.task_id, 80)
         print(f"  {name:<12} {status:<10} {task or '-':<16} trust {trust_text(a)}")
     unacked = [a for a in s.alerts.alerts.values() if not a.acked]
     for x in sorted(unacked, key=lambda x: x.seq):
-        alert_id = plain_line(x.alert_id)
-        print(f"alert {alert_id} level {x.level}: {plain_line(x.title)} (swarmlog ack {alert_id})")
+        title = plain_line(x.title, 200)
+        ack = f"swarmlog ack {shell_word(x.alert_id)}"  # pasted as it is printed
+        print(f"alert {plain_line(x.alert_id, 80)} level {x.level}: {title} ({ack})")
     for key in sorted(t.blockers):
-        print(f"blocker: {plain_line(t.blockers[key])}")
+        print(f"blocker: {plain_line(t.blockers[key], 300)}")
     return 0
 
 
