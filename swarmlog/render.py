@@ -456,8 +456,13 @@ _COMMAND_RE = {
 
 
 def _commands_left(alert: AlertState) -> dict[str, bool]:
-    """Which generic commands the alert's own advice does not already give (each once)."""
-    return {name: not any(rx.search(a) for a in alert.advice) for name, rx in _COMMAND_RE.items()}
+    """Which generic commands the alert's own advice does not already give (each once).
+
+    Advice gives the ack only where it names this alert: 'swarmlog ack X' or 'ack all' in it
+    left the file without the command that acknowledges this one."""
+    ack = re.compile(rf"\bswarmlog ack {re.escape(alert.alert_id)}(?![\w-])")
+    rules = {**_COMMAND_RE, "ack": ack}
+    return {name: not any(rx.search(a) for a in alert.advice) for name, rx in rules.items()}
 
 
 def _alert_view(state: SwarmState, alert: AlertState) -> dict[str, Any]:

@@ -52,3 +52,31 @@ def test_the_ack_line_pastes_as_the_right_command(
     assert words == ["swarmlog", "ack", alert_id]
     capsys.readouterr()
     assert run(ws, *words[1:]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("advice", "generic"),
+    [
+        ("Acknowledge: swarmlog ack A1", False),
+        ("Acknowledge: swarmlog ack A10", True),
+        ("swarmlog ack all", True),
+        ("`swarmlog ack X`", True),
+    ],
+)
+def test_advice_naming_another_alert_keeps_the_ack_line(
+    tmp_path: Path, advice: str, generic: bool
+) -> None:
+    ws = tmp_path / "ws"
+    log = FileLog(ws / "memory" / "events", sync="none")
+    log.append(
+        [
+            RunStarted(ts=1000.0, run="r", goal="g"),
+            AlertRaised(
+                ts=1001.0, run="r", alert_id="A1", level=3, rule="r", title="t", advice=(advice,)
+            ),
+        ]
+    )
+    log.close()
+    assert run(ws, "render") == 0
+    (alert_file,) = (ws / "alerts").glob("ALERT-*.md")
+    assert bool(SPAN.search(alert_file.read_text())) is generic
