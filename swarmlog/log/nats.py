@@ -146,7 +146,22 @@ def parse_nats_url(url: str) -> NatsTarget:
             )
         replicas = int(value)
     servers = tuple(f"{scheme}://{h}" for h in hosts.split(",") if h)
+    for server in servers:
+        _check_server(server)
     return NatsTarget(servers=servers, stream=stream, replicas=replicas)
+
+
+def _check_server(server: str) -> None:
+    """Refuse a ``HOST:PORT`` that nats-py cannot parse (it raises a bare ``ValueError``)."""
+    hostport = _strip_userinfo(server)
+    host, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else ("", "", "")
+    if not colon:
+        host, port = hostport, "4222"
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(
+            f"bad NATS server {hostport!r}: write HOST:PORT with a port from 1 to 65535, "
+            f"e.g. nats://127.0.0.1:4222/STREAM"
+        )
 
 
 # The log
@@ -191,6 +206,8 @@ class NatsLog:
         self.target = NatsTarget(servers=server_list, stream=stream, replicas=replicas)
         if not _STREAM_NAME.match(stream):
             raise UsageError(f"bad NATS stream name {stream!r}; use letters, digits, '-' or '_'")
+        for server in server_list:
+            _check_server(server)
         self.subject = f"{stream}.events"
         self.timeout_s = timeout_s
         self.request_timeout_s = request_timeout_s
@@ -290,8 +307,9 @@ class NatsLog:
                 raise
             if not create:
                 raise LogError(
-                    f"no stream {self.target.stream!r} at {self.target.display}; "
-                    f"open it with create=True or check the name"
+                    f"no stream {self.target.stream!r} at {self.target.display}; check the "
+                    f"stream name, or create the log by starting a run on it "
+                    f"('swarmlog run --log {self.target.display} GOAL')"
                 ) from exc
             config = StreamConfig(
                 name=self.target.stream,
