@@ -417,15 +417,28 @@ class NatsLog:
             return self._tail
         data = msg.data or b""
         sseq = int(msg.seq or 0)
-        line = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-        if problem := check_line(line):
-            raise LogCorrupt(self._where(sseq), data.count(b"\n"), f"last record: {problem}")
-        tail = (sseq, line_seq(line))
+        at = sseq
+        while _foreign(data):  # the event seq is the last swarmlog message's
+            at -= 1
+            if at == 0:
+                data = b""
+                break
+            data = await self._get(at)
+        eseq = 0
+        if data:
+            line = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            if problem := check_line(line):
+                raise LogCorrupt(self._where(at), data.count(b"\n"), f"last record: {problem}")
+            eseq = line_seq(line)
+        tail = (sseq, eseq)
         if self._tail is None or tail[0] >= self._tail[0]:
             self._tail = tail
         return tail
 
     def _decode(self, stream_seq: int, data: bytes, expected_first: int | None) -> list[Event]:
+        """Decode one message's records; a message another client put on the subject holds none."""
+        if _foreign(data):
+            return []
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
@@ -732,6 +745,9 @@ class NatsLog:
         try:
             while source.sseq < tail[0]:
                 for sseq, data in await source.take(tail[0], wait=self.request_timeout_s):
+                    if _foreign(data):
+                        problems.append(Problem(self._where(sseq), 1, _FOREIGN))
+                        continue
                     lines = data.split(b"\n")
                     if lines[-1] != b"":
                         problems.append(Problem(self._where(sseq), len(lines), "no final newline"))
@@ -801,6 +817,22 @@ async def _unsubscribe(sub: JetStreamContext.PushSubscription) -> None:
         await sub.unsubscribe()
     except (nats.errors.Error, OSError):
         pass
+
+
+_FOREIGN = (
+    "not a swarmlog message (another client published on the log's subject); readers and "
+    "writers skip it, find and stop that publisher"
+)
+
+
+def _foreign(data: bytes) -> bool:
+    """Whether a message is not swarmlog's: its first line has no record framing at all.
+
+    Readers and writers skip such a message (``verify`` lists it) instead of halting the log for
+    good: the stream denies deletes, so nobody could remove it. A swarmlog record that is damaged
+    keeps its checksum field and is still reported as corrupt.
+    """
+    return check_line(data.split(b"\n", 1)[0]).startswith("not a swarmlog record")
 
 
 def _describe(exc: BaseException) -> str:
@@ -955,14 +987,22 @@ class NatsReader:
                 self._next = tail[1] + 1
             else:
                 while lo < hi:  # last message whose first event seq <= after + 1
-                    mid = (lo + hi + 1) // 2
+                    mid = probe = (lo + hi + 1) // 2
                     data = await log._retrying("read the log", functools.partial(log._get, mid))
+                    while _foreign(data) and probe < hi:  # judge by the next swarmlog message
+                        probe += 1
+                        data = await log._retrying(
+                            "read the log", functools.partial(log._get, probe)
+                        )
+                    if _foreign(data):  # only foreign messages from mid to hi
+                        hi = mid - 1
+                        continue
                     line = data.split(b"\n", 1)[0]
                     if problem := check_line(line):
-                        raise LogCorrupt(log._where(mid), 1, problem)
+                        raise LogCorrupt(log._where(probe), 1, problem)
                     first = line_seq(line)
                     if first <= self.after + 1:
-                        lo = mid
+                        lo = probe
                     else:
                         hi = mid - 1
                 start = lo - 1
@@ -973,6 +1013,8 @@ class NatsReader:
         out: list[Event] = []
         for sseq, data in raw:
             events = self.log._decode(sseq, data, self._next)
+            if not events:
+                continue
             self._next = events[-1].seq + 1
             if events[0].seq <= self.after:
                 events = [e for e in events if e.seq > self.after]
