@@ -415,7 +415,8 @@ def simulate(w: Workload, policy: Policy, fixture: dict[str, Any]) -> tuple[floa
             "parallel": s.slots,
             "gpu": s.gpu,
             "tier": s.tier,
-            "vram_gb": cluster.models[s.name].vram_gb,
+            # The simulation sizes models and GPUs in GiB; the router reads GB (1e9 bytes).
+            "vram_gb": cluster.models[s.name].vram_gb * GIB / 1e9,
             "decode_tps": round(cluster.models[s.name].decode, 3),
             "prefill_tps": round(cluster.models[s.name].prefill, 3),
             "load_s": round(cluster.models[s.name].load_s, 3),

@@ -183,7 +183,7 @@ def test_hard_filters_context_vram_unreachable_and_residency():
         "deep": {**MODELS["deep"], "vram_gb": 100, "gpu": 0},
     }
     log = Log(models)
-    log.add(HardwareSampled(gpus=(GpuSample(index=0, mem_total=80 * 1024**3),)))
+    log.add(HardwareSampled(gpus=(GpuSample(index=0, mem_total=80 * 10**9),)))
     log.submit("t", "lint", prompt="z" * 8000)
     with pytest.raises(NoRouteAvailable) as info:
         log.route("t")
@@ -374,7 +374,7 @@ def test_a_gpu_too_small_for_both_models_keeps_work_on_the_model_whose_turn_it_i
         "deep": {**MODELS["deep"], "vram_gb": 30, "gpu": 0, "load_s": 16.0},
     }
     log = Log(models)
-    log.add(HardwareSampled(gpus=(GpuSample(index=0, mem_total=40 * 1024**3),)))
+    log.add(HardwareSampled(gpus=(GpuSample(index=0, mem_total=40 * 10**9),)))
     fast_ep, deep_ep = MODELS["fast"]["endpoint"], MODELS["deep"]["endpoint"]
     log.add(ModelServerSampled(endpoint=fast_ep, resident=(ResidentModel(name="small"),)))
     log.add(ModelServerSampled(endpoint=deep_ep, resident=(ResidentModel(name="small"),)))
@@ -409,7 +409,7 @@ def test_router_config_derives_its_per_profile_constants():
 
 
 def test_vram_the_server_reported_is_folded_in_when_the_config_sets_none():
-    gib = 1024**3
+    gib = 10**9  # GB, as the router reads GPU memory
     models = {
         "fast": {**MODELS["fast"], "gpu": 0},
         "deep": {**MODELS["deep"], "gpu": 0, "vram_gb": 20.0},
@@ -452,3 +452,28 @@ def test_vram_the_server_reported_is_folded_in_when_the_config_sets_none():
 
     replay.load_check_modules()
     assert replay.verify(log.events) == []
+
+
+def test_hw_and_the_router_agree_on_what_fits_a_gpu() -> None:
+    """GB is 1e9 bytes in ``vram_gb``, in servers' sizes and in ``swarmlog hw``; the router read
+    GPU memory in GiB, so an 82 GB model that ``hw`` placed on an H100 (85.5 GB) was refused by
+    ``route`` as larger than the GPU ('GPU 0 has 79.6 GB')."""
+    from swarmlog.hardware import Probe, place
+    from swarmlog.routing.profile import Profile
+    from tests.fake_nvml import make_fake_nvml
+
+    gpus = Probe(nvml=make_fake_nvml()).sample().gpus
+    (placed,) = place([Profile(name="deep", vram_gb=82, gpu=0)], gpus)
+    assert placed.fits
+    log = Log({"deep": {**MODELS["deep"], "vram_gb": 82, "gpu": 0}})
+    log.add(HardwareSampled(gpus=gpus))
+    log.submit("t", "refactor")
+    assert log.route("t").model == "deep"
+    # And both refuse what does not fit.
+    (too_big,) = place([Profile(name="deep", vram_gb=90, gpu=0)], gpus)
+    assert not too_big.fits
+    log = Log({"deep": {**MODELS["deep"], "vram_gb": 90, "gpu": 0}})
+    log.add(HardwareSampled(gpus=gpus))
+    log.submit("t", "refactor")
+    with pytest.raises(NoRouteAvailable, match=r"GPU 0 has 85\.5 GB"):
+        log.route("t")

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_LOAD_S = 10.0
-_GIB = 1024.0**3
+_GB = 1e9  # GB as every size here is given: vram_gb, Ollama's sizes, `swarmlog hw`
 
 
 def tie_hash(seed: int, task_id: str) -> int:
@@ -111,7 +111,7 @@ def _gpu_total_gb(state: RouterState, index: int) -> float | None:
     """Return a GPU's memory, or None when the sample lacks the GPU or could not read it."""
     for g in state.gpus:
         if g.index == index:
-            return g.mem_total / _GIB if g.mem_total > 0 else None
+            return g.mem_total / _GB if g.mem_total > 0 else None
     return None
 
 
@@ -124,7 +124,7 @@ def _vram_check(state: RouterState, p: Profile) -> tuple[bool, str, float]:
     if p.vram_gb is None or not state.gpus:
         return True, "", 0.0
     if p.gpu is None:
-        if any(g.mem_total <= 0 or g.mem_total / _GIB >= p.vram_gb for g in state.gpus):
+        if any(g.mem_total <= 0 or g.mem_total / _GB >= p.vram_gb for g in state.gpus):
             return True, "", 0.0
         return False, f"needs {p.vram_gb:g} GB VRAM; no GPU is that large", 0.0
     total = _gpu_total_gb(state, p.gpu)
