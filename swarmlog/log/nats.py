@@ -295,7 +295,30 @@ class NatsLog:
             ) from exc
         self._nc = nc
         self._js = nc.jetstream(timeout=self.request_timeout_s)
+        await self._require_jetstream(nc)
         await self._retrying("open the stream", functools.partial(self._ensure_stream, create))
+
+    async def _require_jetstream(self, nc: Client) -> None:
+        """Fail at once on a server without JetStream instead of retrying it as a lost quorum.
+
+        Such a server answers every JetStream request "no responders" (a 503 with no JetStream
+        error code), which ``_retrying`` cannot tell from a cluster electing a leader. Only when
+        the server we reached says it has no JetStream and nobody answers an account request is
+        it refused; a node without JetStream in a cluster whose others have it still works.
+        """
+        if nc._server_info.get("jetstream"):
+            return
+        assert self._js is not None
+        try:
+            await self._js._jsm.account_info()
+        except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError) as exc:
+            if getattr(exc, "err_code", None) is None:
+                raise LogError(
+                    f"the NATS server at {self.target.display} does not run JetStream; start "
+                    f"nats-server with -js (or a jetstream {{}} block in its config)"
+                ) from exc
+        except (TimeoutError, nats.errors.Error):
+            pass  # left to the retries that open the stream
 
     async def _ensure_stream(self, create: bool) -> None:
         assert self._js is not None

@@ -1,0 +1,54 @@
+"""A nats:// log on a NATS server that runs without JetStream (``nats-server`` without ``-js``).
+
+Before, every command waited the whole timeout (10 s) retrying the server's "no responders"
+answers as a lost quorum, then said "the servers are unreachable or the stream has no quorum",
+which sends the operator after the wrong problem. It now fails at once, naming the missing -js.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from nats_fixtures import free_port, require_nats_server
+
+from tests.cli_helpers import one_error_line, swarmlog_process
+
+
+@pytest.fixture
+def plain_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    port = free_port()
+    proc = subprocess.Popen(
+        [require_nats_server(), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import socket
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                    break
+            except OSError:
+                time.sleep(0.02)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("command", [["log"], ["append", "note", '{"text": "x"}'], ["verify"]])
+def test_server_without_jetstream_is_named_at_once(
+    tmp_path: Path, plain_server: str, command: list[str]
+) -> None:
+    started = time.monotonic()
+    done = swarmlog_process("--log", f"{plain_server}/S", *command, cwd=tmp_path, timeout=60)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done
+    err = one_error_line(done.stderr)
+    assert "does not run JetStream" in err and "-js" in err, err
+    assert took < 6, took
