@@ -79,6 +79,7 @@ _MSG_ID = "Nats-Msg-Id"
 _ERR_WRONG_LAST_SEQ = 10071
 _ERR_STREAM_NOT_FOUND = 10059
 _ERR_NO_MESSAGE = 10037
+_ERR_REPLICAS_UNCLUSTERED = 10074  # "replicas > 1 not supported in non-clustered mode"
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 # Failures after which the outcome of a request is unknown and a retry is safe.
 _TRANSPORT: tuple[type[Exception], ...] = (
@@ -344,7 +345,16 @@ class NatsLog:
                 deny_delete=True,
                 deny_purge=True,
             )
-            info = await jsm.add_stream(config)
+            try:
+                info = await jsm.add_stream(config)
+            except nats.js.errors.APIError as exc2:
+                if exc2.err_code != _ERR_REPLICAS_UNCLUSTERED:
+                    raise
+                raise LogError(
+                    f"cannot create stream {self.target.stream!r} with replicas="
+                    f"{self.target.replicas} at {self.target.display}: the server is not in a "
+                    f"cluster; use replicas=1 or connect to a clustered JetStream"
+                ) from exc2
         if self.subject not in (info.config.subjects or []):
             raise LogError(
                 f"stream {self.target.stream!r} at {self.target.display} does not carry the "
