@@ -271,8 +271,10 @@ class NatsLog:
     async def _start(self, create: bool) -> None:
         self._keys_lock = asyncio.Lock()
 
-        async def quiet(_exc: Exception) -> None:
-            return None  # failures surface as LogError from the call that met them
+        met: list[Exception] = []
+
+        async def quiet(exc: Exception) -> None:
+            met[:] = [exc]  # failures surface as LogError from the call that met them
 
         options: dict[str, Any] = dict(
             servers=list(self.target.servers),
@@ -290,9 +292,10 @@ class NatsLog:
             await asyncio.wait_for(nc.connect(**options), self.timeout_s)
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             await nc.close()
+            why = _describe(met[0] if met and isinstance(exc, TimeoutError) else exc)
             raise LogError(
                 f"cannot connect to NATS at {self.target.display} within {self.timeout_s:g} s "
-                f"({_describe(exc)}); check that nats-server runs with -js and the address"
+                f"({why}); check that nats-server runs with -js and the address"
             ) from exc
         self._nc = nc
         self._js = nc.jetstream(timeout=self.request_timeout_s)
