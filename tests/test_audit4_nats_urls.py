@@ -49,3 +49,10 @@ def test_missing_stream_names_it_and_how_to_create_it(
     err = one_error_line(done.stderr)
     assert "create=True" not in err, err
     assert "no stream" in err and f"swarmlog run --log {url}" in err, err
+
+
+def test_address_without_a_server_says_so(tmp_path: Path) -> None:
+    done = swarmlog_process("--log", "nats:///S1", "log", cwd=tmp_path, timeout=30)
+    assert done.returncode == 2, done
+    err = one_error_line(done.stderr)
+    assert "names no server" in err and "stream name" not in err, err

@@ -133,7 +133,11 @@ def parse_nats_url(url: str) -> NatsTarget:
     rest, _, query = rest.partition("?")
     hosts, _, stream = rest.partition("/")
     stream = stream.strip("/")
-    if not hosts or not _STREAM_NAME.match(stream):
+    if not hosts.strip(","):
+        raise UsageError(
+            f"NATS address {scheme}:///{stream} names no server; write nats://HOST:PORT/STREAM"
+        )
+    if not _STREAM_NAME.match(stream):
         raise UsageError(
             f"NATS address {scheme}://{_strip_userinfo(hosts)}/{stream} needs a stream name of "
             f"letters, digits, '-' or '_'; write nats://HOST:PORT/STREAM"
