@@ -355,12 +355,19 @@ class NatsLog:
             try:
                 info = await jsm.add_stream(config)
             except nats.js.errors.APIError as exc2:
-                if exc2.err_code != _ERR_REPLICAS_UNCLUSTERED:
-                    raise
+                if exc2.err_code == _ERR_REPLICAS_UNCLUSTERED:
+                    raise LogError(
+                        f"cannot create stream {self.target.stream!r} with replicas="
+                        f"{self.target.replicas} at {self.target.display}: the server is not "
+                        f"in a cluster; use replicas=1 or connect to a clustered JetStream"
+                    ) from exc2
+                if isinstance(exc2, _NO_QUORUM):
+                    raise  # retried: the cluster may answer once it has a leader
                 raise LogError(
-                    f"cannot create stream {self.target.stream!r} with replicas="
-                    f"{self.target.replicas} at {self.target.display}: the server is not in a "
-                    f"cluster; use replicas=1 or connect to a clustered JetStream"
+                    f"NATS refused to create stream {self.target.stream!r} for the subject "
+                    f"{self.subject!r} at {self.target.display}: "
+                    f"{exc2.description or _describe(exc2)} (error {exc2.err_code}); choose "
+                    f"another stream name or remove what holds that subject"
                 ) from exc2
         if self.subject not in (info.config.subjects or []):
             raise LogError(
