@@ -27,6 +27,7 @@ from swarmlog.routing import stats as router
 from swarmlog.state import EMPTY as SWARM_EMPTY
 from swarmlog.state import SwarmState
 from swarmlog.state import apply as swarm_apply
+from swarmlog.text import plain_line as _p
 from swarmlog.workspace import Workspace
 
 __all__ = [
@@ -130,10 +131,10 @@ def _phase_lines(view: View, now: float, gone: str = "") -> list[str]:
         return ["no run yet: start one with 'swarmlog run'"]
     end = t.ended_ts or (s.ts if gone else now)  # a dead run's clock stopped at its last event
     lines = [_gone_line(view, gone, now)] if gone else []
-    outcome = f", ended: {t.outcome}" if t.outcome else ""
+    outcome = f", ended: {_p(t.outcome)}" if t.outcome else ""
     paused = ", PAUSED" if t.paused else ""
     lines.append(
-        f"run {t.run} started {fmt_ts(t.started_ts)}Z, {fmt_duration(end - t.started_ts)} "
+        f"run {_p(t.run)} started {fmt_ts(t.started_ts)}Z, {fmt_duration(end - t.started_ts)} "
         f"elapsed{outcome}{paused}"
     )
     if s.phases.spans:
@@ -147,8 +148,8 @@ def _phase_lines(view: View, now: float, gone: str = "") -> list[str]:
             against = f" of expected {fmt_duration(span.expected_s)} ({ratio:.0%}){over}"
         else:
             against = " (no expected duration)"
-        done = f", {span.outcome or 'done'}" if span.completed_ts else ""
-        lines.append(f"phase {span.phase}{it}: {fmt_duration(elapsed)}{against}{done}")
+        done = f", {_p(span.outcome or 'done')}" if span.completed_ts else ""
+        lines.append(f"phase {_p(span.phase)}{it}: {fmt_duration(elapsed)}{against}{done}")
     else:
         lines.append("phase: not started")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.board.counts.items())) or "none"
@@ -168,8 +169,8 @@ def _agent_lines(view: View) -> list[str]:
     lines = [f"{'agent':<14} {'status':<11} {'task':<22} trust"]
     for name in sorted(agents, key=_role_rank):
         a = agents[name]
-        task = a.task_id or "-"
-        lines.append(f"{name:<14} {a.status:<11} {task[:22]:<22} {trust_text(a)}")
+        task = _p(a.task_id, 22) or "-"
+        lines.append(f"{_p(name):<14} {_p(a.status):<11} {task:<22} {trust_text(a)}")
     return lines
 
 
@@ -199,7 +200,7 @@ def _model_lines(view: View) -> list[str]:
         if p is not None and p.endpoint in rs.unreachable:
             state.append("server unreachable")
         lines.append(
-            f"{name[:16]:<16} {f'{running}/{slots}':>9} {queued:>6} {calls:>6} {avg:>8} {top:>8}"
+            f"{_p(name, 16):<16} {f'{running}/{slots}':>9} {queued:>6} {calls:>6} {avg:>8} {top:>8}"
             f"  {', '.join(state) or 'ok'}"
         )
     return lines
@@ -216,7 +217,7 @@ def _gpu_lines(view: View) -> list[str]:
         util = f", util {g.util_gpu}%" if g.util_gpu is not None else ""
         temp = f", {g.temperature_c}C" if g.temperature_c is not None else ""
         lines.append(
-            f"GPU {g.index} {g.name}: {used / _GB:.1f}/{g.mem_total / _GB:.1f} GB "
+            f"GPU {g.index} {_p(g.name, 60)}: {used / _GB:.1f}/{g.mem_total / _GB:.1f} GB "
             f"({share:.0%}){util}{temp}"
         )
     if not hw.gpus:
@@ -233,12 +234,14 @@ def _alert_lines(view: View) -> list[str]:
     esc = view.escalation
     lines = [f"team directive: {levels.team_directive(esc)}"]
     for e in sorted(esc.open.values(), key=lambda e: e.seq):
-        who = e.agent or e.task_id or e.subject
-        lines.append(f"open L{e.level} {e.escalation_id} {e.rule} {who}: {e.reason}".rstrip())
+        who = _p(e.agent or e.task_id or e.subject, 60)
+        what = f"{_p(e.escalation_id)} {_p(e.rule)} {who}: {_p(e.reason, 300)}"
+        lines.append(f"open L{e.level} {what}".rstrip())
     alerts = view.swarm.alerts.alerts
     for a in sorted(alerts.values(), key=lambda a: a.seq):
         if not a.acked:
-            lines.append(f"alert L{a.level} {a.alert_id}: {a.title} (swarmlog ack {a.alert_id})")
+            aid = _p(a.alert_id)
+            lines.append(f"alert L{a.level} {aid}: {_p(a.title, 300)} (swarmlog ack {aid})")
     if len(lines) == 1:
         lines.append("no open alerts")
     return lines
@@ -262,7 +265,7 @@ def render_view(
         f"swarmlog watch: seq {view.swarm.seq}, level {level} "
         f"({LEVEL_NAMES.get(level, 'escalated')}), {fmt_ts(now, '%H:%M:%S')}Z"
     )
-    goal = f"goal: {t.goal}" if t.goal else ""
+    goal = f"goal: {_p(t.goal, 300)}" if t.goal else ""
     blocks = {
         "PHASE": _phase_lines(view, now, gone),
         "AGENTS": _agent_lines(view),

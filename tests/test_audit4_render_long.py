@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from swarmlog import render
+from swarmlog import text as text_module
 from swarmlog.events import DecisionMade, RunStarted
 from swarmlog.log import FileLog
 from swarmlog.render import md_block, md_cell, md_inline, plain_line
@@ -42,7 +42,7 @@ def test_a_long_value_is_cleaned_only_as_far_as_it_is_shown(
     monkeypatch: pytest.MonkeyPatch, show: Any, limit: int
 ) -> None:
     counting = _Counting()
-    monkeypatch.setattr(render, "unicodedata", counting)
+    monkeypatch.setattr(text_module, "unicodedata", counting)
     text = show(BIG)
     assert counting.calls <= 3 * limit + 2048
     assert "…" in text and "\x1b" not in text

@@ -28,6 +28,7 @@ from msgspec.structs import replace
 from swarmlog.cli.common import add_command, emit_json, iso, open_log, wants_json
 from swarmlog.errors import SwarmlogError
 from swarmlog.events import ConfigLoaded, Event, HumanCommand, RunEnded, RunStarted
+from swarmlog.text import plain_line
 
 if TYPE_CHECKING:
     from swarmlog.escalation.levels import EscalationState
@@ -287,9 +288,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if not alerts:
         print("no open alerts" if args.open else "no alerts")
     for a in alerts:
-        closed = f" by {a.closed_by}" if a.closed_by else ""
+        closed = f" by {plain_line(a.closed_by)}" if a.closed_by else ""
         print(
-            f"{a.alert_id:<6} L{a.level} {a.status + closed:<16} {iso(a.ts)} {a.rule:<18} {a.title}"
+            f"{plain_line(a.alert_id):<6} L{a.level} {a.status + closed:<16} {iso(a.ts)} "
+            f"{plain_line(a.rule):<18} {plain_line(a.title, 300)}"
         )
     from swarmlog.escalation.levels import team_directive
 

@@ -31,6 +31,7 @@ from swarmlog.events import (
     decode,
     kind_of,
 )
+from swarmlog.text import plain_line
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -312,13 +313,14 @@ def format_event(event: Event) -> str:
     )
     if len(rest) > _SUMMARY_WIDTH:
         rest = rest[: _SUMMARY_WIDTH - 1] + "…"
-    return f"{event.seq:>7} {iso(event.ts)} {kind_of(event):<22} {event.actor:<10} {rest}"
+    return (
+        f"{event.seq:>7} {iso(event.ts)} {kind_of(event):<22} {plain_line(event.actor):<10} {rest}"
+    )
 
 
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
-    text = text.replace("\n", "⏎")
-    return text if len(text) <= 40 else text[:39] + "…"
+    return plain_line(text.replace("\n", "⏎"), 40)  # a model's text: no escapes reach the tty
 
 
 def cmd_log(args: argparse.Namespace) -> int:

@@ -59,6 +59,7 @@ from swarmlog.state.escalations import (
     project,
     subject_of,
 )
+from swarmlog.text import plain_line
 
 __all__ = [
     "EMPTY",
@@ -366,10 +367,13 @@ def alert_line(event: Event | EventBase) -> str | None:
     level = getattr(event, "level", None)
     kind = kind_of(event)
     if kind == "run_ended" and getattr(event, "outcome", "") == "aborted":
-        return f"ABORT run={event.run} seq={event.seq} reason={getattr(event, 'reason', '')}"
+        why = plain_line(getattr(event, "reason", ""), 300)
+        return f"ABORT run={plain_line(event.run)} seq={event.seq} reason={why}"
     if kind not in {"escalation_raised", "alert_raised"} or level is None:
         return None
     word = "ABORT" if level >= 4 else "EMERGENCY" if level >= 3 else "ESCALATE"
-    rule = getattr(event, "rule", "")
-    text = getattr(event, "title", "") or getattr(event, "reason", "")
-    return f"{word} level={level} rule={rule} run={event.run} seq={event.seq} {text}".rstrip()
+    # One line whatever a model wrote: the line is grepped, and printed to a terminal.
+    rule = plain_line(getattr(event, "rule", ""))
+    text = plain_line(getattr(event, "title", "") or getattr(event, "reason", ""), 300)
+    run = plain_line(event.run)
+    return f"{word} level={level} rule={rule} run={run} seq={event.seq} {text}".rstrip()
