@@ -52,3 +52,48 @@ def test_server_without_jetstream_is_named_at_once(
     err = one_error_line(done.stderr)
     assert "does not run JetStream" in err and "-js" in err, err
     assert took < 6, took
+
+
+def test_account_without_jetstream_is_named_at_once(tmp_path: Path) -> None:
+    """A server with JetStream whose account A has none: 503, error 10039, retried 10 s as a lost
+    quorum before; now refused at once, naming the account setting; account B still works."""
+    port = free_port()
+    store = tmp_path / "store"
+    conf = tmp_path / "s.conf"
+    conf.write_text(
+        f'listen: "127.0.0.1:{port}"\n'
+        f'jetstream {{ store_dir: "{store}" }}\n'
+        "accounts { A: { users: [{user: a, password: pa}] }, "
+        "B: { jetstream: enabled, users: [{user: b, password: pb}] } }\n"
+    )
+    proc = subprocess.Popen(
+        [require_nats_server(), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import socket
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                    break
+            except OSError:
+                time.sleep(0.02)
+        url = f"nats://127.0.0.1:{port}/S"
+        started = time.monotonic()
+        done = swarmlog_process(
+            "--log", url, "log", cwd=tmp_path, env={"NATS_USER": "a", "NATS_PASSWORD": "pa"}
+        )
+        assert time.monotonic() - started < 6
+        assert done.returncode == 1, done
+        err = one_error_line(done.stderr)
+        assert "not enabled for this account" in err and "jetstream: enabled" in err, err
+        done = swarmlog_process(
+            "--log", url, "log", cwd=tmp_path, env={"NATS_USER": "b", "NATS_PASSWORD": "pb"}
+        )
+        assert done.returncode == 1 and "no stream 'S'" in done.stderr, done
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -80,6 +80,7 @@ _ERR_WRONG_LAST_SEQ = 10071
 _ERR_STREAM_NOT_FOUND = 10059
 _ERR_NO_MESSAGE = 10037
 _ERR_REPLICAS_UNCLUSTERED = 10074  # "replicas > 1 not supported in non-clustered mode"
+_ERR_ACCOUNT_NO_JETSTREAM = 10039  # "JetStream not enabled for account"
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 # Failures after which the outcome of a request is unknown and a retry is safe.
 _TRANSPORT: tuple[type[Exception], ...] = (
@@ -307,20 +308,26 @@ class NatsLog:
         await self._retrying("open the stream", functools.partial(self._ensure_stream, create))
 
     async def _require_jetstream(self, nc: Client) -> None:
-        """Fail at once on a server without JetStream instead of retrying it as a lost quorum.
+        """Fail at once where JetStream is missing instead of retrying it as a lost quorum.
 
-        Such a server answers every JetStream request "no responders" (a 503 with no JetStream
-        error code), which ``_retrying`` cannot tell from a cluster electing a leader. Only when
-        the server we reached says it has no JetStream and nobody answers an account request is
-        it refused; a node without JetStream in a cluster whose others have it still works.
+        A server without JetStream answers every JetStream request "no responders" (a 503 with no
+        JetStream error code), and one whose account lacks JetStream answers 503 with error 10039;
+        ``_retrying`` cannot tell either from a cluster electing a leader. The first is refused
+        only when the server we reached also says it has no JetStream, so a node without
+        JetStream in a cluster whose other nodes have it still works.
         """
-        if nc._server_info.get("jetstream"):
-            return
         assert self._js is not None
         try:
             await self._js._jsm.account_info()
         except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError) as exc:
-            if getattr(exc, "err_code", None) is None:
+            code = getattr(exc, "err_code", None)
+            if code == _ERR_ACCOUNT_NO_JETSTREAM:
+                raise LogError(
+                    f"JetStream is not enabled for this account on {self.target.display}; "
+                    f"enable it in the server's accounts config (jetstream: enabled) or connect "
+                    f"as another user (NATS_USER, NATS_CREDS)"
+                ) from exc
+            if code is None and not nc._server_info.get("jetstream"):
                 raise LogError(
                     f"the NATS server at {self.target.display} does not run JetStream; start "
                     f"nats-server with -js (or a jetstream {{}} block in its config)"
