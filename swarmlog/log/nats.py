@@ -278,8 +278,16 @@ class NatsLog:
 
         met: list[Exception] = []
 
+        refused = asyncio.Event()
+
         async def quiet(exc: Exception) -> None:
-            met[:] = [exc]  # failures surface as LogError from the call that met them
+            if not refused.is_set():
+                met[:] = [exc]  # failures surface as LogError from the call that met them
+            if isinstance(exc, nats.errors.AuthorizationError) or (
+                "authorization violation" in str(exc).lower()
+            ):
+                met[:] = [exc]
+                refused.set()  # wrong credentials stay wrong: no use retrying them
 
         options: dict[str, Any] = dict(
             servers=list(self.target.servers),
@@ -293,10 +301,29 @@ class NatsLog:
             **self._auth,
         )
         nc = Client()
+        connecting = asyncio.ensure_future(nc.connect(**options))
+        waiting = asyncio.ensure_future(refused.wait())
         try:
-            await asyncio.wait_for(nc.connect(**options), self.timeout_s)
+            await asyncio.wait(
+                {connecting, waiting}, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiting.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                await asyncio.gather(connecting, return_exceptions=True)
+        try:
+            if connecting.cancelled():
+                raise TimeoutError
+            connecting.result()
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             await nc.close()
+            if refused.is_set():
+                raise LogError(
+                    f"NATS at {self.target.display} refused the credentials "
+                    f"({_describe(met[0])}); set NATS_USER and NATS_PASSWORD, or NATS_CREDS, "
+                    f"to a user the server knows"
+                ) from exc
             why = _describe(met[0] if met and isinstance(exc, TimeoutError) else exc)
             raise LogError(
                 f"cannot connect to NATS at {self.target.display} within {self.timeout_s:g} s "
