@@ -54,9 +54,15 @@ class LogCorrupt(LogError):
         self.path = path
         self.line = line
         self.problem = problem
+        if path.startswith("nats://"):  # a stream has no segment files and nothing to repair
+            fix = "restore the stream from a replica or a backup of it"
+        else:
+            fix = (
+                "restore the segment from a copy (git, a backup): 'swarmlog repair' only cuts a "
+                "torn tail"
+            )
         super().__init__(
-            f"{path}:{line}: {problem}; 'swarmlog verify' lists every damaged record; restore "
-            f"the segment from a copy (git, a backup): 'swarmlog repair' only cuts a torn tail"
+            f"{path}:{line}: {problem}; 'swarmlog verify' lists every damaged record; {fix}"
         )
 
 
