@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from swarmlog.errors import LogCorrupt, LogError, SeqConflict
-from swarmlog.events import ModelCallFinished, Note, TaskSubmitted
+from swarmlog.events import ConfigLoaded, ModelCallFinished, Note, TaskSubmitted
 from swarmlog.log import FileLog, FileReader, MemoryLog, list_segments
 
 Store = MemoryLog | FileLog
@@ -57,8 +57,11 @@ def test_a_float_json_cannot_carry_is_refused_and_nothing_is_written(store: Stor
     with pytest.raises(LogError, match=r"total_ms = nan"):
         store.append([ModelCallFinished(model="m", total_ms=float("nan"), actor="test")])
     assert store.last_seq() == 1
+    # A None inside a dict with a tuple decodes back as a list: different, yet storable.
+    config = ConfigLoaded(config={"models": {"m": {"gpu": None, "tags": ("a", "b")}}})
+    assert store.append([config])[0].seq == 2
     stored = store.append([Note(text="null", actor="test")])  # the word alone is fine
-    assert [e.text for e in store.read(after=1)] == ["null"] == [stored[0].text]  # type: ignore[union-attr]
+    assert [e.text for e in store.read(after=2)] == ["null"] == [stored[0].text]  # type: ignore[union-attr]
 
 
 def test_expected_seq_conflict_writes_nothing(store: Store):
