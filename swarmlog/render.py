@@ -434,14 +434,8 @@ def _unfinished(board_tasks: PMap[TaskState], counts: dict[str, int]) -> list[Ta
     Walks the board only when its counts say there is one (a clean night costs nothing)."""
     if not counts.get(FAILED) and not counts.get(CANCELLED):
         return []
-    # The buckets as they are: PMap.values() would sort every task id first.
-    found = [
-        t
-        for row in board_tasks.buckets
-        for bucket in row
-        for t in bucket.values()
-        if t.claim.status in _UNFINISHED_ORDER
-    ]
+    # Unordered: PMap.values() would sort every task id first.
+    found = [t for t in board_tasks.unordered_values() if t.claim.status in _UNFINISHED_ORDER]
     found.sort(key=lambda t: (_UNFINISHED_ORDER[t.claim.status], t.seq, t.task_id))
     return found
 

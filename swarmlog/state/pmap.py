@@ -75,6 +75,12 @@ class PMap(msgspec.Struct, Generic[V], frozen=True, array_like=True, gc=False):
         pairs.sort(key=lambda kv: kv[0])
         yield from pairs
 
+    def unordered_values(self) -> Iterator[V]:
+        """Yield every value in bucket order: for a caller that sorts what it keeps itself."""
+        for row in self.buckets:
+            for bucket in row:
+                yield from bucket.values()
+
     def values(self) -> Iterator[V]:
         """Yield every value in key order."""
         for _, value in self.items():
