@@ -11,6 +11,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import msgspec
@@ -20,6 +21,7 @@ from swarmlog.providers.base import ChatRequest, ChatResult, ProviderTimeout
 
 __all__ = [
     "RETRYABLE_STATUSES",
+    "decode_chunk",
     "elapsed_ms",
     "error_text",
     "guarded_call",
@@ -218,6 +220,42 @@ def malformed_reply(
         status=status,
         retryable=True,
     )
+
+
+class _HasError(Protocol):
+    @property
+    def error(self) -> Any: ...
+
+
+_C = TypeVar("_C", bound=_HasError)
+
+
+def decode_chunk(
+    decoder: msgspec.json.Decoder[_C],
+    line: str,
+    *,
+    api: str,
+    endpoint: str,
+    model: str,
+    status: int,
+    scrub: Callable[[str], str] = str,
+) -> _C:
+    """Decode one streamed chunk; ``ProviderError`` if it is malformed or reports an error."""
+    try:
+        chunk = decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise malformed_reply(
+            api=api, endpoint=endpoint, model=model, status=status, exc=exc, line=line, scrub=scrub
+        ) from exc
+    if chunk.error is not None:
+        said = scrub(error_text(msgspec.json.encode({"error": chunk.error})))  # one line
+        raise ProviderError(
+            f"{api} endpoint {endpoint} reported an error mid-stream for "
+            f"model {model}: {said}; retrying may help",
+            status=status,
+            retryable=True,
+        )
+    return chunk
 
 
 def _certificate_error(exc: BaseException) -> str | None:

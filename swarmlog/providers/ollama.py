@@ -11,10 +11,9 @@ import msgspec
 
 from swarmlog.errors import ProviderError
 from swarmlog.providers._http import (
+    decode_chunk,
     elapsed_ms,
-    error_text,
     guarded_call,
-    malformed_reply,
     request_timeout,
     status_error,
 )
@@ -113,25 +112,14 @@ class OllamaProvider:
             async for line in resp.aiter_lines():
                 if not line.strip():
                     continue
-                try:
-                    chunk = _CHUNK.decode(line)
-                except msgspec.DecodeError as exc:
-                    raise malformed_reply(
-                        api=self.api,
-                        endpoint=self.endpoint,
-                        model=req.model,
-                        status=resp.status_code,
-                        exc=exc,
-                        line=line,
-                    ) from exc
-                if chunk.error is not None:
-                    said = error_text(msgspec.json.encode({"error": chunk.error}))  # one line
-                    raise ProviderError(
-                        f"{self.api} endpoint {self.endpoint} reported an error mid-stream for "
-                        f"model {req.model}: {said}; retrying may help",
-                        status=resp.status_code,
-                        retryable=True,
-                    )
+                chunk = decode_chunk(
+                    _CHUNK,
+                    line,
+                    api=self.api,
+                    endpoint=self.endpoint,
+                    model=req.model,
+                    status=resp.status_code,
+                )
                 if chunk.message is not None and chunk.message.content:
                     if ttft_ms is None:
                         ttft_ms = elapsed_ms(t0)

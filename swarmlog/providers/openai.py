@@ -13,10 +13,10 @@ import msgspec
 
 from swarmlog.errors import ProviderError
 from swarmlog.providers._http import (
+    decode_chunk,
     elapsed_ms,
     error_text,
     guarded_call,
-    malformed_reply,
     request_timeout,
     status_error,
 )
@@ -200,26 +200,15 @@ class OpenAIProvider:
                 if data == "[DONE]":
                     is_done = True
                     break
-                try:
-                    chunk = _CHUNK.decode(data)
-                except msgspec.DecodeError as exc:
-                    raise malformed_reply(
-                        api=self.api,
-                        endpoint=self.endpoint,
-                        model=req.model,
-                        status=resp.status_code,
-                        exc=exc,
-                        line=data,
-                        scrub=self._scrub,
-                    ) from exc
-                if chunk.error is not None:
-                    said = self._scrub(error_text(msgspec.json.encode({"error": chunk.error})))
-                    raise ProviderError(
-                        f"openai endpoint {self.endpoint} reported an error mid-stream for "
-                        f"model {req.model}: {said}; retrying may help",
-                        status=resp.status_code,
-                        retryable=True,
-                    )
+                chunk = decode_chunk(
+                    _CHUNK,
+                    data,
+                    api=self.api,
+                    endpoint=self.endpoint,
+                    model=req.model,
+                    status=resp.status_code,
+                    scrub=self._scrub,
+                )
                 model_name = chunk.model or model_name
                 if chunk.usage is not None:
                     usage = chunk.usage
