@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "nats_log_factory",
     "nats_server",
     "require_nats_server",
+    "running_nats_server",
     "start_cluster",
 ]
 
@@ -127,6 +129,45 @@ class NatsServer:
     def kill(self) -> None:
         """Crash the server: SIGKILL, no shutdown."""
         self.stop(signal.SIGKILL)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Wait until ``127.0.0.1:port`` accepts connections; raise if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nats-server on port {port} did not start in {timeout} s")
+
+
+@contextmanager
+def running_nats_server(workdir: Path, config: Callable[[int], str] | None = None) -> Iterator[int]:
+    """Run one ``nats-server`` on a free loopback port and yield the port once it listens.
+
+    With ``config``, ``config(port)`` is written to ``workdir/s.conf`` and the server runs with
+    ``-c``; without, it runs plain (no JetStream). The server is stopped on exit.
+    """
+    port = free_port()
+    if config is None:
+        args = ["-a", "127.0.0.1", "-p", str(port)]
+    else:
+        conf = workdir / "s.conf"
+        conf.write_text(config(port))
+        args = ["-c", str(conf)]
+    proc = subprocess.Popen(
+        [require_nats_server(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def start_cluster(root: Path) -> list[NatsServer]:

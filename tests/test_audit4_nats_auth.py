@@ -6,36 +6,22 @@ and names the credentials to fix; right credentials still connect.
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from pathlib import Path
 
-from nats_fixtures import free_port, require_nats_server
+from nats_fixtures import running_nats_server
 
 from tests.cli_helpers import one_error_line, swarmlog_process
 
 
 def test_wrong_password_is_named_at_once(tmp_path: Path) -> None:
-    port = free_port()
-    conf = tmp_path / "s.conf"
-    conf.write_text(
-        f'listen: "127.0.0.1:{port}"\njetstream {{ store_dir: "{tmp_path / "store"}" }}\n'
-        "authorization { user: night, password: right }\n"
-    )
-    proc = subprocess.Popen(
-        [require_nats_server(), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                    break
-            except OSError:
-                time.sleep(0.02)
+    def config(port: int) -> str:
+        return (
+            f'listen: "127.0.0.1:{port}"\njetstream {{ store_dir: "{tmp_path / "store"}" }}\n'
+            "authorization { user: night, password: right }\n"
+        )
+
+    with running_nats_server(tmp_path, config) as port:
         url = f"nats://127.0.0.1:{port}/S"
         started = time.monotonic()
         done = swarmlog_process(
@@ -50,6 +36,3 @@ def test_wrong_password_is_named_at_once(tmp_path: Path) -> None:
             "--log", url, "log", cwd=tmp_path, env={"NATS_USER": "night", "NATS_PASSWORD": "right"}
         )
         assert done.returncode == 1 and "no stream 'S'" in done.stderr, done
-    finally:
-        proc.terminate()
-        proc.wait(10)

@@ -7,38 +7,19 @@ which sends the operator after the wrong problem. It now fails at once, naming t
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from nats_fixtures import free_port, require_nats_server
+from nats_fixtures import running_nats_server
 
 from tests.cli_helpers import one_error_line, swarmlog_process
 
 
 @pytest.fixture
 def plain_server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    port = free_port()
-    proc = subprocess.Popen(
-        [require_nats_server(), "-a", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import socket
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                    break
-            except OSError:
-                time.sleep(0.02)
+    with running_nats_server(tmp_path) as port:
         yield f"nats://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.mark.parametrize("command", [["log"], ["append", "note", '{"text": "x"}'], ["verify"]])
@@ -57,30 +38,17 @@ def test_server_without_jetstream_is_named_at_once(
 def test_account_without_jetstream_is_named_at_once(tmp_path: Path) -> None:
     """A server with JetStream whose account A has none: 503, error 10039, retried 10 s as a lost
     quorum before; now refused at once, naming the account setting; account B still works."""
-    port = free_port()
     store = tmp_path / "store"
-    conf = tmp_path / "s.conf"
-    conf.write_text(
-        f'listen: "127.0.0.1:{port}"\n'
-        f'jetstream {{ store_dir: "{store}" }}\n'
-        "accounts { A: { users: [{user: a, password: pa}] }, "
-        "B: { jetstream: enabled, users: [{user: b, password: pb}] } }\n"
-    )
-    proc = subprocess.Popen(
-        [require_nats_server(), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import socket
 
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                    break
-            except OSError:
-                time.sleep(0.02)
+    def config(port: int) -> str:
+        return (
+            f'listen: "127.0.0.1:{port}"\n'
+            f'jetstream {{ store_dir: "{store}" }}\n'
+            "accounts { A: { users: [{user: a, password: pa}] }, "
+            "B: { jetstream: enabled, users: [{user: b, password: pb}] } }\n"
+        )
+
+    with running_nats_server(tmp_path, config) as port:
         url = f"nats://127.0.0.1:{port}/S"
         started = time.monotonic()
         done = swarmlog_process(
@@ -94,6 +62,3 @@ def test_account_without_jetstream_is_named_at_once(tmp_path: Path) -> None:
             "--log", url, "log", cwd=tmp_path, env={"NATS_USER": "b", "NATS_PASSWORD": "pb"}
         )
         assert done.returncode == 1 and "no stream 'S'" in done.stderr, done
-    finally:
-        proc.terminate()
-        proc.wait(10)
