@@ -24,12 +24,9 @@ def _child(tmp_path: Path, name: str) -> sup.Child:
     return child
 
 
-def test_a_child_that_ran_well_restarts_at_once_and_one_dying_at_start_backs_off(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sup, "STABLE_S", 0.5, raising=False)
-    out = io.StringIO()
-    s = sup.Supervisor(
+def _supervisor(tmp_path: Path, out: io.StringIO) -> sup.Supervisor:
+    """A supervisor on a fresh workspace, without monitor or renderer, that reports to ``out``."""
+    return sup.Supervisor(
         Workspace(tmp_path / "ws"),
         goal="g",
         config={},
@@ -37,6 +34,14 @@ def test_a_child_that_ran_well_restarts_at_once_and_one_dying_at_start_backs_off
         include_renderer=False,
         out=out,
     )
+
+
+def test_a_child_that_ran_well_restarts_at_once_and_one_dying_at_start_backs_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sup, "STABLE_S", 0.5, raising=False)
+    out = io.StringIO()
+    s = _supervisor(tmp_path, out)
     steady, flaky = _child(tmp_path, "builder"), _child(tmp_path, "scout")
     s.children = [steady, flaky]
     env = dict(os.environ)
@@ -74,14 +79,7 @@ def test_a_level_one_restart_of_a_frozen_agent_kills_it_after_the_grace(
 
     monkeypatch.setattr(sup, "KILL_GRACE_S", 0.5, raising=False)
     out = io.StringIO()
-    s = sup.Supervisor(
-        Workspace(tmp_path / "ws"),
-        goal="g",
-        config={},
-        include_monitor=False,
-        include_renderer=False,
-        out=out,
-    )
+    s = _supervisor(tmp_path, out)
     s.log.append([RunStarted(goal="g", run="r1")])
     s._announced = s.log.last_seq()  # as run() does when it has started its children
     child = _child(tmp_path, "builder")
