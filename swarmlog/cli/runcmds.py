@@ -204,22 +204,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         # As a shell reports a command a signal ended: 130 for Ctrl-C, 143 for SIGTERM.
         return 128 + by if by else 1
     print(f"run {outcome}. {read}", flush=True)
-    if outcome == "aborted":
+    if outcome in _WHAT_NEXT:
         # Exit 1, not 0: a script running the night unattended must tell it from a completed one.
-        why = supervisor.end_reason or "aborted"
+        why = supervisor.end_reason or outcome
         raise SwarmlogError(
-            f"run {supervisor.run_id} aborted ({why}); its state is kept: read 'swarmlog report' "
-            f"and {ws.alerts}/, then start a new night with 'swarmlog run GOAL' (an aborted run "
-            "cannot be resumed)"
-        )
-    if outcome == "failed":
-        why = supervisor.end_reason or "failed"
-        raise SwarmlogError(
-            f"run {supervisor.run_id} failed ({why}); its state is kept: read 'swarmlog report' "
-            f"for the tasks that failed and their last errors, then start a new night with "
-            "'swarmlog run GOAL'"
+            f"run {supervisor.run_id} {outcome} ({why}); its state is kept: read 'swarmlog report' "
+            f"{_WHAT_NEXT[outcome].format(alerts=ws.alerts)}"
         )
     return 0
+
+
+# What the one error line of a night that did not complete says after 'swarmlog report'.
+_WHAT_NEXT = {
+    "aborted": "and {alerts}/, then start a new night with 'swarmlog run GOAL' (an aborted run "
+    "cannot be resumed)",
+    "failed": "for the tasks that failed and their last errors, then start a new night with "
+    "'swarmlog run GOAL'",
+}
 
 
 # Sections of the workspace's own swarmlog.toml that a simulated run keeps (the models and agents
