@@ -86,11 +86,7 @@ _INLINE_ESCAPES = str.maketrans(
 
 
 def _escape(value: object, limit: int) -> str:
-    raw, cut = _head(value, limit)
-    text = _SPACE.sub(" ", _clean(raw)).strip()
-    if len(text) > limit or cut:
-        text = text[: limit - 1].rstrip() + "…"
-    return text.translate(_INLINE_ESCAPES)
+    return plain_line(value, limit).translate(_INLINE_ESCAPES)
 
 
 def md_inline(value: object, limit: int = 500) -> str:
