@@ -161,12 +161,17 @@ def iso(ts: float) -> str:
         return f"{ts!r:<20}"
 
 
+def _float_or_nan(text: str) -> float:
+    """``text`` as a float, NaN when it is not a number (so every range check below fails)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def positive_seconds(text: str) -> float:
     """An argparse ``type``: a finite number of seconds above 0 (a usage error otherwise)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _float_or_nan(text)
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return value
@@ -174,10 +179,7 @@ def positive_seconds(text: str) -> float:
 
 def non_negative_number(text: str) -> float:
     """An argparse ``type``: a finite number, 0 or more (a usage error otherwise)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _float_or_nan(text)
     if not 0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number, 0 or more")
     return value
