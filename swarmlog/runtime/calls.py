@@ -40,7 +40,7 @@ class ModelCalls:
             await client.aclose()
         self._clients.clear()
 
-    def _client(self, endpoint: str, api: str = "ollama") -> httpx.AsyncClient:
+    def _client(self, endpoint: str) -> httpx.AsyncClient:
         """The shared client for an endpoint.
 
         Built by ``endpoint_client``, as ``swarmlog doctor``, ``init`` and the monitor build
@@ -48,12 +48,11 @@ class ModelCalls:
         ``HTTP_PROXY`` meant for the internet must not turn a healthy local Ollama into 'cannot
         connect'); any other host (Anthropic's API, a hosted OpenAI-compatible one) keeps the
         environment's proxy; ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (a private CA) apply to every
-        client. ``api`` is kept for callers that pass it.
+        client.
         """
-        key = f"{'direct' if is_local(endpoint) else 'proxied'} {endpoint}"
-        if key not in self._clients:
-            self._clients[key] = endpoint_client(endpoint)
-        return self._clients[key]
+        if endpoint not in self._clients:
+            self._clients[endpoint] = endpoint_client(endpoint)
+        return self._clients[endpoint]
 
     async def __call__(
         self, name: str, profile: dict[str, Any], task: TaskView, prompt: str
@@ -63,9 +62,10 @@ class ModelCalls:
                 text="", error=f"model profile {name!r} is not in the config in force"
             )
         endpoint = str(profile["endpoint"])
-        api = str(profile.get("api", "ollama"))
         try:
-            provider = make_provider(api, endpoint, self._client(endpoint, api))
+            provider = make_provider(
+                str(profile.get("api", "ollama")), endpoint, self._client(endpoint)
+            )
         except SwarmlogError as exc:  # e.g. the Director's API key is not set
             return CallOutcome(text="", error=str(exc))
         request = ChatRequest(
