@@ -512,12 +512,12 @@ class AgentProcess:
         self, task: TaskView, data: dict[str, Any], calls: Sequence[EventBase] = ()
     ) -> list[EventBase]:
         """Turn a validated reply into the events that record it (an emergency it raises first,
-        whatever became of the task).
+        whether the task succeeded or failed).
 
         A reply that comes in after this attempt lost the task (its lease ran out while the
         process was frozen or slow, and the task was timed out or done by another agent) records
-        nothing and touches nothing: its files would overwrite those of the result the log
-        records, and its tests would run on them.
+        nothing, an emergency included, and touches nothing: its files would overwrite those of
+        the result the log records, and its tests would run on them.
         """
         self.catch_up()
         if not self._holds(task):
