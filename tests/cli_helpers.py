@@ -3,11 +3,14 @@ a copy of the committed example night."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from swarmlog.cli import main
@@ -81,3 +84,36 @@ def copy_example_night(ws: Path) -> Path:
     for segment in sorted((REPO / "memory" / "events").glob("*.ndjson")):
         shutil.copy(segment, ws / "memory" / "events" / segment.name)
     return ws
+
+
+Posted = tuple[str, dict[str, str], bytes]
+
+
+@contextmanager
+def recording_webhook() -> Iterator[tuple[str, list[Posted]]]:
+    """Run an HTTP server on loopback that answers every POST with 200 and records it.
+
+    Yields the URL ``http://127.0.0.1:PORT/hook`` and the list that receives ``(path, headers,
+    body)`` for each POST as it arrives; the server stops on exit.
+    """
+    received: list[Posted] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            received.append((self.path, dict(self.headers), body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,15 +9,12 @@ A real ``swarmlog monitor`` process over a file log in tmp_path, and a webhook o
 
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -29,35 +26,15 @@ from swarmlog.events import (
     RunStarted,
 )
 from swarmlog.log import FileLog
+from tests.cli_helpers import Posted, recording_webhook
 
 RUN = "night-hook"
 
 
-class _Hook(http.server.BaseHTTPRequestHandler):
-    received: ClassVar[list[bytes]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.received.append(body)
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def hook() -> Iterator[tuple[str, list[bytes]]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    _Hook.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Hook.received
-    finally:
-        server.shutdown()
-        server.server_close()
+def hook() -> Iterator[tuple[str, list[Posted]]]:
+    with recording_webhook() as (url, received):
+        yield url, received
 
 
 def _alert(alert_id: str) -> AlertRaised:
@@ -72,7 +49,7 @@ def _alert(alert_id: str) -> AlertRaised:
 
 
 def test_a_webhook_the_dead_monitor_had_not_finished_is_posted_by_the_next_one(
-    tmp_path: Path, hook: tuple[str, list[bytes]]
+    tmp_path: Path, hook: tuple[str, list[Posted]]
 ) -> None:
     url, received = hook
     ws = tmp_path / "ws"
@@ -124,7 +101,7 @@ def test_a_webhook_the_dead_monitor_had_not_finished_is_posted_by_the_next_one(
         if monitor.poll() is None:
             monitor.kill()
             monitor.wait()
-    posted = sorted(json.loads(body)["alert_id"] for body in received)
+    posted = sorted(json.loads(body)["alert_id"] for _, _, body in received)
     assert posted == ["A1", "A4"]
     records = [e for e in log.read() if isinstance(e, AlertDelivered)]
     hooks = [(r.alert_id, r.ok) for r in records if r.channel == "webhook:phone"]

@@ -7,17 +7,14 @@ by ``--resume``, and an outage whose alert reaches a webhook while a dead webhoo
 
 from __future__ import annotations
 
-import http.server
 import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import psutil
 import pytest
@@ -35,6 +32,7 @@ from swarmlog.events import (
     TaskSubmitted,
 )
 from swarmlog.log import FileLog
+from tests.cli_helpers import Posted, recording_webhook
 
 pytestmark = pytest.mark.slow
 
@@ -162,31 +160,10 @@ def test_kill_minus_nine_anything_then_resume_completes_every_task_once(tmp_path
     assert verified.returncode == 0, verified.stdout
 
 
-class _Hook(http.server.BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.received.append((self.path, dict(self.headers), body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def webhook() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    _Hook.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Hook.received
-    finally:
-        server.shutdown()
-        server.server_close()
+def webhook() -> Iterator[tuple[str, list[Posted]]]:
+    with recording_webhook() as (url, received):
+        yield url, received
 
 
 def _dead_port() -> int:
@@ -199,7 +176,7 @@ def _dead_port() -> int:
 
 @pytest.mark.timeout(RUN_TIMEOUT)
 def test_outage_opens_the_circuit_and_the_alert_reaches_the_human(
-    tmp_path: Path, webhook: tuple[str, list[tuple[str, dict[str, str], bytes]]]
+    tmp_path: Path, webhook: tuple[str, list[Posted]]
 ) -> None:
     url, received = webhook
     ws = tmp_path / "outage"
