@@ -75,7 +75,7 @@ def check_storable(events: Sequence[EventBase], encoded: Sequence[bytes]) -> Non
             same = False
         # Decoding may differ for harmless reasons (a tuple inside a dict comes back a list):
         # only an inf or nan found in the event is refused.
-        where = "" if same else _non_finite(msgspec.structs.asdict(ev), "")
+        where = "" if same else _non_finite(ev, "")
         if where:
             raise LogError(
                 f"cannot append {kind_of(ev)}: {where} is not a finite number (inf and nan "
