@@ -117,3 +117,14 @@ def recording_webhook() -> Iterator[tuple[str, list[Posted]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def start_night(ws: Path) -> subprocess.Popen[str]:
+    """Start ``swarmlog --dir WS run --sim demo`` in a child process, its stdout and stderr piped
+    as text; the caller waits for it or kills it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "swarmlog", "--dir", str(ws), "run", "--sim", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

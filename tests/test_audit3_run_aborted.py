@@ -4,13 +4,11 @@ script could not tell, and a failed one exited 1 without a word on stderr."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import run
+from cli_helpers import run, start_night
 
 from swarmlog.events import PhaseEntered, RunEnded, RunStarted
 from swarmlog.log import FileLog
@@ -58,12 +56,7 @@ def test_an_aborted_or_failed_night_exits_1_with_one_error_line(
     tmp_path: Path, command: list[str], reason: str
 ) -> None:
     ws = tmp_path / "night"
-    night = subprocess.Popen(
-        [sys.executable, "-m", "swarmlog", "--dir", str(ws), "run", "--sim", "demo"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    night = start_night(ws)
     try:
         deadline = time.monotonic() + 60
         while not any(isinstance(e, PhaseEntered) for e in _events(ws)):

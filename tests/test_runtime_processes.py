@@ -32,7 +32,7 @@ from swarmlog.events import (
     TaskSubmitted,
 )
 from swarmlog.log import FileLog
-from tests.cli_helpers import Posted, recording_webhook
+from tests.cli_helpers import Posted, recording_webhook, start_night
 
 pytestmark = pytest.mark.slow
 
@@ -243,12 +243,7 @@ def test_a_second_supervisor_is_refused_and_ctrl_c_stops_the_night_with_130(
     tmp_path: Path,
 ) -> None:
     ws = tmp_path / "interrupted"
-    supervisor = subprocess.Popen(
-        [sys.executable, "-m", "swarmlog", "--dir", str(ws), "run", "--sim", "demo"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    supervisor = start_night(ws)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
