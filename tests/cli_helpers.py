@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from swarmlog.cli import main
+from swarmlog.events import AlertRaised, EscalationRaised, RunStarted
 from swarmlog.log import FileLog
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,3 +129,24 @@ def start_night(ws: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def seed_alert(ws: Path) -> None:
+    """Append to the workspace's log a run night-1 with an open level-3 escalation E1 and its
+    alert A1, and an open level-1 escalation E2."""
+    with FileLog(ws / "memory" / "events") as log:
+        log.append(
+            [
+                RunStarted(goal="night", run="night-1"),
+                EscalationRaised(escalation_id="E1", level=3, rule="memory", run="night-1"),
+                AlertRaised(
+                    alert_id="A1",
+                    level=3,
+                    rule="memory",
+                    title="EMERGENCY level 3: memory",
+                    escalation_id="E1",
+                    run="night-1",
+                ),
+                EscalationRaised(escalation_id="E2", level=1, rule="stuck_calls", run="night-1"),
+            ]
+        )

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from swarmlog.events import AlertRaised, EscalationRaised, HumanCommand, RunStarted
+from swarmlog.events import HumanCommand
 from swarmlog.log import FileLog
+from tests.cli_helpers import seed_alert
 from tests.cli_helpers import swarmlog_in as _swarmlog
 
 
@@ -18,21 +19,7 @@ from tests.cli_helpers import swarmlog_in as _swarmlog
 def ws(tmp_path: Path) -> Path:
     ws = tmp_path / "night"
     assert _swarmlog(ws, "init", "--no-detect").returncode == 0
-    with FileLog(ws / "memory" / "events") as log:
-        log.append(
-            [
-                RunStarted(goal="night", run="night-1"),
-                EscalationRaised(escalation_id="E1", level=3, rule="memory", run="night-1"),
-                AlertRaised(
-                    alert_id="A1",
-                    level=3,
-                    rule="memory",
-                    title="EMERGENCY level 3: memory",
-                    escalation_id="E1",
-                    run="night-1",
-                ),
-            ]
-        )
+    seed_alert(ws)
     return ws
 
 

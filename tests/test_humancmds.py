@@ -16,12 +16,11 @@ from swarmlog.cli import main
 from swarmlog.escalation import levels
 from swarmlog.events import (
     AlertRaised,
-    EscalationRaised,
     EscalationResolved,
     HumanCommand,
-    RunStarted,
 )
 from swarmlog.log import FileLog
+from tests.cli_helpers import seed_alert
 
 
 @pytest.fixture
@@ -38,25 +37,6 @@ def events(ws: Path) -> list[object]:
 
 def commands(ws: Path) -> list[HumanCommand]:
     return [e for e in events(ws) if isinstance(e, HumanCommand)]
-
-
-def seed_alert(ws: Path) -> None:
-    with FileLog(ws / "memory" / "events") as log:
-        log.append(
-            [
-                RunStarted(goal="night", run="night-1"),
-                EscalationRaised(escalation_id="E1", level=3, rule="memory", run="night-1"),
-                AlertRaised(
-                    alert_id="A1",
-                    level=3,
-                    rule="memory",
-                    title="EMERGENCY level 3: memory",
-                    escalation_id="E1",
-                    run="night-1",
-                ),
-                EscalationRaised(escalation_id="E2", level=1, rule="stuck_calls", run="night-1"),
-            ]
-        )
 
 
 @pytest.mark.parametrize("command", ["pause", "resume", "abort"])
