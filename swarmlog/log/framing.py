@@ -30,6 +30,7 @@ __all__ = [
     "first_bad_line",
     "frame",
     "frame_many",
+    "framed",
     "line_seq",
 ]
 
@@ -117,9 +118,14 @@ def frame_many(events: Iterable[EventBase]) -> bytes:
     return b"".join(map(_LINE_FMT.__mod__, zip(bodies, map(zlib.crc32, bodies), strict=True)))
 
 
+def framed(line: bytes) -> bool:
+    """Whether ``line`` (without its newline) ends in a checksum field, right or not."""
+    return len(line) > SUFFIX_LEN and line[-SUFFIX_LEN:-10] == _CRC_OPEN and line[-2:] == _CRC_CLOSE
+
+
 def check_line(line: bytes) -> str:
     """Return "" if ``line`` (without its newline) is a well-formed record, else the problem."""
-    if len(line) <= SUFFIX_LEN or line[-SUFFIX_LEN:-10] != _CRC_OPEN or line[-2:] != _CRC_CLOSE:
+    if not framed(line):
         return "not a swarmlog record (no checksum field)"
     try:
         stored = int(line[-10:-2], 16)

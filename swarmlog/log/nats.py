@@ -67,7 +67,7 @@ from nats.js.client import JetStreamContext
 from swarmlog.errors import LogCorrupt, LogError, SeqConflict, UsageError
 from swarmlog.events import Event, EventBase, decode
 from swarmlog.log.file import SEGMENT_SUFFIX, list_segments
-from swarmlog.log.framing import check_line, decode_lines, frame, line_seq
+from swarmlog.log.framing import check_line, decode_lines, frame, framed, line_seq
 from swarmlog.log.protocol import Problem, RepairReport, VerifyReport
 
 __all__ = ["NatsLog", "NatsReader", "NatsTarget", "archive_to_files", "parse_nats_url"]
@@ -911,9 +911,11 @@ def _foreign(data: bytes) -> bool:
 
     Readers and writers skip such a message (``verify`` lists it) instead of halting the log for
     good: the stream denies deletes, so nobody could remove it. A swarmlog record that is damaged
-    keeps its checksum field and is still reported as corrupt.
+    keeps its checksum field and is still reported as corrupt. Runs on every message read, so
+    it looks at the framing only: no checksum, no copy of the rest of the message.
     """
-    return check_line(data.split(b"\n", 1)[0]).startswith("not a swarmlog record")
+    end = data.find(b"\n")
+    return not framed(data if end < 0 else data[:end])
 
 
 def _describe(exc: BaseException) -> str:
