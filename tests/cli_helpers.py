@@ -38,6 +38,19 @@ def swarmlog_process(
     ``SWARMLOG_HOME`` and ``SWARMLOG_LOG`` are cleared unless ``env`` sets them; a name that
     ``env`` maps to None is removed.
     """
+    return subprocess.run(
+        [sys.executable, "-m", "swarmlog", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_child_env(env),
+        cwd=cwd,
+        preexec_fn=preexec_fn,
+    )
+
+
+def _child_env(env: Mapping[str, str | None]) -> dict[str, str]:
     full = {**os.environ, "PYTHONPATH": str(REPO)}
     for name in ("SWARMLOG_HOME", "SWARMLOG_LOG"):
         full.pop(name, None)
@@ -46,15 +59,18 @@ def swarmlog_process(
             full.pop(name, None)
         else:
             full[name] = value
-    return subprocess.run(
-        [sys.executable, "-m", "swarmlog", *args],
-        input=stdin,
-        capture_output=True,
+    return full
+
+
+def swarmlog_popen(ws: Path, *args: str) -> subprocess.Popen[str]:
+    """Start ``swarmlog ARGS --dir WS`` in a child process, with the environment of
+    ``swarmlog_process`` and stdout and stderr piped as text; the caller reaps it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "swarmlog", *args, "--dir", str(ws)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        env=full,
-        cwd=cwd,
-        preexec_fn=preexec_fn,
+        env=_child_env({}),
     )
 
 

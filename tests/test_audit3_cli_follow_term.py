@@ -4,33 +4,21 @@ shell shows 143, a supervising program sees 'killed by SIGTERM')."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.cli_helpers import REPO
+from tests.cli_helpers import swarmlog_in, swarmlog_popen
 
 
 def test_sigterm_ends_log_follow_with_143(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
-    base = [sys.executable, "-m", "swarmlog"]
     ws = tmp_path / "night"
     for argv in (["init", "--no-detect"], ["note", "backlog"]):
-        assert subprocess.run([*base, *argv, "--dir", str(ws)], env=env).returncode == 0
-    follow = subprocess.Popen(
-        [*base, "log", "--follow", "--dir", str(ws)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+        assert swarmlog_in(ws, *argv).returncode == 0
+    follow = swarmlog_popen(ws, "log", "--follow")
     try:
         assert follow.stdout is not None
         assert "backlog" in follow.stdout.readline()
-        live = subprocess.run([*base, "note", "live", "--dir", str(ws)], env=env)
+        live = swarmlog_in(ws, "note", "live")
         assert live.returncode == 0
         assert "live" in follow.stdout.readline()  # following: waiting in the file watch
         follow.send_signal(signal.SIGTERM)

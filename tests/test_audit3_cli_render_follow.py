@@ -4,29 +4,17 @@ Commands), with nothing on stderr. It exited 0 and printed the file watcher's ow
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.cli_helpers import REPO
+from tests.cli_helpers import swarmlog_in, swarmlog_popen
 
 
 def test_render_follow_stopped_by_ctrl_c(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
     ws = tmp_path / "night"
-    base = [sys.executable, "-m", "swarmlog"]
-    assert subprocess.run([*base, "init", "--no-detect", "--dir", str(ws)], env=env).returncode == 0
-    follow = subprocess.Popen(
-        [*base, "render", "--follow", "--dir", str(ws)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    assert swarmlog_in(ws, "init", "--no-detect").returncode == 0
+    follow = swarmlog_popen(ws, "render", "--follow")
     try:
         assert follow.stdout is not None
         first = follow.stdout.readline()  # the first render: it is following now
