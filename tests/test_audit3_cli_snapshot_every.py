@@ -3,28 +3,17 @@ error on one line unless it is a whole number, 1 or more."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO, one_error_line
+from tests.cli_helpers import one_error_line, swarmlog_process
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "1.5", "many"])
 def test_render_snapshot_every_out_of_range(tmp_path: Path, value: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SWARMLOG_HOME", None)
     argv = ["render", "--follow", "--snapshot-every", value, "--dir", str(tmp_path)]
-    done = subprocess.run(
-        [sys.executable, "-m", "swarmlog", *argv],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
+    done = swarmlog_process(*argv, timeout=30)
     assert done.returncode == 2, done
     assert done.stdout == ""
     err = one_error_line(done.stderr)
