@@ -44,7 +44,7 @@ def test_a_long_value_is_cleaned_only_as_far_as_it_is_shown(
     counting = _Counting()
     monkeypatch.setattr(text_module, "unicodedata", counting)
     text = show(BIG)
-    assert counting.calls <= 3 * limit + 2048
+    assert 0 < counting.calls <= 3 * limit + 2048  # 0: the counter no longer sees the cleaning
     assert "…" in text and "\x1b" not in text
     assert "é" in text
 
