@@ -107,11 +107,8 @@ def cmd_hw(args: argparse.Namespace) -> int:
     # The config in force, with the sizes servers reported in the log for models it leaves unsized;
     # with no [models] in the file, the config the log's last night ran with (as route does).
     history = _history(args)
-    data = cfg.to_event_dict()
-    recorded = None if data["models"] else _recorded_config(history)
-    if recorded is not None:
-        data = recorded[1]
-    profiles = project(_with_config(args, data, history)).config.profiles
+    data, recorded_at = _config_in_force(cfg.to_event_dict(), history)
+    profiles = project(_with_config(data, history)).config.profiles
     placements = place(profiles, sample.gpus)
     if wants_json(args):
         emit_json(
@@ -158,10 +155,10 @@ def cmd_hw(args: argparse.Namespace) -> int:
     print(f"{ram}, {swap}, {cpus}, load {load}, {disk}")
     for problem in probe.errors:
         print(f"not read: {problem}")
-    if recorded is not None:
+    if recorded_at is not None:
         print(
             f"no [models] in {config_path}: placing the models the log's config_loaded at seq "
-            f"{recorded[0]} recorded (the last night's)"
+            f"{recorded_at} recorded (the last night's)"
         )
     if not placements and not config_path.exists():
         print(f"no {config_path}: run 'swarmlog init' to describe your models, then 'swarmlog hw'")
@@ -195,11 +192,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     cfg, _ = _config(args)
     if args.role and args.role not in _roles(cfg):
         raise UsageError(_not_one_of("--role", args.role, "role", _roles(cfg)))
-    data = cfg.to_event_dict()
     history = _history(args)
-    recorded = None if data["models"] else _recorded_config(history)
-    if recorded is not None:  # e.g. after 'swarmlog run --sim': the config that night ran with
-        data = recorded[1]
+    # With no [models] in the file, the config the log's last night ran with (e.g. run --sim).
+    data, recorded_at = _config_in_force(cfg.to_event_dict(), history)
     defaulted = not data["models"]
     if defaulted:
         data["models"] = parse_config({"models": SEED_MODELS}).to_event_dict()["models"]
@@ -211,7 +206,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"cannot read --prompt-file {args.prompt_file}: {exc.strerror}"
             ) from exc
-    events = _with_config(args, data, history)
+    events = _with_config(data, history)
     kinds = _task_kinds(events)
     if args.task_kind not in kinds:
         raise UsageError(_not_one_of("--task-kind", args.task_kind, "task kind", kinds))
@@ -250,10 +245,10 @@ def cmd_route(args: argparse.Namespace) -> int:
             for c in decision.candidates
         ),
     )
-    if recorded is not None:
+    if recorded_at is not None:
         print(
             f"no [models] in {_config(args)[1]}: routing with the config the log's config_loaded "
-            f"at seq {recorded[0]} recorded (the last night's)"
+            f"at seq {recorded_at} recorded (the last night's)"
         )
     if defaulted:
         print(
@@ -362,20 +357,22 @@ def _readable_times(reason: str, now: float) -> str:
     return _EPOCH_TIME.sub(when, reason)
 
 
-def _recorded_config(events: list[EventBase]) -> tuple[int, dict[str, Any]] | None:
-    """Return the seq and config of the log's last ``config_loaded`` with models, or None."""
+def _config_in_force(
+    config: dict[str, Any], events: list[EventBase]
+) -> tuple[dict[str, Any], int | None]:
+    """``config`` (a ``config_loaded`` dict) and None; with no ``[models]`` in it, the config of
+    the log's last ``config_loaded`` with models and that event's seq, where there is one."""
+    if config["models"]:
+        return config, None
     for e in reversed(events):
         if isinstance(e, ConfigLoaded) and isinstance(e.config.get("models"), dict):
             if e.config["models"]:
-                return e.seq, e.config
-    return None
+                return e.config, e.seq
+    return config, None
 
 
-def _with_config(
-    args: argparse.Namespace, config: dict[str, Any], history: list[EventBase] | None = None
-) -> list[EventBase]:
+def _with_config(config: dict[str, Any], events: list[EventBase]) -> list[EventBase]:
     """Return the log's events then a ``config_loaded`` of ``config``, at the log's latest time."""
-    events = _history(args) if history is None else history
     last = events[-1].seq if events else 0
     clock = max((e.ts for e in events), default=0.0)
     return [*events, ConfigLoaded(seq=last + 1, ts=clock, config=config)]
