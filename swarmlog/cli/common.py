@@ -125,17 +125,17 @@ def _named_no_log(args: argparse.Namespace) -> None:
     """Refuse a ``--log`` or ``$SWARMLOG_LOG`` that names no log, naming which one; the
     workspace's own log (missing before ``init``) is FileLog's to explain."""
     given = getattr(args, "log", None)
-    source, value = ("--log", given) if given else ("SWARMLOG_LOG", os.environ.get("SWARMLOG_LOG"))
+    source, value = (
+        ("--log ", given) if given else ("SWARMLOG_LOG=", os.environ.get("SWARMLOG_LOG"))
+    )
     if not value:
         return
     what = "a URL but not nats://" if "://" in value else "not an events folder"
     text = (
-        f"{source} {value!r} names no event log ({what}); give a workspace's memory/events "
+        f"{source}{value!r} names no event log ({what}); give a workspace's memory/events "
         "folder or nats://HOST:PORT/STREAM"
     )
-    if given:
-        raise UsageError(text)
-    raise SwarmlogError(text.replace("SWARMLOG_LOG ", "SWARMLOG_LOG=", 1))
+    raise UsageError(text) if given else SwarmlogError(text)
 
 
 def actor_identity() -> str:
